@@ -1,0 +1,109 @@
+package websocket
+
+import (
+	"fmt"
+	"io"
+	"time"
+	"unicode/utf8"
+)
+
+// apply carries out the effects of a transition, outside c.mu.
+func (c *Conn) apply(fx effects) {
+	if fx.sendClose {
+		var buf [maxControlPayload]byte
+		c.writeControl(opClose, appendClosePayload(buf[:0], fx.closeCode, fx.closeReason))
+	}
+	if fx.closeTCP {
+		c.finish(fx.sendClose || c.currentState() == stateClosed)
+	}
+}
+
+// finish closes TCP and wakes everybody waiting for the end. It runs once,
+// for the transition into closed or dropped. With linger, our close frame
+// was the last thing sent on a working connection: the server half-closes
+// first (RFC 6455 §7.1.1) and reads what the client still sends, bounded
+// in time and bytes, so that closing does not reset the connection under
+// the close frame. Lingering reads the network, so it happens only on the
+// read side, which holds readMu.
+func (c *Conn) finish(linger bool) {
+	if c.bgTimer != nil {
+		c.bgTimer.Stop()
+	}
+	if c.nc != nil {
+		if hc, ok := c.nc.(interface{ CloseWrite() error }); linger && ok && hc.CloseWrite() == nil {
+			c.nc.SetReadDeadline(time.Now().Add(lingerTimeout))
+			io.CopyN(io.Discard, c.nc, lingerMax)
+		}
+		c.nc.Close()
+	}
+	close(c.done)
+}
+
+// Close starts the closing handshake (RFC 6455 §7.1.2): it sends a close
+// frame with code and message, waits for the client's close frame (at most
+// 3 seconds), closes TCP and frees the connection. It returns nil if the
+// client answered, an error wrapping ErrConnClosed if it did not.
+//
+// The code must be one a server may send (1000–1003, 1007–1009,
+// 1011–1014, 3000–4999), or StatusNotSent for a close frame without code
+// and message; otherwise Close returns ErrStatusCode. A message longer than
+// 123 bytes gives ErrTooLarge, one that is not valid UTF-8 an error; in
+// these cases the connection stays open. Close on a connection that has
+// started closing or has ended returns ErrConnClosed.
+func (c *Conn) Close(code Status, message string) error {
+	switch {
+	case code == StatusNotSent && message != "":
+		return ErrStatusCode
+	case code != StatusNotSent && !code.serverMaySend():
+		return ErrStatusCode
+	case len(message) > maxControlPayload-2:
+		return ErrTooLarge
+	case !utf8.ValidString(message):
+		return errInvalidUTF8
+	}
+	fx := c.stepLocked(evClose, code, message)
+	if fx.err != nil {
+		return fx.err
+	}
+	// A sender blocked on a client that does not read must not hold the
+	// close frame back for longer than the close timeout.
+	deadline := time.Now().Add(c.closeTimeout)
+	c.nc.SetWriteDeadline(deadline)
+	c.apply(fx)
+	c.kickReader()
+
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	select {
+	case <-c.done:
+	case <-timer.C:
+		c.apply(c.stepLocked(evCloseTimeout, 0, ""))
+		<-c.done
+	}
+	if c.currentState() != stateClosed {
+		return fmt.Errorf("websocket: no close frame from the client: %w", ErrConnClosed)
+	}
+	return nil
+}
+
+// kickReader makes sure somebody reads the client's close frame: the
+// background reader starts now unless a receiver holds the read side (its
+// release starts it then).
+func (c *Conn) kickReader() {
+	c.mu.Lock()
+	if c.bgTimer != nil && c.readers == 0 {
+		c.bgTimer.Reset(0)
+	}
+	c.mu.Unlock()
+}
+
+// GetStatus waits until the connection has ended and returns the close
+// code and reason the client sent: StatusNotSent if its close frame carried
+// no code, StatusDropped if no valid close frame arrived (TCP dropped, the
+// client broke the protocol, or it did not answer our close in time).
+func (c *Conn) GetStatus() (Status, string) {
+	<-c.done
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.status, c.reason
+}

@@ -1,0 +1,128 @@
+package websocket
+
+import (
+	"bufio"
+	"net"
+	"net/url"
+	"sync"
+	"time"
+)
+
+// Conn is one WebSocket connection, handed to [Handler.Handle] once the
+// opening handshake has succeeded. All its methods are safe for concurrent
+// use. It stays usable after Handle returns; its owner must close it.
+type Conn struct {
+	// ResourceName is the URL the client requested: path and query.
+	ResourceName *url.URL
+
+	// Origin is the parsed Origin header of the request, nil if the
+	// client sent none (non-browser clients usually do not).
+	Origin *url.URL
+
+	// RemoteAddr is the client's network address, as in
+	// http.Request.RemoteAddr.
+	RemoteAddr string
+
+	// Protocol is the subprotocol chosen by [Handler.AccessOk] from those
+	// the client offered, or "" if it offered none.
+	Protocol string
+
+	nc           net.Conn
+	br           *bufio.Reader
+	bw           *bufio.Writer
+	closeTimeout time.Duration
+
+	// mu guards the lifecycle: the state and what step records, and the
+	// bookkeeping of who reads from the network.
+	mu       sync.Mutex
+	state    state
+	status   Status // the client's close code; StatusDropped until one arrives
+	reason   string
+	done     chan struct{} // closed once the connection has ended and TCP is closed
+	readers  int           // receivers holding or waiting for readMu
+	bgActive bool          // the background reader is running
+	aborting bool          // the read deadline was moved to the past to stop it
+	bgTimer  *time.Timer   // starts the background reader
+
+	// recvMu serialises the receive calls.
+	recvMu sync.Mutex
+
+	// readMu guards the network read side: br and rd. It is held by
+	// whoever reads: a receive call, a message reader, or the background
+	// reader.
+	readMu sync.Mutex
+	rd     readState
+	msg    messageReader
+
+	// sendTok is held by the sender of a message: SendText, SendBinary,
+	// or a SendMessage writer until its Close.
+	sendTok chan struct{}
+	w       messageWriter
+
+	// wmu guards the network write side: every frame is written whole
+	// under it, so control frames can slip between a message's frames.
+	wmu       sync.Mutex
+	closeSent bool // our close frame is on the wire: nothing may follow it
+	hdrBuf    [maxHeaderLen]byte
+	ctlBuf    [maxHeaderLen + maxControlPayload]byte
+}
+
+// Timeouts of the closing handshake.
+const (
+	// defaultCloseTimeout is how long Close waits for the client's close
+	// frame.
+	defaultCloseTimeout = 3 * time.Second
+
+	// lingerTimeout bounds how long the server, having sent its final
+	// close frame and half-closed TCP, reads what the client still sends
+	// before closing the socket: closing with unread data would reset
+	// the connection and could destroy the close frame in flight.
+	lingerTimeout = time.Second
+
+	// lingerMax bounds the bytes read while lingering.
+	lingerMax = 1 << 20
+
+	// backgroundDelay is how long the read side must be idle before the
+	// background reader starts. Receiving in a loop never starts it.
+	backgroundDelay = 10 * time.Millisecond
+)
+
+// newConn returns a connection in the connecting state.
+func newConn() *Conn {
+	c := &Conn{
+		status:       StatusDropped,
+		done:         make(chan struct{}),
+		sendTok:      make(chan struct{}, 1),
+		closeTimeout: defaultCloseTimeout,
+	}
+	c.msg.c = c
+	c.w.c = c
+	return c
+}
+
+// open attaches the hijacked network connection and moves to the open
+// state. The background reader is armed at once, so that a handler which
+// only sends still has its pings answered and the client's close seen.
+func (c *Conn) open(nc net.Conn, br *bufio.Reader, bw *bufio.Writer) {
+	c.nc, c.br, c.bw = nc, br, bw
+	c.mu.Lock()
+	c.step(evAccepted, 0, "")
+	c.bgTimer = time.AfterFunc(backgroundDelay, c.background)
+	c.mu.Unlock()
+}
+
+// stepLocked is step with c.mu taken.
+func (c *Conn) stepLocked(ev event, code Status, reason string) effects {
+	c.mu.Lock()
+	fx := c.step(ev, code, reason)
+	c.mu.Unlock()
+	return fx
+}
+
+// currentState returns the state.
+func (c *Conn) currentState() state {
+	c.mu.Lock()
+	s := c.state
+	c.mu.Unlock()
+	return s
+}

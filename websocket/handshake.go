@@ -1,0 +1,225 @@
+package websocket
+
+import (
+	"crypto/sha1"
+	"encoding/base64"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Handler is an http.Handler that performs the WebSocket opening handshake
+// (RFC 6455 §4.2) and hands each accepted connection to Handle.
+type Handler struct {
+	// AccessOk, if set, decides whether to accept a client, after the
+	// request has passed the protocol checks. It sees the connection's
+	// ResourceName, Origin and RemoteAddr and the subprotocols the client
+	// offered, in its order of preference. If protocols were offered, it
+	// must set conn.Protocol to one of them, or the handshake fails with
+	// 400 Bad Request. Returning false refuses the client with 403
+	// Forbidden. The connection cannot send or receive yet.
+	//
+	// A nil AccessOk accepts requests without an Origin header (as
+	// non-browser clients send them) and those whose Origin has the same
+	// host as the request, and refuses other origins with 403: a page on
+	// another site must not reach the server with the user's cookies.
+	// To allow other origins, check conn.Origin in AccessOk.
+	AccessOk func(conn *Conn, protocols []string) bool
+
+	// Handle is called with every accepted connection, on the goroutine
+	// that served the HTTP request. The connection stays open when Handle
+	// returns: whoever owns it must close it.
+	Handle func(conn *Conn)
+
+	// ServerName, if not empty, is sent as the Server header of the
+	// handshake response.
+	ServerName string
+}
+
+// handshakeWriteTimeout bounds the write of the 101 response.
+const handshakeWriteTimeout = 10 * time.Second
+
+// acceptGUID is appended to the client's key to form the accept value
+// (RFC 6455 §1.3).
+const acceptGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+// ServeHTTP checks the opening handshake. A request that is not a valid
+// WebSocket handshake is answered with a 4xx status and a short plain-text
+// reason, and the connection stays an ordinary HTTP connection. An accepted
+// one is taken over from net/http, answered with 101 Switching Protocols,
+// and passed to Handle.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	key, status, reason := checkRequest(req)
+	if status != 0 {
+		refuse(w, status, reason)
+		return
+	}
+	if h.Handle == nil {
+		refuse(w, http.StatusInternalServerError, "no WebSocket handler")
+		return
+	}
+
+	c := newConn()
+	c.ResourceName = &url.URL{Path: req.URL.Path, RawPath: req.URL.RawPath, RawQuery: req.URL.RawQuery}
+	c.RemoteAddr = req.RemoteAddr
+	if o := req.Header.Get("Origin"); o != "" {
+		origin, err := url.Parse(o)
+		if err != nil {
+			c.refused()
+			refuse(w, http.StatusBadRequest, "malformed Origin header")
+			return
+		}
+		c.Origin = origin
+	}
+	protocols := headerTokens(req.Header, "Sec-WebSocket-Protocol")
+	if h.AccessOk != nil {
+		if !h.AccessOk(c, protocols) {
+			c.refused()
+			refuse(w, http.StatusForbidden, "access denied")
+			return
+		}
+	} else if c.Origin != nil && !sameHost(c.Origin, req.Host) {
+		c.refused()
+		refuse(w, http.StatusForbidden, "cross-origin request refused")
+		return
+	}
+	if len(protocols) > 0 && !slices.Contains(protocols, c.Protocol) || len(protocols) == 0 && c.Protocol != "" {
+		c.refused()
+		refuse(w, http.StatusBadRequest, "no acceptable subprotocol")
+		return
+	}
+
+	nc, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		c.refused()
+		refuse(w, http.StatusInternalServerError, "cannot take over the connection")
+		return
+	}
+	// The HTTP server's deadlines do not apply to the WebSocket.
+	nc.SetDeadline(time.Now().Add(handshakeWriteTimeout))
+	resp := appendResponse(brw.Writer.AvailableBuffer(), key, c.Protocol, h.ServerName)
+	brw.Writer.Write(resp)
+	if err := brw.Writer.Flush(); err != nil {
+		c.refused()
+		nc.Close()
+		return
+	}
+	nc.SetDeadline(time.Time{})
+	c.open(nc, brw.Reader, brw.Writer)
+	h.Handle(c)
+}
+
+// refused ends a connection whose handshake failed, so that GetStatus
+// does not wait for it.
+func (c *Conn) refused() {
+	c.apply(c.stepLocked(evRefused, 0, ""))
+}
+
+// checkRequest checks a handshake request (RFC 6455 §4.2.1). It returns the
+// client's key, or an HTTP status and reason for refusing.
+func checkRequest(req *http.Request) (key string, status int, reason string) {
+	switch {
+	case req.Method != http.MethodGet:
+		return "", http.StatusMethodNotAllowed, "WebSocket handshake must use GET"
+	case !req.ProtoAtLeast(1, 1):
+		return "", http.StatusBadRequest, "WebSocket needs HTTP/1.1"
+	case req.Host == "":
+		return "", http.StatusBadRequest, "missing Host header"
+	case !hasToken(req.Header, "Upgrade", "websocket"):
+		return "", http.StatusBadRequest, "missing Upgrade: websocket"
+	case !hasToken(req.Header, "Connection", "upgrade"):
+		return "", http.StatusBadRequest, "missing Connection: Upgrade"
+	}
+	if v := req.Header.Values("Sec-WebSocket-Version"); len(v) != 1 || v[0] != "13" {
+		return "", http.StatusUpgradeRequired, "unsupported WebSocket version"
+	}
+	keys := req.Header.Values("Sec-WebSocket-Key")
+	if len(keys) != 1 {
+		return "", http.StatusBadRequest, "need exactly one Sec-WebSocket-Key"
+	}
+	if raw, err := base64.StdEncoding.DecodeString(keys[0]); err != nil || len(raw) != 16 {
+		return "", http.StatusBadRequest, "Sec-WebSocket-Key is not 16 bytes in base64"
+	}
+	return keys[0], 0, ""
+}
+
+// refuse answers a request that cannot become a WebSocket.
+func refuse(w http.ResponseWriter, status int, reason string) {
+	switch status {
+	case http.StatusUpgradeRequired:
+		w.Header().Set("Sec-WebSocket-Version", "13")
+	case http.StatusMethodNotAllowed:
+		w.Header().Set("Allow", http.MethodGet)
+	}
+	http.Error(w, reason, status)
+}
+
+// appendResponse appends the 101 response (RFC 6455 §4.2.2).
+func appendResponse(b []byte, key, protocol, server string) []byte {
+	b = append(b, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "...)
+	b = append(b, acceptKey(key)...)
+	if protocol != "" {
+		b = append(b, "\r\nSec-WebSocket-Protocol: "...)
+		b = append(b, protocol...)
+	}
+	if server != "" {
+		b = append(b, "\r\nServer: "...)
+		b = append(b, server...)
+	}
+	return append(b, "\r\n\r\n"...)
+}
+
+// acceptKey computes Sec-WebSocket-Accept for a client's key (RFC 6455 §4.2.2).
+func acceptKey(key string) string {
+	sum := sha1.Sum([]byte(key + acceptGUID))
+	return base64.StdEncoding.EncodeToString(sum[:])
+}
+
+// headerTokens returns the comma-separated values of all fields named name,
+// trimmed, in order, without empty ones.
+func headerTokens(h http.Header, name string) []string {
+	var out []string
+	for _, v := range h.Values(name) {
+		for _, t := range strings.Split(v, ",") {
+			if t = strings.TrimSpace(t); t != "" {
+				out = append(out, t)
+			}
+		}
+	}
+	return out
+}
+
+// hasToken reports whether a field named name lists token, ignoring case.
+func hasToken(h http.Header, name, token string) bool {
+	for _, t := range headerTokens(h, name) {
+		if strings.EqualFold(t, token) {
+			return true
+		}
+	}
+	return false
+}
+
+// sameHost reports whether origin names the host the request was sent to,
+// ignoring case and default ports.
+func sameHost(origin *url.URL, host string) bool {
+	if origin.Host == "" {
+		return false // e.g. "null" from a sandboxed page
+	}
+	defaultPort := "80"
+	if origin.Scheme == "https" || origin.Scheme == "wss" {
+		defaultPort = "443"
+	}
+	strip := func(hostport string) string {
+		if h, p, err := net.SplitHostPort(hostport); err == nil && p == defaultPort {
+			if strings.Contains(h, ":") {
+				return "[" + h + "]"
+			}
+			return h
+		}
+		return hostport
+	}
+	return strings.EqualFold(strip(origin.Host), strip(host))
+}

@@ -1,0 +1,401 @@
+package websocket
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"slices"
+	"time"
+)
+
+// readState is the position of the read side in the client's frame stream;
+// guarded by Conn.readMu.
+type readState struct {
+	h         header // the data frame being read
+	remaining uint64 // payload bytes of h not read yet
+	keyPos    int    // position in h's masking key
+	inMessage bool   // a data message started and its last byte is not read yet
+	ready     bool   // a message started that no receive call has returned yet
+	seq       uint64 // counts the messages started
+	msgType   MessageType
+	utf8      utf8Validator
+}
+
+// errAborted is returned to the background reader when a receiver takes
+// over the read side.
+var errAborted = errors.New("websocket: background read aborted")
+
+// aLongTimeAgo is a read deadline that makes a blocked read return at once.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// acquireRead takes the read side for a receiver, stopping the background
+// reader if it holds it.
+func (c *Conn) acquireRead() {
+	c.mu.Lock()
+	c.readers++
+	if c.bgActive && !c.aborting {
+		c.aborting = true
+		c.nc.SetReadDeadline(aLongTimeAgo)
+	}
+	c.mu.Unlock()
+	c.readMu.Lock()
+	c.mu.Lock()
+	if c.aborting {
+		// The background reader has let go; it reads no more.
+		c.aborting = false
+		c.nc.SetReadDeadline(time.Time{})
+	}
+	c.mu.Unlock()
+}
+
+// releaseRead gives the read side back. When nobody else wants it and no
+// message is waiting to be read, the background reader is armed.
+func (c *Conn) releaseRead() {
+	inMessage := c.rd.inMessage
+	c.readMu.Unlock()
+	c.mu.Lock()
+	c.readers--
+	if c.readers == 0 && c.bgTimer != nil {
+		switch {
+		case c.state == stateClosing:
+			c.bgTimer.Reset(0) // somebody must read the client's close frame
+		case c.state == stateOpen && !inMessage:
+			c.bgTimer.Reset(backgroundDelay)
+		}
+	}
+	c.mu.Unlock()
+}
+
+// background reads while no receiver does: it answers pings and takes in
+// the client's close frame or the end of TCP, so that senders learn of it.
+// In the open state it stops at the first frame of a data message, which
+// waits for a receive call; while closing it discards data.
+func (c *Conn) background() {
+	c.mu.Lock()
+	if c.readers > 0 || c.bgActive || c.state != stateOpen && c.state != stateClosing {
+		c.mu.Unlock()
+		return
+	}
+	c.bgActive = true
+	c.mu.Unlock()
+
+	c.readMu.Lock()
+	for {
+		st := c.currentState()
+		if st == stateOpen && c.rd.inMessage {
+			break // a message waits for a receive call
+		}
+		if st == stateClosing && c.rd.inMessage {
+			if c.discardClosing() != nil {
+				break
+			}
+			continue
+		}
+		if c.nextFrame() != nil {
+			break
+		}
+	}
+	c.readMu.Unlock()
+
+	c.mu.Lock()
+	c.bgActive = false
+	c.mu.Unlock()
+}
+
+// discardClosing skips the data of the message in progress once we have
+// sent our close frame: it is not delivered any more.
+func (c *Conn) discardClosing() error {
+	for c.rd.remaining > 0 {
+		n, err := c.br.Discard(int(min(c.rd.remaining, 1<<30)))
+		c.rd.remaining -= uint64(n)
+		if err != nil {
+			return c.readFailed(err)
+		}
+	}
+	if c.rd.h.fin {
+		c.rd.inMessage, c.rd.ready = false, false
+		return nil
+	}
+	return c.nextFrame()
+}
+
+// nextFrame reads one frame header (RFC 6455 §5.2) and checks it. A control
+// frame is read whole and acted on; for a data frame the header is taken
+// in and the payload left for the receiver. Only readMu's holder calls it.
+func (c *Conn) nextFrame() error {
+	b, err := c.br.Peek(2)
+	if err != nil {
+		return c.readFailed(err)
+	}
+	n := headerLen(b[1])
+	if b, err = c.br.Peek(n); err != nil {
+		return c.readFailed(err)
+	}
+	h, minimal := parseHeader(b)
+	if pe := checkHeader(h, minimal, c.rd.inMessage); pe != nil {
+		return c.protocolError(pe)
+	}
+	if h.op.isControl() {
+		// Peek the whole frame before taking any of it, so that an
+		// aborted background read leaves the stream intact.
+		if b, err = c.br.Peek(n + int(h.length)); err != nil {
+			return c.readFailed(err)
+		}
+		var buf [maxControlPayload]byte
+		payload := buf[:copy(buf[:], b[n:])]
+		mask(h.key, 0, payload)
+		c.br.Discard(n + int(h.length))
+		return c.control(h.op, payload)
+	}
+	c.br.Discard(n)
+	c.rd.h, c.rd.remaining, c.rd.keyPos = h, h.length, 0
+	if h.op != opContinuation {
+		c.rd.inMessage, c.rd.ready = true, true
+		c.rd.seq++
+		c.rd.msgType = MessageType(h.op)
+		c.rd.utf8 = utf8Validator{}
+	}
+	return nil
+}
+
+// control acts on a control frame (RFC 6455 §5.5).
+func (c *Conn) control(op opcode, payload []byte) error {
+	switch op {
+	case opPing:
+		if fx := c.stepLocked(evRecvPing, 0, ""); fx.pong {
+			c.writeControl(opPong, payload)
+		}
+	case opPong:
+		c.stepLocked(evRecvPong, 0, "")
+	case opClose:
+		code, reason, pe := parseClosePayload(payload)
+		if pe != nil {
+			return c.protocolError(pe)
+		}
+		c.apply(c.stepLocked(evRecvClose, code, reason))
+		return ErrConnClosed
+	}
+	return nil
+}
+
+// protocolError fails the connection for a violation by the client
+// (RFC 6455 §7.1.7): close frame with the code, then TCP closed.
+func (c *Conn) protocolError(pe *protocolError) error {
+	c.apply(c.stepLocked(evProtocolError, pe.code, pe.reason))
+	return fmt.Errorf("websocket: %s (closed with %d): %w", pe.reason, pe.code, ErrConnClosed)
+}
+
+// readFailed handles an error from the network read side.
+func (c *Conn) readFailed(err error) error {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		c.mu.Lock()
+		aborted := c.readers > 0
+		c.mu.Unlock()
+		if aborted {
+			return errAborted
+		}
+	}
+	fx := c.stepLocked(evReadFailed, 0, "")
+	c.apply(fx)
+	if fx.err != nil || err == io.EOF {
+		return ErrConnClosed
+	}
+	return fmt.Errorf("websocket: %w (%v)", ErrConnClosed, err)
+}
+
+// ReceiveMessage waits for the next data message and returns its type and
+// a reader of its payload. The reader streams: it yields the payload as the
+// frames arrive, reassembles fragmented messages, and for text checks the
+// UTF-8 as it goes, failing the connection with StatusInvalidData at the
+// first invalid byte. It returns io.EOF at the end of the message.
+//
+// Read the message to its end before the next receive call: the reader is
+// valid until then, and the next call discards whatever was left unread.
+// While a message waits unread, control frames behind it are not
+// processed. Once the connection has ended or started closing, the error
+// is ErrConnClosed (or wraps it, saying why the connection failed).
+func (c *Conn) ReceiveMessage() (MessageType, io.Reader, error) {
+	c.recvMu.Lock()
+	defer c.recvMu.Unlock()
+	c.acquireRead()
+	defer c.releaseRead()
+	if err := c.startMessage(); err != nil {
+		return 0, nil, err
+	}
+	c.msg.seq = c.rd.seq
+	return c.rd.msgType, &c.msg, nil
+}
+
+// startMessage skips the rest of the previous message and reads frames
+// until a new message starts.
+func (c *Conn) startMessage() error {
+	if fx := c.stepLocked(evReceive, 0, ""); fx.err != nil {
+		return fx.err
+	}
+	if c.rd.inMessage && !c.rd.ready {
+		if err := c.discardMessage(); err != nil {
+			return err
+		}
+	}
+	for !c.rd.ready {
+		if c.currentState() != stateOpen {
+			return ErrConnClosed
+		}
+		if err := c.nextFrame(); err != nil {
+			return err
+		}
+	}
+	c.rd.ready = false
+	return nil
+}
+
+// discardMessage reads the rest of the current message, still checking it.
+func (c *Conn) discardMessage() error {
+	var buf [512]byte
+	for {
+		_, err := c.readPayload(buf[:])
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// readPayload reads payload of the current message into p (readMu held).
+func (c *Conn) readPayload(p []byte) (int, error) {
+	for c.rd.remaining == 0 {
+		if !c.rd.inMessage {
+			return 0, io.EOF
+		}
+		if c.rd.h.fin {
+			return 0, c.endMessage()
+		}
+		if c.currentState() != stateOpen {
+			return 0, ErrConnClosed
+		}
+		if err := c.nextFrame(); err != nil {
+			return 0, err
+		}
+	}
+	if c.currentState() != stateOpen {
+		return 0, ErrConnClosed
+	}
+	if uint64(len(p)) > c.rd.remaining {
+		p = p[:c.rd.remaining]
+	}
+	n, err := c.br.Read(p)
+	c.rd.keyPos = mask(c.rd.h.key, c.rd.keyPos, p[:n])
+	c.rd.remaining -= uint64(n)
+	if c.rd.msgType == Text && !c.rd.utf8.feed(p[:n]) {
+		return 0, c.protocolError(&protocolError{StatusInvalidData, "invalid UTF-8 in text message"})
+	}
+	if err != nil {
+		return n, c.readFailed(err)
+	}
+	if c.rd.remaining == 0 && c.rd.h.fin {
+		return n, c.endMessage()
+	}
+	return n, nil
+}
+
+// endMessage finishes a message whose last byte has been read.
+func (c *Conn) endMessage() error {
+	if c.rd.msgType == Text && !c.rd.utf8.complete() {
+		return c.protocolError(&protocolError{StatusInvalidData, "text message ends inside a UTF-8 sequence"})
+	}
+	c.rd.inMessage = false
+	return io.EOF
+}
+
+// messageReader is the reader ReceiveMessage returns. Each Conn has one;
+// seq ties it to the message it was returned for.
+type messageReader struct {
+	c   *Conn
+	seq uint64
+}
+
+// Read reads payload of the message; see [Conn.ReceiveMessage].
+func (r *messageReader) Read(p []byte) (int, error) {
+	c := r.c
+	c.acquireRead()
+	defer c.releaseRead()
+	if r.seq != c.rd.seq || !c.rd.inMessage {
+		return 0, io.EOF
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	return c.readPayload(p)
+}
+
+// ReceiveText receives a text message of at most maxLength bytes. A binary
+// message is discarded and ErrMessageType returned. A longer text is cut to
+// at most maxLength bytes at a character boundary, the rest discarded, and
+// returned with ErrTooLarge. In both cases the connection stays usable.
+func (c *Conn) ReceiveText(maxLength int) (string, error) {
+	b, err := c.receiveLimited(Text, nil, max(maxLength, 0))
+	if err == ErrTooLarge {
+		b = b[:len(b)-openTail(b)]
+	}
+	return string(b), err
+}
+
+// ReceiveBinary receives a binary message into buf and returns its length.
+// A text message is discarded and ErrMessageType returned. A longer message
+// fills buf, the rest is discarded, and ErrTooLarge is returned. In both
+// cases the connection stays usable.
+func (c *Conn) ReceiveBinary(buf []byte) (n int, err error) {
+	b, err := c.receiveLimited(Binary, buf[:0:len(buf)], len(buf))
+	return len(b), err
+}
+
+// receiveLimited appends a message of type want to buf, growing it up to
+// limit bytes. A longer message leaves buf holding its first limit bytes,
+// is discarded, and gives ErrTooLarge.
+func (c *Conn) receiveLimited(want MessageType, buf []byte, limit int) ([]byte, error) {
+	c.recvMu.Lock()
+	defer c.recvMu.Unlock()
+	c.acquireRead()
+	defer c.releaseRead()
+	if err := c.startMessage(); err != nil {
+		return buf, err
+	}
+	if c.rd.msgType != want {
+		if err := c.discardMessage(); err != nil {
+			return buf, err
+		}
+		return buf, ErrMessageType
+	}
+	for len(buf) < limit {
+		if len(buf) == cap(buf) {
+			// Grow by what the current frame announces, within limit.
+			grow := int(min(uint64(limit-len(buf)), max(c.rd.remaining, 512)))
+			buf = slices.Grow(buf, grow)
+		}
+		m, err := c.readPayload(buf[len(buf):min(cap(buf), limit)])
+		buf = buf[:len(buf)+m]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+	// buf is full: the message fits only if nothing but empty frames remain.
+	var one [1]byte
+	m, err := c.readPayload(one[:])
+	if m == 0 && err == io.EOF {
+		return buf, nil
+	}
+	if err != nil && err != io.EOF {
+		return buf, err
+	}
+	if err := c.discardMessage(); err != nil {
+		return buf, err
+	}
+	return buf, ErrTooLarge
+}

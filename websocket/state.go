@@ -1,0 +1,127 @@
+package websocket
+
+// state is where a connection is in its lifecycle. STATE_MACHINE.md is the
+// specification; step below is the only code that changes a state.
+type state uint8
+
+const (
+	// stateConnecting: the opening handshake is being checked; AccessOk
+	// runs here. Next: open (101 sent) or dropped (refused).
+	stateConnecting state = iota
+	// stateOpen: data flows both ways. Next: closing (Close called),
+	// closed (the client's close frame), dropped (anything fatal).
+	stateOpen
+	// stateClosing: we sent our close frame and wait for the client's.
+	// Nothing more is sent. Next: closed or dropped.
+	stateClosing
+	// stateClosed: both close frames were exchanged. Terminal.
+	stateClosed
+	// stateDropped: the connection ended without a valid close frame from
+	// the client. Terminal; GetStatus reports StatusDropped.
+	stateDropped
+)
+
+var stateNames = [...]string{"connecting", "open", "closing", "closed", "dropped"}
+
+func (s state) String() string { return stateNames[s] }
+
+// terminal reports whether s is closed or dropped.
+func (s state) terminal() bool { return s >= stateClosed }
+
+// event is something that happens to a connection: a frame arrives, the
+// network fails, the application calls a method, a timer fires. The names
+// match the Event column of STATE_MACHINE.md.
+type event uint8
+
+const (
+	evAccepted      event = iota // the 101 response was written
+	evRefused                    // the opening handshake was refused
+	evRecvData                   // a data frame passed checkHeader
+	evRecvPing                   // a ping frame arrived
+	evRecvPong                   // a pong frame arrived
+	evRecvClose                  // a valid close frame arrived (code, reason)
+	evProtocolError              // the client broke RFC 6455 (code, reason)
+	evReadFailed                 // TCP EOF or a read error
+	evWriteFailed                // a write to TCP failed
+	evSend                       // the application sends a data frame
+	evReceive                    // the application receives
+	evClose                      // the application calls Close (code, reason)
+	evCloseTimeout               // no close frame came within the close timeout
+)
+
+// effects are what a transition asks its caller to do once the lock is
+// released: the frames to send, whether TCP is to be closed, and what the
+// API caller gets.
+type effects struct {
+	pong        bool   // answer the ping with a pong
+	sendClose   bool   // send a close frame with closeCode, closeReason
+	closeCode   Status // StatusNotSent: an empty close frame
+	closeReason string
+	closeTCP    bool  // the connection is over: close TCP, wake GetStatus
+	err         error // nil: the caller may go ahead
+}
+
+// step applies ev to the connection; c.mu must be held. code and reason
+// are the event's close code and reason where it has one. Each case names
+// the row of STATE_MACHINE.md it implements.
+func (c *Conn) step(ev event, code Status, reason string) (fx effects) {
+	switch c.state {
+	case stateConnecting:
+		switch ev {
+		case evAccepted: // C1
+			c.state = stateOpen
+		case evRefused: // C2
+			c.state = stateDropped
+			fx.closeTCP = true
+		default: // C3: nothing may happen before the handshake is done
+			fx.err = ErrConnClosed
+		}
+	case stateOpen:
+		switch ev {
+		case evRecvData, evRecvPong, evSend, evReceive: // O1, O2, O3, O4
+		case evRecvPing: // O5
+			fx.pong = true
+		case evRecvClose: // O6: answer with the client's code
+			c.state = stateClosed
+			c.status, c.reason = code, reason
+			fx.sendClose, fx.closeCode = true, replyCode(code)
+			fx.closeTCP = true
+		case evProtocolError: // O7: fail the connection
+			c.state = stateDropped
+			fx.sendClose, fx.closeCode, fx.closeReason = true, code, reason
+			fx.closeTCP = true
+		case evReadFailed, evWriteFailed: // O8
+			c.state = stateDropped
+			fx.closeTCP = true
+		case evClose: // O9
+			c.state = stateClosing
+			fx.sendClose, fx.closeCode, fx.closeReason = true, code, reason
+		}
+	case stateClosing:
+		switch ev {
+		case evRecvData, evRecvPing, evRecvPong: // K1: discarded, no pong after our close
+		case evRecvClose: // K2: the close handshake is complete
+			c.state = stateClosed
+			c.status, c.reason = code, reason
+			fx.closeTCP = true
+		case evProtocolError, evReadFailed, evWriteFailed, evCloseTimeout: // K3
+			c.state = stateDropped
+			fx.closeTCP = true
+		case evSend, evReceive, evClose: // K4
+			fx.err = ErrConnClosed
+		}
+	case stateClosed, stateDropped:
+		// T1: terminal; network events are ignored, API calls refused.
+		fx.err = ErrConnClosed
+	}
+	return fx
+}
+
+// replyCode is the code of the close frame that answers a client's close
+// (RFC 6455 §5.5.1: echo it, as far as a server may send it).
+func replyCode(code Status) Status {
+	if code == StatusNotSent || code.serverMaySend() {
+		return code
+	}
+	return StatusOK
+}

@@ -1,0 +1,218 @@
+package websocket
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"unicode/utf8"
+	"unsafe"
+)
+
+// errWriterClosed is returned by a message writer used after its Close.
+var errWriterClosed = errors.New("websocket: message writer already closed")
+
+// writeBufferSize is the size of a message writer's buffer: a streamed
+// message leaves in frames of about this size.
+const writeBufferSize = 4096
+
+// writeBuffers holds the buffers of message writers between messages, so
+// that an idle connection holds none.
+var writeBuffers = sync.Pool{New: func() any {
+	b := make([]byte, 0, writeBufferSize)
+	return &b
+}}
+
+// writeFrame writes one data frame whose payload is head followed by body
+// (RFC 6455 §5.2, unmasked as servers send, §5.1). Splitting the payload
+// lets a writer send its buffer and the caller's bytes without copying.
+func (c *Conn) writeFrame(op opcode, fin bool, head, body []byte) error {
+	c.wmu.Lock()
+	if c.closeSent {
+		c.wmu.Unlock()
+		return ErrConnClosed
+	}
+	if fx := c.stepLocked(evSend, 0, ""); fx.err != nil {
+		c.wmu.Unlock()
+		return fx.err
+	}
+	hdr := appendHeader(c.hdrBuf[:0], fin, op, len(head)+len(body))
+	c.bw.Write(hdr)
+	c.bw.Write(head)
+	c.bw.Write(body)
+	err := c.bw.Flush()
+	c.wmu.Unlock()
+	if err != nil {
+		return c.writeFailed(err)
+	}
+	return nil
+}
+
+// writeControl writes a pong or our close frame. Nothing is written after
+// the close frame, and it is written once (RFC 6455 §5.5.1).
+func (c *Conn) writeControl(op opcode, payload []byte) {
+	c.wmu.Lock()
+	if c.closeSent {
+		c.wmu.Unlock()
+		return
+	}
+	c.closeSent = op == opClose
+	frame := appendHeader(c.ctlBuf[:0], true, op, len(payload))
+	frame = append(frame, payload...)
+	c.bw.Write(frame)
+	err := c.bw.Flush()
+	c.wmu.Unlock()
+	if err != nil {
+		c.writeFailed(err)
+	}
+}
+
+// writeFailed ends the connection after a failed write.
+func (c *Conn) writeFailed(err error) error {
+	c.apply(c.stepLocked(evWriteFailed, 0, ""))
+	return fmt.Errorf("websocket: %w (%v)", ErrConnClosed, err)
+}
+
+// acquireSend takes the send side for one message.
+func (c *Conn) acquireSend() error {
+	select {
+	case c.sendTok <- struct{}{}:
+		return nil
+	case <-c.done:
+		return ErrConnClosed
+	}
+}
+
+func (c *Conn) releaseSend() { <-c.sendTok }
+
+// SendText sends msg as one text message. Text that is not valid UTF-8 is
+// refused with an error and nothing is sent. Once the connection has
+// started closing, it returns ErrConnClosed.
+func (c *Conn) SendText(msg string) error {
+	if !utf8.ValidString(msg) {
+		return errInvalidUTF8
+	}
+	// The frame is only read from, so the string's bytes need no copy.
+	return c.sendWhole(opText, unsafe.Slice(unsafe.StringData(msg), len(msg)))
+}
+
+// SendBinary sends msg as one binary message. Once the connection has
+// started closing, it returns ErrConnClosed.
+func (c *Conn) SendBinary(msg []byte) error {
+	return c.sendWhole(opBinary, msg)
+}
+
+// sendWhole sends a message as a single frame.
+func (c *Conn) sendWhole(op opcode, msg []byte) error {
+	if err := c.acquireSend(); err != nil {
+		return err
+	}
+	defer c.releaseSend()
+	return c.writeFrame(op, true, nil, msg)
+}
+
+// SendMessage starts a message of type tp and returns a writer for its
+// payload. The writer streams: the payload leaves in frames as its buffer
+// fills, and Close sends the final frame. The writer holds the send side
+// from this call until its Close, so other senders wait: always close it.
+// For Text, bytes that are not valid UTF-8 are refused by Write, and Close
+// refuses to end the message inside a character (it drops the incomplete
+// character and returns an error), so no invalid text reaches the wire.
+// A type other than Text or Binary gives ErrMessageType; once the
+// connection has started closing, ErrConnClosed.
+func (c *Conn) SendMessage(tp MessageType) (io.WriteCloser, error) {
+	if tp != Text && tp != Binary {
+		return nil, ErrMessageType
+	}
+	if err := c.acquireSend(); err != nil {
+		return nil, err
+	}
+	if fx := c.stepLocked(evSend, 0, ""); fx.err != nil {
+		c.releaseSend()
+		return nil, fx.err
+	}
+	c.w.start(opcode(tp))
+	return &c.w, nil
+}
+
+// messageWriter is the writer SendMessage returns; each Conn has one,
+// used by one message at a time under sendTok.
+type messageWriter struct {
+	c      *Conn
+	op     opcode // of the next frame: the message type, then continuation
+	text   bool
+	closed bool
+	buf    *[]byte // pooled while a message is in progress
+	utf8   utf8Validator
+}
+
+func (w *messageWriter) start(op opcode) {
+	w.op, w.text, w.closed = op, op == opText, false
+	w.buf = writeBuffers.Get().(*[]byte)
+	w.utf8 = utf8Validator{}
+}
+
+// Write adds p to the message; see [Conn.SendMessage].
+func (w *messageWriter) Write(p []byte) (int, error) {
+	if w.closed {
+		return 0, errWriterClosed
+	}
+	var err error
+	if w.text {
+		if v := w.utf8; v.feed(p) {
+			w.utf8 = v
+		} else {
+			// Take the valid start of p, refuse the rest.
+			n := 0
+			for n < len(p) && w.utf8.step(p[n]) {
+				n++
+			}
+			p, err = p[:n], errInvalidUTF8
+		}
+	}
+	buf := *w.buf
+	if len(buf)+len(p) <= cap(buf) {
+		*w.buf = append(buf, p...)
+		return len(p), err
+	}
+	// Send what is buffered and p as one frame, except an incomplete
+	// character at the end, which waits for its remaining bytes.
+	send := len(buf) + len(p) - w.utf8.pending()
+	head, body := buf[:min(send, len(buf))], p[:max(send-len(buf), 0)]
+	if ferr := w.frame(false, head, body); ferr != nil {
+		return 0, ferr
+	}
+	var tail [utf8.UTFMax]byte
+	n := copy(tail[:], buf[len(head):])
+	n += copy(tail[n:], p[len(body):])
+	*w.buf = append(buf[:0], tail[:n]...)
+	return len(p), err
+}
+
+// frame sends one frame of the message.
+func (w *messageWriter) frame(fin bool, head, body []byte) error {
+	err := w.c.writeFrame(w.op, fin, head, body)
+	w.op = opContinuation
+	return err
+}
+
+// Close sends the final frame of the message and lets other senders go.
+func (w *messageWriter) Close() error {
+	if w.closed {
+		return errWriterClosed
+	}
+	w.closed = true
+	var err error
+	buf := *w.buf
+	if w.text && !w.utf8.complete() {
+		buf, err = buf[:len(buf)-w.utf8.pending()], errInvalidUTF8
+	}
+	if ferr := w.frame(true, buf, nil); ferr != nil {
+		err = ferr
+	}
+	*w.buf = buf[:0]
+	writeBuffers.Put(w.buf)
+	w.buf = nil
+	w.c.releaseSend()
+	return err
+}
