@@ -73,7 +73,7 @@ func (c *Conn) step(ev event, code Status, reason string) (fx effects) {
 		case evRefused: // C2
 			c.state = stateDropped
 			fx.closeTCP = true
-		default: // C3: nothing may happen before the handshake is done
+		case evSend, evReceive, evClose: // C3, C4, C5
 			fx.err = ErrConnClosed
 		}
 	case stateOpen:
@@ -90,28 +90,29 @@ func (c *Conn) step(ev event, code Status, reason string) (fx effects) {
 			c.state = stateDropped
 			fx.sendClose, fx.closeCode, fx.closeReason = true, code, reason
 			fx.closeTCP = true
-		case evReadFailed, evWriteFailed: // O8
+		case evReadFailed, evWriteFailed: // O8, O9
 			c.state = stateDropped
 			fx.closeTCP = true
-		case evClose: // O9
+		case evClose: // O10
 			c.state = stateClosing
 			fx.sendClose, fx.closeCode, fx.closeReason = true, code, reason
+		case evCloseTimeout: // O11: cannot happen, no close was sent
 		}
 	case stateClosing:
 		switch ev {
-		case evRecvData, evRecvPing, evRecvPong: // K1: discarded, no pong after our close
-		case evRecvClose: // K2: the close handshake is complete
+		case evRecvData, evRecvPing, evRecvPong: // K1, K2, K3: nothing after our close
+		case evRecvClose: // K4: the close handshake is complete
 			c.state = stateClosed
 			c.status, c.reason = code, reason
 			fx.closeTCP = true
-		case evProtocolError, evReadFailed, evWriteFailed, evCloseTimeout: // K3
+		case evProtocolError, evReadFailed, evWriteFailed, evCloseTimeout: // K5–K8
 			c.state = stateDropped
 			fx.closeTCP = true
-		case evSend, evReceive, evClose: // K4
+		case evSend, evReceive, evClose: // K9, K10, K11
 			fx.err = ErrConnClosed
 		}
 	case stateClosed, stateDropped:
-		// T1: terminal; network events are ignored, API calls refused.
+		// T1, T2: terminal; network events are ignored, API calls refused.
 		fx.err = ErrConnClosed
 	}
 	return fx

@@ -1,0 +1,170 @@
+package websocket
+
+import (
+	"bufio"
+	"os"
+	"strings"
+	"testing"
+)
+
+// transitionRow is one row of the transition table in STATE_MACHINE.md.
+type transitionRow struct {
+	id, from, event, to, frames, tcp, caller string
+}
+
+// readTransitionTable parses the "Transitions" table of STATE_MACHINE.md.
+func readTransitionTable(t *testing.T) []transitionRow {
+	t.Helper()
+	f, err := os.Open("../STATE_MACHINE.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var rows []transitionRow
+	inTable := false
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "| ID | From | Event |") {
+			inTable = true
+			continue
+		}
+		if !inTable {
+			continue
+		}
+		if !strings.HasPrefix(line, "|") {
+			if len(rows) > 0 {
+				break
+			}
+			continue
+		}
+		cells := strings.Split(strings.Trim(line, "|"), "|")
+		for i := range cells {
+			cells[i] = strings.TrimSpace(cells[i])
+		}
+		if strings.HasPrefix(cells[0], "---") {
+			continue
+		}
+		if len(cells) != 9 {
+			t.Fatalf("row %q has %d cells, want 9", line, len(cells))
+		}
+		rows = append(rows, transitionRow{cells[0], cells[1], cells[2], cells[4], cells[5], cells[6], cells[7]})
+	}
+	if len(rows) == 0 {
+		t.Fatal("no transition table found in STATE_MACHINE.md")
+	}
+	return rows
+}
+
+var eventNames = map[string]event{
+	"Accepted": evAccepted, "Refused": evRefused, "RecvData": evRecvData, "RecvPing": evRecvPing,
+	"RecvPong": evRecvPong, "RecvClose": evRecvClose, "ProtocolError": evProtocolError,
+	"ReadFailed": evReadFailed, "WriteFailed": evWriteFailed, "Send": evSend, "Receive": evReceive,
+	"Close": evClose, "CloseTimeout": evCloseTimeout,
+}
+
+func parseState(t *testing.T, name string) state {
+	for s, n := range stateNames {
+		if n == name {
+			return state(s)
+		}
+	}
+	t.Fatalf("unknown state %q", name)
+	return 0
+}
+
+// TestStepImplementsTransitionTable checks every row of STATE_MACHINE.md
+// against step, and that every (state, event) pair has exactly one row.
+func TestStepImplementsTransitionTable(t *testing.T) {
+	covered := map[[2]int]string{}
+	for _, row := range readTransitionTable(t) {
+		from, to := parseState(t, row.from), parseState(t, row.to)
+		var events []event
+		if row.event == "*" {
+			for _, ev := range eventNames {
+				events = append(events, ev)
+			}
+		}
+		for name := range strings.SplitSeq(row.event, ", ") {
+			if name == "*" {
+				continue
+			}
+			ev, ok := eventNames[name]
+			if !ok {
+				t.Fatalf("%s: unknown event %q", row.id, name)
+			}
+			events = append(events, ev)
+		}
+		for _, ev := range events {
+			key := [2]int{int(from), int(ev)}
+			if prev, dup := covered[key]; dup {
+				t.Errorf("%s and %s both cover %s × %s", prev, row.id, row.from, row.event)
+			}
+			covered[key] = row.id
+
+			c := newConn()
+			c.state = from
+			fx := c.step(ev, StatusGoingAway, "bye")
+			if c.state != to {
+				t.Errorf("%s: %s × %v → %s, table says %s", row.id, row.from, row.event, c.state, row.to)
+			}
+			wantPong := strings.HasPrefix(row.frames, "pong")
+			wantClose := strings.HasPrefix(row.frames, "close")
+			if fx.pong != wantPong || fx.sendClose != wantClose {
+				t.Errorf("%s: pong=%v close=%v, table says frames %q", row.id, fx.pong, fx.sendClose, row.frames)
+			}
+			wantTCP := strings.HasPrefix(row.tcp, "closed") || strings.HasPrefix(row.tcp, "ended")
+			if fx.closeTCP != wantTCP {
+				t.Errorf("%s: closeTCP=%v, table says TCP %q", row.id, fx.closeTCP, row.tcp)
+			}
+			// step refuses API calls; what a receiver gets for a network
+			// event is the reader's business (see read.go).
+			apiCall := ev == evSend || ev == evReceive || ev == evClose || to.terminal() && from.terminal()
+			refused := strings.HasPrefix(row.caller, "`ErrConnClosed`")
+			if apiCall && (fx.err == ErrConnClosed) != refused {
+				t.Errorf("%s: err=%v, table says caller gets %q", row.id, fx.err, row.caller)
+			}
+		}
+	}
+	for s := range stateNames {
+		for name, ev := range eventNames {
+			if _, ok := covered[[2]int{s, int(ev)}]; !ok {
+				t.Errorf("no row for %s × %s", stateNames[s], name)
+			}
+		}
+	}
+}
+
+// TestStepRecordsClientStatus checks what GetStatus will report after the
+// transitions into closed and dropped.
+func TestStepRecordsClientStatus(t *testing.T) {
+	tests := []struct {
+		name       string
+		from       state
+		ev         event
+		code       Status
+		wantStatus Status
+		wantReply  Status
+	}{
+		{"O6 echoes the code", stateOpen, evRecvClose, 4001, 4001, 4001},
+		{"O6 empty close", stateOpen, evRecvClose, StatusNotSent, StatusNotSent, StatusNotSent},
+		{"O6 answers 1010 with 1000", stateOpen, evRecvClose, 1010, 1010, StatusOK},
+		{"K4 records the code", stateClosing, evRecvClose, 1001, 1001, 0},
+		{"O7 leaves dropped", stateOpen, evProtocolError, StatusProtocolError, StatusDropped, StatusProtocolError},
+		{"O8 leaves dropped", stateOpen, evReadFailed, 0, StatusDropped, 0},
+		{"K8 leaves dropped", stateClosing, evCloseTimeout, 0, StatusDropped, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newConn()
+			c.state = tt.from
+			fx := c.step(tt.ev, tt.code, "why")
+			if c.status != tt.wantStatus {
+				t.Errorf("status %d, want %d", c.status, tt.wantStatus)
+			}
+			if fx.sendClose && fx.closeCode != tt.wantReply {
+				t.Errorf("close frame code %d, want %d", fx.closeCode, tt.wantReply)
+			}
+		})
+	}
+}

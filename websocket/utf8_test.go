@@ -1,0 +1,88 @@
+package websocket
+
+import (
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+var utf8Samples = []string{
+	"", "hello", "héllo wörld", "€", "𝄞 music", "\u007f\u0080\u07ff\u0800\uffff\U00010000\U0010ffff",
+	"\xed\x9f\xbf", "\xee\x80\x80", // around the surrogates
+	"\xc0\xaf", "\xe0\x80\xaf", "\xf0\x80\x80\xaf", // overlong
+	"\xed\xa0\x80", "\xed\xbf\xbf", // surrogates
+	"\xf4\x90\x80\x80", "\xf5\x80\x80\x80", "\xff", "\x80", "\xc2", "\xe2\x82", "\xf0\x9d\x84",
+	"a\xc2b", "\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80edited",
+	strings.Repeat("κόσμε", 50), strings.Repeat("x", 100) + "\xe2\x82\xac" + strings.Repeat("y", 9),
+}
+
+// TestUTF8ValidatorAgreesAtEverySplit feeds each sample in two and three
+// pieces at every split and compares with utf8.Valid.
+func TestUTF8ValidatorAgreesAtEverySplit(t *testing.T) {
+	for _, s := range utf8Samples {
+		want := utf8.ValidString(s)
+		for i := 0; i <= len(s); i++ {
+			for j := i; j <= len(s) && j <= i+8; j++ {
+				var v utf8Validator
+				ok := v.feed([]byte(s[:i])) && v.feed([]byte(s[i:j])) && v.feed([]byte(s[j:]))
+				if got := ok && v.complete(); got != want {
+					t.Errorf("%q split at %d,%d: valid=%v, utf8.Valid=%v", s, i, j, got, want)
+				}
+			}
+		}
+	}
+}
+
+// TestUTF8ValidatorFailsFast checks that the verdict comes at the first
+// byte that cannot be valid, before the text is complete.
+func TestUTF8ValidatorFailsFast(t *testing.T) {
+	tests := []struct {
+		prefix string // valid so far
+		bad    string // makes it invalid at once
+	}{
+		{"abc", "\xff"},
+		{"\xe0", "\x80"},       // overlong
+		{"\xed", "\xa0"},       // surrogate
+		{"\xf4", "\x90"},       // above U+10FFFF
+		{"\xf0", "\x8f"},       // overlong
+		{"\xce", "a"},          // missing continuation
+		{"κόσμε\xe2\x82", "x"}, // broken inside a character
+		{"ok", "\xc1"},
+		{"ok", "\xf5"},
+	}
+	for _, tt := range tests {
+		var v utf8Validator
+		if !v.feed([]byte(tt.prefix)) {
+			t.Errorf("%q refused", tt.prefix)
+			continue
+		}
+		if v.feed([]byte(tt.bad)) {
+			t.Errorf("%q + %q accepted", tt.prefix, tt.bad)
+		}
+	}
+}
+
+func TestOpenTail(t *testing.T) {
+	tests := []struct {
+		s    string
+		want int
+	}{{"", 0}, {"a", 0}, {"\xe2\x82\xac", 0}, {"a\xe2", 1}, {"a\xe2\x82", 2}, {"\xf0\x9d\x84", 3}, {"é", 0}}
+	for _, tt := range tests {
+		if got := openTail([]byte(tt.s)); got != tt.want {
+			t.Errorf("openTail(%q) = %d, want %d", tt.s, got, tt.want)
+		}
+	}
+}
+
+func BenchmarkUTF8Validator(b *testing.B) {
+	for _, s := range []string{strings.Repeat("a", 1024), strings.Repeat("κόσμε", 200)} {
+		p := []byte(s)
+		b.Run(sizeName(len(p)), func(b *testing.B) {
+			b.SetBytes(int64(len(p)))
+			for b.Loop() {
+				var v utf8Validator
+				v.feed(p)
+			}
+		})
+	}
+}
