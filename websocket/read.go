@@ -18,6 +18,7 @@ type readState struct {
 	inMessage bool   // a data message started and its last byte is not read yet
 	ready     bool   // a message started that no receive call has returned yet
 	seq       uint64 // counts the messages started
+	discarded uint64 // the last message a receive call skipped unfinished
 	msgType   MessageType
 	utf8      utf8Validator
 }
@@ -25,6 +26,10 @@ type readState struct {
 // errAborted is returned to the background reader when a receiver takes
 // over the read side.
 var errAborted = errors.New("websocket: background read aborted")
+
+// errReaderStale is returned by a message reader whose message was skipped
+// by a later receive call before it was read to its end.
+var errReaderStale = errors.New("websocket: message skipped by a later receive call before it was read")
 
 // aLongTimeAgo is a read deadline that makes a blocked read return at once.
 var aLongTimeAgo = time.Unix(1, 0)
@@ -235,6 +240,7 @@ func (c *Conn) startMessage() error {
 		return fx.err
 	}
 	if c.rd.inMessage && !c.rd.ready {
+		c.rd.discarded = c.rd.seq
 		if err := c.discardMessage(); err != nil {
 			return err
 		}
@@ -324,6 +330,9 @@ func (r *messageReader) Read(p []byte) (int, error) {
 	c.acquireRead()
 	defer c.releaseRead()
 	if r.seq != c.rd.seq || !c.rd.inMessage {
+		if r.seq == c.rd.discarded {
+			return 0, errReaderStale
+		}
 		return 0, io.EOF
 	}
 	if len(p) == 0 {

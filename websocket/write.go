@@ -13,8 +13,8 @@ import (
 var errWriterClosed = errors.New("websocket: message writer already closed")
 
 // writeBufferSize is the size of a message writer's buffer: a streamed
-// message leaves in frames of about this size.
-const writeBufferSize = 4096
+// message leaves in frames of this size.
+const writeBufferSize = 32 << 10
 
 // writeBuffers holds the buffers of message writers between messages, so
 // that an idle connection holds none.
@@ -157,6 +157,11 @@ func (w *messageWriter) Write(p []byte) (int, error) {
 	if w.closed {
 		return 0, errWriterClosed
 	}
+	// Even bytes that would only be buffered are refused once the
+	// connection has started closing.
+	if fx := w.c.stepLocked(evSend, 0, ""); fx.err != nil {
+		return 0, fx.err
+	}
 	var err error
 	if w.text {
 		if v := w.utf8; v.feed(p) {
@@ -187,6 +192,54 @@ func (w *messageWriter) Write(p []byte) (int, error) {
 	n += copy(tail[n:], p[len(body):])
 	*w.buf = append(buf[:0], tail[:n]...)
 	return len(p), err
+}
+
+// ReadFrom copies r to the message until io.EOF, reading straight into
+// the writer's buffer, so that io.Copy from a received message to a new
+// one needs no other buffer.
+func (w *messageWriter) ReadFrom(r io.Reader) (n int64, err error) {
+	if w.closed {
+		return 0, errWriterClosed
+	}
+	if fx := w.c.stepLocked(evSend, 0, ""); fx.err != nil {
+		return 0, fx.err
+	}
+	for {
+		buf := *w.buf
+		if len(buf) == cap(buf) {
+			if err := w.flush(); err != nil {
+				return n, err
+			}
+			buf = *w.buf
+		}
+		m, rerr := r.Read(buf[len(buf):cap(buf)])
+		if v := w.utf8; w.text {
+			if !v.feed(buf[len(buf) : len(buf)+m]) {
+				return n, errInvalidUTF8
+			}
+			w.utf8 = v
+		}
+		*w.buf = buf[:len(buf)+m]
+		n += int64(m)
+		if rerr == io.EOF {
+			return n, nil
+		}
+		if rerr != nil {
+			return n, rerr
+		}
+	}
+}
+
+// flush sends the full buffer as a frame, keeping back an incomplete
+// character at its end.
+func (w *messageWriter) flush() error {
+	buf := *w.buf
+	send := len(buf) - w.utf8.pending()
+	if err := w.frame(false, buf[:send], nil); err != nil {
+		return err
+	}
+	*w.buf = append(buf[:0], buf[send:]...)
+	return nil
 }
 
 // frame sends one frame of the message.

@@ -1,0 +1,127 @@
+package websocket
+
+import (
+	"bufio"
+	"crypto/rand"
+	"encoding/binary"
+	"io"
+	"net"
+	"net/http"
+	"testing"
+)
+
+// echoHandler is the echo loop of the README and the benchmark harness.
+func echoHandler(conn *Conn) {
+	defer conn.Close(StatusOK, "")
+	for {
+		tp, r, err := conn.ReceiveMessage()
+		if err != nil {
+			return
+		}
+		w, err := conn.SendMessage(tp)
+		if err != nil {
+			return
+		}
+		io.Copy(w, r)
+		if w.Close() != nil {
+			return
+		}
+	}
+}
+
+// benchClient is a minimal masked-frame client for benchmarks.
+type benchClient struct {
+	nc  net.Conn
+	br  *bufio.Reader
+	out []byte
+	in  []byte
+}
+
+func dialBench(b *testing.B, handle func(*Conn)) *benchClient {
+	b.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := &http.Server{Handler: &Handler{Handle: handle}}
+	go srv.Serve(ln)
+	b.Cleanup(func() { srv.Close() })
+	nc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { nc.Close() })
+	io.WriteString(nc, "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	br := bufio.NewReaderSize(nc, 64<<10)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		b.Fatalf("handshake: %v %v", resp, err)
+	}
+	return &benchClient{nc: nc, br: br}
+}
+
+// roundTrip sends one masked message and reads the unfragmented or
+// fragmented echo.
+func (c *benchClient) roundTrip(b *testing.B, op opcode, payload []byte) {
+	var key [4]byte
+	rand.Read(key[:])
+	c.out = appendHeader(c.out[:0], true, op, len(payload))
+	c.out[1] |= 0x80
+	c.out = append(c.out, key[:]...)
+	start := len(c.out)
+	c.out = append(c.out, payload...)
+	mask(key, 0, c.out[start:])
+	if _, err := c.nc.Write(c.out); err != nil {
+		b.Fatal(err)
+	}
+	c.in = c.in[:0]
+	for {
+		var hdr [10]byte
+		if _, err := io.ReadFull(c.br, hdr[:2]); err != nil {
+			b.Fatal(err)
+		}
+		n := uint64(hdr[1] & 0x7F)
+		switch n {
+		case 126:
+			io.ReadFull(c.br, hdr[2:4])
+			n = uint64(binary.BigEndian.Uint16(hdr[2:4]))
+		case 127:
+			io.ReadFull(c.br, hdr[2:10])
+			n = binary.BigEndian.Uint64(hdr[2:10])
+		}
+		start := len(c.in)
+		c.in = append(c.in, make([]byte, n)...)
+		if _, err := io.ReadFull(c.br, c.in[start:]); err != nil {
+			b.Fatal(err)
+		}
+		if hdr[0]&0x80 != 0 {
+			break
+		}
+	}
+	if len(c.in) != len(payload) {
+		b.Fatalf("echo of %d bytes has %d", len(payload), len(c.in))
+	}
+}
+
+// BenchmarkEcho measures a message's round trip through the echo handler
+// over loopback TCP; allocs/op are the server's and the client's together.
+func BenchmarkEcho(b *testing.B) {
+	for _, tt := range []struct {
+		op   opcode
+		size int
+	}{{opBinary, 16}, {opText, 1024}, {opBinary, 64 << 10}} {
+		payload := make([]byte, tt.size)
+		for i := range payload {
+			payload[i] = 'a' + byte(i%26)
+		}
+		b.Run(MessageType(tt.op).String()+"-"+sizeName(tt.size), func(b *testing.B) {
+			c := dialBench(b, echoHandler)
+			b.SetBytes(int64(tt.size))
+			b.ReportAllocs()
+			for b.Loop() {
+				c.roundTrip(b, tt.op, payload)
+			}
+		})
+	}
+}
