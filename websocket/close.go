@@ -14,7 +14,7 @@ func (c *Conn) apply(fx effects) {
 		c.writeControl(opClose, appendClosePayload(buf[:0], fx.closeCode, fx.closeReason))
 	}
 	if fx.closeTCP {
-		c.finish(fx.sendClose || c.currentState() == stateClosed)
+		c.finish(fx.linger)
 	}
 }
 

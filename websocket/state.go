@@ -58,6 +58,7 @@ type effects struct {
 	closeCode   Status // StatusNotSent: an empty close frame
 	closeReason string
 	closeTCP    bool  // the connection is over: close TCP, wake GetStatus
+	linger      bool  // close TCP "after ours": half-close, drain, close
 	err         error // nil: the caller may go ahead
 }
 
@@ -85,11 +86,11 @@ func (c *Conn) step(ev event, code Status, reason string) (fx effects) {
 			c.state = stateClosed
 			c.status, c.reason = code, reason
 			fx.sendClose, fx.closeCode = true, replyCode(code)
-			fx.closeTCP = true
+			fx.closeTCP, fx.linger = true, true
 		case evProtocolError: // O7: fail the connection
 			c.state = stateDropped
 			fx.sendClose, fx.closeCode, fx.closeReason = true, code, reason
-			fx.closeTCP = true
+			fx.closeTCP, fx.linger = true, true
 		case evReadFailed, evWriteFailed: // O8, O9
 			c.state = stateDropped
 			fx.closeTCP = true
@@ -104,7 +105,7 @@ func (c *Conn) step(ev event, code Status, reason string) (fx effects) {
 		case evRecvClose: // K4: the close handshake is complete
 			c.state = stateClosed
 			c.status, c.reason = code, reason
-			fx.closeTCP = true
+			fx.closeTCP, fx.linger = true, true
 		case evProtocolError, evReadFailed, evWriteFailed, evCloseTimeout: // K5–K8
 			c.state = stateDropped
 			fx.closeTCP = true

@@ -25,7 +25,7 @@ func readTransitionTable(t *testing.T) []transitionRow {
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		line := sc.Text()
-		if strings.HasPrefix(line, "| ID | From | Event |") {
+		if strings.HasPrefix(line, "| ID | From | Event | Guard | To |") {
 			inTable = true
 			continue
 		}
@@ -45,8 +45,8 @@ func readTransitionTable(t *testing.T) []transitionRow {
 		if strings.HasPrefix(cells[0], "---") {
 			continue
 		}
-		if len(cells) != 9 {
-			t.Fatalf("row %q has %d cells, want 9", line, len(cells))
+		if len(cells) != 10 {
+			t.Fatalf("row %q has %d cells, want 10", line, len(cells))
 		}
 		rows = append(rows, transitionRow{cells[0], cells[1], cells[2], cells[4], cells[5], cells[6], cells[7]})
 	}
@@ -108,20 +108,41 @@ func TestStepImplementsTransitionTable(t *testing.T) {
 			if c.state != to {
 				t.Errorf("%s: %s × %v → %s, table says %s", row.id, row.from, row.event, c.state, row.to)
 			}
-			wantPong := strings.HasPrefix(row.frames, "pong")
-			wantClose := strings.HasPrefix(row.frames, "close")
-			if fx.pong != wantPong || fx.sendClose != wantClose {
-				t.Errorf("%s: pong=%v close=%v, table says frames %q", row.id, fx.pong, fx.sendClose, row.frames)
+			frames := map[string]effects{
+				"—": {}, "data": {}, "pong": {pong: true},
+				"close(echo)":         {sendClose: true, closeCode: replyCode(StatusGoingAway)},
+				"close(error)":        {sendClose: true, closeCode: StatusGoingAway, closeReason: "bye"},
+				"close(code, reason)": {sendClose: true, closeCode: StatusGoingAway, closeReason: "bye"},
 			}
-			wantTCP := strings.HasPrefix(row.tcp, "closed") || strings.HasPrefix(row.tcp, "ended")
-			if fx.closeTCP != wantTCP {
-				t.Errorf("%s: closeTCP=%v, table says TCP %q", row.id, fx.closeTCP, row.tcp)
+			want, ok := frames[row.frames]
+			if !ok {
+				t.Fatalf("%s: unknown Frames cell %q", row.id, row.frames)
+			}
+			if fx.pong != want.pong || fx.sendClose != want.sendClose ||
+				fx.closeCode != want.closeCode || fx.closeReason != want.closeReason {
+				t.Errorf("%s: effects %+v, table says frames %q", row.id, fx, row.frames)
+			}
+			linger := fx.closeTCP && fx.linger
+			switch row.tcp {
+			case "—":
+				if fx.closeTCP {
+					t.Errorf("%s: closes TCP, table says %q", row.id, row.tcp)
+				}
+			case "close", "end":
+				if !fx.closeTCP || linger {
+					t.Errorf("%s: closeTCP=%v linger=%v, table says %q", row.id, fx.closeTCP, linger, row.tcp)
+				}
+			case "close after ours":
+				if !linger {
+					t.Errorf("%s: closeTCP=%v linger=%v, table says %q", row.id, fx.closeTCP, linger, row.tcp)
+				}
+			default:
+				t.Fatalf("%s: unknown TCP cell %q", row.id, row.tcp)
 			}
 			// step refuses API calls; what a receiver gets for a network
-			// event is the reader's business (see read.go).
-			apiCall := ev == evSend || ev == evReceive || ev == evClose || to.terminal() && from.terminal()
-			refused := strings.HasPrefix(row.caller, "`ErrConnClosed`")
-			if apiCall && (fx.err == ErrConnClosed) != refused {
+			// event is the reader's business (read.go).
+			apiCall := ev == evSend || ev == evReceive || ev == evClose || from.terminal()
+			if apiCall && (fx.err == ErrConnClosed) != (row.caller == "ErrConnClosed") {
 				t.Errorf("%s: err=%v, table says caller gets %q", row.id, fx.err, row.caller)
 			}
 		}
