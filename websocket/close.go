@@ -61,7 +61,12 @@ func (c *Conn) Close(code Status, message string) error {
 	case !utf8.ValidString(message):
 		return errInvalidUTF8
 	}
-	fx := c.stepLocked(evClose, code, message)
+	c.mu.Lock()
+	fx := c.step(evClose, code, message)
+	if fx.err == nil && c.readers > 0 {
+		c.interruptRead() // receivers waiting for data return ErrConnClosed now
+	}
+	c.mu.Unlock()
 	if fx.err != nil {
 		return fx.err
 	}

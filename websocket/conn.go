@@ -52,7 +52,6 @@ type Conn struct {
 	// reader.
 	readMu sync.Mutex
 	rd     readState
-	msg    messageReader
 
 	// sendTok is held by the sender of a message: SendText, SendBinary,
 	// or a SendMessage writer until its Close.
@@ -95,7 +94,6 @@ func newConn() *Conn {
 		sendTok:      make(chan struct{}, 1),
 		closeTimeout: defaultCloseTimeout,
 	}
-	c.msg.c = c
 	c.w.c = c
 	return c
 }

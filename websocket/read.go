@@ -23,10 +23,6 @@ type readState struct {
 	utf8      utf8Validator
 }
 
-// errAborted is returned to the background reader when a receiver takes
-// over the read side.
-var errAborted = errors.New("websocket: background read aborted")
-
 // errReaderStale is returned by a message reader whose message was skipped
 // by a later receive call before it was read to its end.
 var errReaderStale = errors.New("websocket: message skipped by a later receive call before it was read")
@@ -35,41 +31,69 @@ var errReaderStale = errors.New("websocket: message skipped by a later receive c
 var aLongTimeAgo = time.Unix(1, 0)
 
 // acquireRead takes the read side for a receiver, stopping the background
-// reader if it holds it.
-func (c *Conn) acquireRead() {
+// reader if it holds it. It fails once the connection has left the open
+// state (rows K10, T1, T2), without waiting for the read side.
+func (c *Conn) acquireRead() error {
 	c.mu.Lock()
+	if fx := c.step(evReceive, 0, ""); fx.err != nil {
+		c.mu.Unlock()
+		return fx.err
+	}
 	c.readers++
-	if c.bgActive && !c.aborting {
-		c.aborting = true
-		c.nc.SetReadDeadline(aLongTimeAgo)
+	if c.bgActive {
+		c.interruptRead()
 	}
 	c.mu.Unlock()
 	c.readMu.Lock()
+	c.resumeRead()
+	return nil
+}
+
+// interruptRead makes the read in progress, if any, return at once: the
+// background reader's when a receiver wants the read side, a receiver's
+// when Close is called. c.mu is held.
+func (c *Conn) interruptRead() {
+	if !c.aborting {
+		c.aborting = true
+		c.nc.SetReadDeadline(aLongTimeAgo)
+	}
+}
+
+// resumeRead undoes interruptRead for the next holder of readMu, which
+// calls it: the interrupted reader has let go of the read side.
+func (c *Conn) resumeRead() {
 	c.mu.Lock()
 	if c.aborting {
-		// The background reader has let go; it reads no more.
 		c.aborting = false
 		c.nc.SetReadDeadline(time.Time{})
 	}
 	c.mu.Unlock()
 }
 
-// releaseRead gives the read side back. When nobody else wants it and no
-// message is waiting to be read, the background reader is armed.
+// releaseRead gives the read side back.
 func (c *Conn) releaseRead() {
 	inMessage := c.rd.inMessage
 	c.readMu.Unlock()
 	c.mu.Lock()
 	c.readers--
-	if c.readers == 0 && c.bgTimer != nil {
-		switch {
-		case c.state == stateClosing:
-			c.bgTimer.Reset(0) // somebody must read the client's close frame
-		case c.state == stateOpen && !inMessage:
-			c.bgTimer.Reset(backgroundDelay)
-		}
-	}
+	c.armBackground(inMessage)
 	c.mu.Unlock()
+}
+
+// armBackground starts the background reader soon if nobody reads and
+// somebody must: while open and no message waits to be received, after a
+// short delay (a receive loop never needs it); while closing, at once, to
+// take in the client's close frame. c.mu is held.
+func (c *Conn) armBackground(inMessage bool) {
+	if c.readers > 0 || c.bgTimer == nil {
+		return
+	}
+	switch {
+	case c.state == stateClosing:
+		c.bgTimer.Reset(0)
+	case c.state == stateOpen && !inMessage:
+		c.bgTimer.Reset(backgroundDelay)
+	}
 }
 
 // background reads while no receiver does: it answers pings and takes in
@@ -86,6 +110,7 @@ func (c *Conn) background() {
 	c.mu.Unlock()
 
 	c.readMu.Lock()
+	c.resumeRead()
 	for {
 		st := c.currentState()
 		if st == stateOpen && c.rd.inMessage {
@@ -101,11 +126,13 @@ func (c *Conn) background() {
 			break
 		}
 	}
-	c.readMu.Unlock()
-
+	// A receiver that interrupted us may have come and gone already: if
+	// nobody reads now, arm again.
 	c.mu.Lock()
 	c.bgActive = false
+	c.armBackground(c.rd.inMessage)
 	c.mu.Unlock()
+	c.readMu.Unlock()
 }
 
 // discardClosing skips the data of the message in progress once we have
@@ -196,10 +223,12 @@ func (c *Conn) readFailed(err error) error {
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
 		c.mu.Lock()
-		aborted := c.readers > 0
+		interrupted := c.aborting
 		c.mu.Unlock()
-		if aborted {
-			return errAborted
+		if interrupted {
+			// The stream is intact; whoever takes the read side next
+			// goes on from here.
+			return ErrConnClosed
 		}
 	}
 	fx := c.stepLocked(evReadFailed, 0, "")
@@ -224,37 +253,39 @@ func (c *Conn) readFailed(err error) error {
 func (c *Conn) ReceiveMessage() (MessageType, io.Reader, error) {
 	c.recvMu.Lock()
 	defer c.recvMu.Unlock()
-	c.acquireRead()
+	if err := c.acquireRead(); err != nil {
+		return 0, nil, err
+	}
 	defer c.releaseRead()
 	if err := c.startMessage(); err != nil {
 		return 0, nil, err
 	}
-	c.msg.seq = c.rd.seq
-	return c.rd.msgType, &c.msg, nil
+	// A reader of its own per message, so that a stale one cannot read
+	// the next message.
+	return c.rd.msgType, &messageReader{c: c, seq: c.rd.seq}, nil
 }
 
 // startMessage skips the rest of the previous message and reads frames
 // until a new message starts.
 func (c *Conn) startMessage() error {
-	if fx := c.stepLocked(evReceive, 0, ""); fx.err != nil {
-		return fx.err
-	}
 	if c.rd.inMessage && !c.rd.ready {
 		c.rd.discarded = c.rd.seq
 		if err := c.discardMessage(); err != nil {
 			return err
 		}
 	}
-	for !c.rd.ready {
+	for {
 		if c.currentState() != stateOpen {
-			return ErrConnClosed
+			return ErrConnClosed // K10: Close was called while we waited
+		}
+		if c.rd.ready {
+			c.rd.ready = false
+			return nil
 		}
 		if err := c.nextFrame(); err != nil {
 			return err
 		}
 	}
-	c.rd.ready = false
-	return nil
 }
 
 // discardMessage reads the rest of the current message, still checking it.
@@ -317,8 +348,8 @@ func (c *Conn) endMessage() error {
 	return io.EOF
 }
 
-// messageReader is the reader ReceiveMessage returns. Each Conn has one;
-// seq ties it to the message it was returned for.
+// messageReader is the reader ReceiveMessage returns; seq ties it to the
+// message it was returned for.
 type messageReader struct {
 	c   *Conn
 	seq uint64
@@ -327,7 +358,9 @@ type messageReader struct {
 // Read reads payload of the message; see [Conn.ReceiveMessage].
 func (r *messageReader) Read(p []byte) (int, error) {
 	c := r.c
-	c.acquireRead()
+	if err := c.acquireRead(); err != nil {
+		return 0, err
+	}
 	defer c.releaseRead()
 	if r.seq != c.rd.seq || !c.rd.inMessage {
 		if r.seq == c.rd.discarded {
@@ -368,7 +401,9 @@ func (c *Conn) ReceiveBinary(buf []byte) (n int, err error) {
 func (c *Conn) receiveLimited(want MessageType, buf []byte, limit int) ([]byte, error) {
 	c.recvMu.Lock()
 	defer c.recvMu.Unlock()
-	c.acquireRead()
+	if err := c.acquireRead(); err != nil {
+		return buf, err
+	}
 	defer c.releaseRead()
 	if err := c.startMessage(); err != nil {
 		return buf, err
