@@ -30,6 +30,12 @@ func (c *Conn) finish(linger bool) {
 		c.bgTimer.Stop()
 	}
 	if c.nc != nil {
+		if linger {
+			// Our close frame may still be being written (by Close, for
+			// row K4): it must reach the wire before the FIN.
+			c.wmu.Lock()
+			c.wmu.Unlock()
+		}
 		if hc, ok := c.nc.(interface{ CloseWrite() error }); linger && ok && hc.CloseWrite() == nil {
 			c.nc.SetReadDeadline(time.Now().Add(lingerTimeout))
 			io.CopyN(io.Discard, c.nc, lingerMax)
@@ -61,6 +67,16 @@ func (c *Conn) Close(code Status, message string) error {
 	case !utf8.ValidString(message):
 		return errInvalidUTF8
 	}
+	// A sender blocked on a client that does not read must not hold the
+	// close frame back for longer than the close timeout.
+	deadline := time.Now().Add(c.closeTimeout)
+	if c.nc != nil {
+		c.nc.SetWriteDeadline(deadline)
+	}
+	// The send side is taken before the state changes, so that while the
+	// state is closing our close frame is on the wire or about to be: the
+	// reader waits for it before it may close TCP (see finish).
+	c.wmu.Lock()
 	c.mu.Lock()
 	fx := c.step(evClose, code, message)
 	if fx.err == nil && c.readers > 0 {
@@ -68,13 +84,15 @@ func (c *Conn) Close(code Status, message string) error {
 	}
 	c.mu.Unlock()
 	if fx.err != nil {
+		c.wmu.Unlock()
 		return fx.err
 	}
-	// A sender blocked on a client that does not read must not hold the
-	// close frame back for longer than the close timeout.
-	deadline := time.Now().Add(c.closeTimeout)
-	c.nc.SetWriteDeadline(deadline)
-	c.apply(fx)
+	var buf [maxControlPayload]byte
+	err := c.writeControlLocked(opClose, appendClosePayload(buf[:0], fx.closeCode, fx.closeReason))
+	c.wmu.Unlock()
+	if err != nil {
+		c.writeFailed(err)
+	}
 	c.kickReader()
 
 	timer := time.NewTimer(time.Until(deadline))

@@ -38,6 +38,7 @@ type Conn struct {
 	state    state
 	status   Status // the client's close code; StatusDropped until one arrives
 	reason   string
+	cause    error         // why the connection ended, once it has
 	done     chan struct{} // closed once the connection has ended and TCP is closed
 	readers  int           // receivers holding or waiting for readMu
 	bgActive bool          // the background reader is running
@@ -115,6 +116,17 @@ func (c *Conn) stepLocked(ev event, code Status, reason string) effects {
 	fx := c.step(ev, code, reason)
 	c.mu.Unlock()
 	return fx
+}
+
+// endErr is what a call that was waiting gets when it finds the connection
+// no longer open: why it ended, or ErrConnClosed while closing.
+func (c *Conn) endErr() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cause != nil {
+		return c.cause
+	}
+	return ErrConnClosed
 }
 
 // currentState returns the state.

@@ -2,7 +2,6 @@ package websocket
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"slices"
@@ -215,7 +214,7 @@ func (c *Conn) control(op opcode, payload []byte) error {
 // (RFC 6455 §7.1.7): close frame with the code, then TCP closed.
 func (c *Conn) protocolError(pe *protocolError) error {
 	c.apply(c.stepLocked(evProtocolError, pe.code, pe.reason))
-	return fmt.Errorf("websocket: %s (closed with %d): %w", pe.reason, pe.code, ErrConnClosed)
+	return c.endErr()
 }
 
 // readFailed handles an error from the network read side.
@@ -231,12 +230,12 @@ func (c *Conn) readFailed(err error) error {
 			return ErrConnClosed
 		}
 	}
-	fx := c.stepLocked(evReadFailed, 0, "")
-	c.apply(fx)
-	if fx.err != nil || err == io.EOF {
-		return ErrConnClosed
+	reason := ""
+	if err != io.EOF {
+		reason = err.Error()
 	}
-	return fmt.Errorf("websocket: %w (%v)", ErrConnClosed, err)
+	c.apply(c.stepLocked(evReadFailed, 0, reason))
+	return c.endErr()
 }
 
 // ReceiveMessage waits for the next data message and returns its type and
@@ -276,7 +275,7 @@ func (c *Conn) startMessage() error {
 	}
 	for {
 		if c.currentState() != stateOpen {
-			return ErrConnClosed // K10: Close was called while we waited
+			return c.endErr() // it ended or started closing while we waited
 		}
 		if c.rd.ready {
 			c.rd.ready = false
@@ -312,14 +311,14 @@ func (c *Conn) readPayload(p []byte) (int, error) {
 			return 0, c.endMessage()
 		}
 		if c.currentState() != stateOpen {
-			return 0, ErrConnClosed
+			return 0, c.endErr()
 		}
 		if err := c.nextFrame(); err != nil {
 			return 0, err
 		}
 	}
 	if c.currentState() != stateOpen {
-		return 0, ErrConnClosed
+		return 0, c.endErr()
 	}
 	if uint64(len(p)) > c.rd.remaining {
 		p = p[:c.rd.remaining]

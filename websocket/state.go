@@ -1,5 +1,7 @@
 package websocket
 
+import "fmt"
+
 // state is where a connection is in its lifecycle. STATE_MACHINE.md is the
 // specification; step below is the only code that changes a state.
 type state uint8
@@ -66,6 +68,12 @@ type effects struct {
 // are the event's close code and reason where it has one. Each case names
 // the row of STATE_MACHINE.md it implements.
 func (c *Conn) step(ev event, code Status, reason string) (fx effects) {
+	wasTerminal := c.state.terminal()
+	defer func() {
+		if !wasTerminal && c.state.terminal() {
+			c.cause = causeOf(ev, code, reason)
+		}
+	}()
 	switch c.state {
 	case stateConnecting:
 		switch ev {
@@ -117,6 +125,20 @@ func (c *Conn) step(ev event, code Status, reason string) (fx effects) {
 		fx.err = ErrConnClosed
 	}
 	return fx
+}
+
+// causeOf is the error that ends a connection on event ev: what a receive
+// that was waiting for data gets.
+func causeOf(ev event, code Status, reason string) error {
+	switch {
+	case ev == evProtocolError:
+		return fmt.Errorf("websocket: %s (closed with %d): %w", reason, code, ErrConnClosed)
+	case ev == evCloseTimeout:
+		return fmt.Errorf("websocket: no close frame from the client in time: %w", ErrConnClosed)
+	case (ev == evReadFailed || ev == evWriteFailed) && reason != "":
+		return fmt.Errorf("websocket: %w (%s)", ErrConnClosed, reason)
+	}
+	return ErrConnClosed
 }
 
 // replyCode is the code of the close frame that answers a client's close

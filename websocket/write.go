@@ -2,7 +2,6 @@ package websocket
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"sync"
 	"unicode/utf8"
@@ -48,29 +47,33 @@ func (c *Conn) writeFrame(op opcode, fin bool, head, body []byte) error {
 	return nil
 }
 
-// writeControl writes a pong or our close frame. Nothing is written after
-// the close frame, and it is written once (RFC 6455 §5.5.1).
+// writeControl writes a pong or our close frame.
 func (c *Conn) writeControl(op opcode, payload []byte) {
 	c.wmu.Lock()
-	if c.closeSent {
-		c.wmu.Unlock()
-		return
-	}
-	c.closeSent = op == opClose
-	frame := appendHeader(c.ctlBuf[:0], true, op, len(payload))
-	frame = append(frame, payload...)
-	c.bw.Write(frame)
-	err := c.bw.Flush()
+	err := c.writeControlLocked(op, payload)
 	c.wmu.Unlock()
 	if err != nil {
 		c.writeFailed(err)
 	}
 }
 
+// writeControlLocked writes a control frame; wmu is held. Nothing is
+// written after the close frame, and it is written once (RFC 6455 §5.5.1).
+func (c *Conn) writeControlLocked(op opcode, payload []byte) error {
+	if c.closeSent {
+		return nil
+	}
+	c.closeSent = op == opClose
+	frame := appendHeader(c.ctlBuf[:0], true, op, len(payload))
+	frame = append(frame, payload...)
+	c.bw.Write(frame)
+	return c.bw.Flush()
+}
+
 // writeFailed ends the connection after a failed write.
 func (c *Conn) writeFailed(err error) error {
-	c.apply(c.stepLocked(evWriteFailed, 0, ""))
-	return fmt.Errorf("websocket: %w (%v)", ErrConnClosed, err)
+	c.apply(c.stepLocked(evWriteFailed, 0, err.Error()))
+	return c.endErr()
 }
 
 // acquireSend takes the send side for one message.

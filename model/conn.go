@@ -1,0 +1,500 @@
+package model
+
+import (
+	"strconv"
+	"unicode/utf8"
+)
+
+// Kind is what happens to a connection: bytes or the end of TCP from the
+// client, a timer, or a call of the websocket.Conn API.
+type Kind string
+
+// The events a test can apply to a model Conn.
+const (
+	Handshake      Kind = "Handshake"      // the opening handshake succeeds
+	ClientBytes    Kind = "ClientBytes"    // Data: bytes from the client, any part of any frames
+	ClientEOF      Kind = "ClientEOF"      // the client ends its side of TCP
+	CloseTimer     Kind = "CloseTimer"     // the close timeout fires
+	SendText       Kind = "SendText"       // Data: the text
+	SendBinary     Kind = "SendBinary"     // Data
+	SendMessage    Kind = "SendMessage"    // Type: opens the message writer
+	WriterWrite    Kind = "WriterWrite"    // Data
+	WriterClose    Kind = "WriterClose"    // ends the message
+	ReceiveMessage Kind = "ReceiveMessage" // receives a message and reads it to its end
+	ReceiveText    Kind = "ReceiveText"    // N: maxLength
+	ReceiveBinary  Kind = "ReceiveBinary"  // N: the buffer's length
+	CloseCall      Kind = "Close"          // Code, Reason
+)
+
+// Event is one step of a test scenario.
+type Event struct {
+	Kind   Kind
+	Data   []byte
+	Type   byte // for SendMessage: 1 text, 2 binary
+	N      int
+	Code   uint16
+	Reason string
+}
+
+// Err names an error an API call returns, as the tests compare them.
+type Err string
+
+// The errors. NoErr is a nil error.
+const (
+	NoErr             Err = ""
+	ErrConnClosed     Err = "ErrConnClosed"       // exactly websocket.ErrConnClosed
+	WrapsErrConnClose Err = "wraps ErrConnClosed" // another error for which errors.Is(err, ErrConnClosed)
+	ErrMessageType    Err = "ErrMessageType"
+	ErrStatusCode     Err = "ErrStatusCode"
+	ErrTooLarge       Err = "ErrTooLarge"
+	ErrInvalidUTF8    Err = "invalid UTF-8" // text to send is not UTF-8
+	ErrWriterClosed   Err = "writer closed" // a message writer used after its Close
+)
+
+// Result is what an API call returns. Call is the call's Kind; a call
+// that had to wait for the client returns in the effects of a later event.
+type Result struct {
+	Call Kind
+	Err  Err
+	Type byte   // ReceiveMessage: the message type
+	Data []byte // ReceiveMessage, ReceiveText, ReceiveBinary: the payload returned
+	N    int    // WriterWrite: bytes taken; ReceiveBinary: n
+}
+
+// Effect is something the server does: write a frame, return from a call,
+// close TCP. Exactly one field is set.
+type Effect struct {
+	Frame    *Frame
+	Result   *Result
+	CloseTCP *TCPClose
+}
+
+// TCPClose says how the server ends TCP: Linger for "close after ours".
+type TCPClose struct{ Linger bool }
+
+// WriteBufferSize is the message writer's buffer: a message written with
+// SendMessage leaves in frames of this size.
+const WriteBufferSize = 32 << 10
+
+// Conn is the model of one server connection.
+type Conn struct {
+	State  State
+	Status uint16 // what GetStatus returns once the state is terminal
+	Reason string
+	Row    string // the ID of the last transition-table row applied
+
+	in  []byte // client bytes not taken in yet
+	eof bool   // the client ended TCP
+
+	// The data message being read.
+	inMessage bool   // its first header was taken in, its end not reached
+	handed    bool   // a receive call has it
+	msgType   byte   // 1 text, 2 binary
+	msgData   []byte // its payload so far
+	frame     clientHeader
+	remaining uint64 // payload bytes of frame still to come
+	offset    int    // position in frame's payload
+
+	receive *Event // the receive call waiting for the client, if any
+	closing bool   // Close waits for the client's close frame
+
+	writer     bool // a SendMessage writer is open
+	writerType byte
+	writerOp   byte
+	writerBuf  []byte
+
+	out []Effect
+}
+
+// New returns a connection whose handshake is under way.
+func New() *Conn {
+	return &Conn{State: Connecting, Status: 1006}
+}
+
+// Blocks reports whether ev, an API call, would wait for something from
+// the client: a receive with no complete message, Close that waits for the
+// client's close frame.
+func (m *Conn) Blocked() bool { return m.receive != nil || m.closing }
+
+// Step applies ev and returns what the server does.
+func (m *Conn) Step(ev Event) []Effect {
+	m.out = nil
+	switch ev.Kind {
+	case Handshake:
+		m.transition(Accepted)
+	case ClientBytes:
+		if (m.State == Open || m.State == Closing) && !m.eof {
+			m.in = append(m.in, ev.Data...)
+		}
+	case ClientEOF:
+		m.eof = true
+	case CloseTimer:
+		if m.closing {
+			m.end(m.transition(CloseTimeout), ErrConnClosed)
+		}
+	case SendText:
+		m.sendText(ev)
+	case SendBinary:
+		m.sendWhole(ev, OpBinary, ev.Data)
+	case SendMessage:
+		m.sendMessage(ev)
+	case WriterWrite:
+		m.writerWrite(ev)
+	case WriterClose:
+		m.writerClose(ev)
+	case ReceiveMessage, ReceiveText, ReceiveBinary:
+		m.startReceive(ev)
+	case CloseCall:
+		m.close(ev)
+	}
+	m.read()
+	return m.out
+}
+
+// transition applies the table's row for in and returns it.
+func (m *Conn) transition(in Input) Row {
+	r := Lookup(m.State, in)
+	m.State, m.Row = r.To, r.ID
+	return r
+}
+
+func (m *Conn) emit(f Frame)            { m.out = append(m.out, Effect{Frame: &f}) }
+func (m *Conn) result(r Result)         { m.out = append(m.out, Effect{Result: &r}) }
+func (m *Conn) fail(call Kind, err Err) { m.result(Result{Call: call, Err: err}) }
+func (m *Conn) closeTCP(r Row) {
+	m.out = append(m.out, Effect{CloseTCP: &TCPClose{Linger: r.TCP == "close after ours"}})
+}
+func closePayload(code uint16, reason string) []byte {
+	if code == 1005 {
+		return nil
+	}
+	return append([]byte{byte(code >> 8), byte(code)}, reason...)
+}
+
+// end carries out a row that ends the connection: whoever waits returns.
+func (m *Conn) end(r Row, receiveErr Err) {
+	if r.TCP != "—" {
+		m.closeTCP(r)
+	}
+	if m.receive != nil {
+		m.fail(m.receive.Kind, receiveErr)
+		m.receive = nil
+	}
+	if m.closing {
+		err := NoErr
+		if r.Caller == "Close: wraps ErrConnClosed" {
+			err = WrapsErrConnClose
+		}
+		m.fail(CloseCall, err)
+		m.closing = false
+	}
+}
+
+// --- sending ---------------------------------------------------------------
+
+func (m *Conn) sendText(ev Event) {
+	if !utf8.Valid(ev.Data) {
+		m.fail(ev.Kind, ErrInvalidUTF8)
+		return
+	}
+	m.sendWhole(ev, OpText, ev.Data)
+}
+
+func (m *Conn) sendWhole(ev Event, op byte, payload []byte) {
+	if err := m.sendFrame(Frame{Fin: true, Op: op, Payload: payload}); err != NoErr {
+		m.fail(ev.Kind, err)
+		return
+	}
+	m.result(Result{Call: ev.Kind})
+}
+
+// sendFrame is the Send row for one data frame.
+func (m *Conn) sendFrame(f Frame) Err {
+	r := m.transition(Send)
+	if r.Caller == "ErrConnClosed" {
+		return ErrConnClosed
+	}
+	m.emit(f)
+	return NoErr
+}
+
+func (m *Conn) sendMessage(ev Event) {
+	if ev.Type != OpText && ev.Type != OpBinary {
+		m.fail(ev.Kind, ErrMessageType)
+		return
+	}
+	if r := m.transition(Send); r.Caller == "ErrConnClosed" {
+		m.fail(ev.Kind, ErrConnClosed)
+		return
+	}
+	m.writer, m.writerType, m.writerOp, m.writerBuf = true, ev.Type, ev.Type, nil
+	m.result(Result{Call: ev.Kind})
+}
+
+// openTail is how many bytes at the end of the writer's text form a
+// character that is not complete yet.
+func (m *Conn) openTail() int {
+	if m.writerType != OpText {
+		return 0
+	}
+	for k := 1; k <= 3 && k <= len(m.writerBuf); k++ {
+		if utf8.Valid(m.writerBuf[:len(m.writerBuf)-k]) && !utf8.Valid(m.writerBuf[len(m.writerBuf)-k:]) {
+			return k
+		}
+	}
+	return 0
+}
+
+func (m *Conn) writerWrite(ev Event) {
+	if !m.writer {
+		m.fail(ev.Kind, ErrWriterClosed)
+		return
+	}
+	if r := m.transition(Send); r.Caller == "ErrConnClosed" {
+		m.fail(ev.Kind, ErrConnClosed)
+		return
+	}
+	p, err := ev.Data, NoErr
+	if m.writerType == OpText && !textSoFar(append(append([]byte{}, m.writerBuf...), p...)) {
+		// Take the longest start of p that keeps the text valid.
+		n := 0
+		for n < len(p) && textSoFar(append(append([]byte{}, m.writerBuf...), p[:n+1]...)) {
+			n++
+		}
+		p, err = p[:n], ErrInvalidUTF8
+	}
+	if len(m.writerBuf)+len(p) <= WriteBufferSize {
+		m.writerBuf = append(m.writerBuf, p...)
+		m.result(Result{Call: ev.Kind, N: len(p), Err: err})
+		return
+	}
+	// Full: everything buffered and p leave as one frame, but for an
+	// incomplete character at the end.
+	m.writerBuf = append(m.writerBuf, p...)
+	keep := m.openTail()
+	if ferr := m.sendFrame(Frame{Op: m.writerOp, Payload: m.writerBuf[:len(m.writerBuf)-keep]}); ferr != NoErr {
+		m.fail(ev.Kind, ferr)
+		return
+	}
+	m.writerOp = OpContinuation
+	m.writerBuf = append([]byte{}, m.writerBuf[len(m.writerBuf)-keep:]...)
+	m.result(Result{Call: ev.Kind, N: len(p), Err: err})
+}
+
+func (m *Conn) writerClose(ev Event) {
+	if !m.writer {
+		m.fail(ev.Kind, ErrWriterClosed)
+		return
+	}
+	m.writer = false
+	err := NoErr
+	if keep := m.openTail(); keep > 0 {
+		m.writerBuf, err = m.writerBuf[:len(m.writerBuf)-keep], ErrInvalidUTF8
+	}
+	if ferr := m.sendFrame(Frame{Fin: true, Op: m.writerOp, Payload: m.writerBuf}); ferr != NoErr {
+		err = ferr
+	}
+	m.fail(ev.Kind, err)
+}
+
+// --- closing ---------------------------------------------------------------
+
+func (m *Conn) close(ev Event) {
+	switch {
+	case ev.Code == 1005 && ev.Reason != "", !validServerCode(ev.Code):
+		m.fail(ev.Kind, ErrStatusCode)
+		return
+	case len(ev.Reason) > 123:
+		m.fail(ev.Kind, ErrTooLarge)
+		return
+	case !utf8.ValidString(ev.Reason):
+		m.fail(ev.Kind, ErrInvalidUTF8)
+		return
+	}
+	r := m.transition(Close)
+	if r.Caller == "ErrConnClosed" {
+		m.fail(ev.Kind, ErrConnClosed)
+		return
+	}
+	m.emit(Frame{Fin: true, Op: OpClose, Payload: closePayload(ev.Code, ev.Reason)})
+	m.closing = true
+	if m.receive != nil { // O10: waiting receives return at once
+		m.fail(m.receive.Kind, ErrConnClosed)
+		m.receive = nil
+	}
+}
+
+// --- receiving -------------------------------------------------------------
+
+func (m *Conn) startReceive(ev Event) {
+	if r := m.transition(Receive); r.Caller == "ErrConnClosed" {
+		m.fail(ev.Kind, ErrConnClosed)
+		return
+	}
+	e := ev
+	m.receive = &e
+}
+
+// finishReceive returns the complete message to the waiting receive call.
+func (m *Conn) finishReceive() {
+	ev, data := m.receive, m.msgData
+	m.receive = nil
+	res := Result{Call: ev.Kind}
+	switch ev.Kind {
+	case ReceiveMessage:
+		res.Type, res.Data = m.msgType, data
+	case ReceiveText:
+		switch {
+		case m.msgType != OpText:
+			res.Err = ErrMessageType
+		case len(data) > ev.N:
+			cut := ev.N
+			for cut > 0 && !utf8.Valid(data[:cut]) {
+				cut--
+			}
+			res.Data, res.Err = data[:cut], ErrTooLarge
+		default:
+			res.Data = data
+		}
+	case ReceiveBinary:
+		switch {
+		case m.msgType != OpBinary:
+			res.Err = ErrMessageType
+		case len(data) > ev.N:
+			res.Data, res.N, res.Err = data[:ev.N], ev.N, ErrTooLarge
+		default:
+			res.Data, res.N = data, len(data)
+		}
+	}
+	m.result(res)
+}
+
+// read takes in client bytes as the server's reader does: frame by frame,
+// acting on control frames, stopping at the first frame of a data message
+// until a receive call takes it; while closing, data is discarded.
+func (m *Conn) read() {
+	for m.State == Open || m.State == Closing {
+		if m.inMessage {
+			if m.State == Open && m.receive == nil && !m.handed {
+				return // the message waits for a receive call
+			}
+			m.handed = m.State == Open
+			if m.remaining > 0 {
+				if len(m.in) == 0 {
+					m.needMore()
+					return
+				}
+				n := min(m.remaining, uint64(len(m.in)))
+				chunk := unmask(m.in[:n], m.frame.key, m.offset)
+				m.in, m.remaining, m.offset = m.in[n:], m.remaining-n, m.offset+int(n)
+				if m.State == Open {
+					m.msgData = append(m.msgData, chunk...)
+					if m.msgType == OpText && !textSoFar(m.msgData) {
+						m.protocolError(1007, "invalid UTF-8 in text message")
+						return
+					}
+				}
+				continue
+			}
+			if m.frame.fin {
+				if m.State == Open && m.msgType == OpText && !utf8.Valid(m.msgData) {
+					m.protocolError(1007, "text message ends inside a UTF-8 sequence")
+					return
+				}
+				m.inMessage, m.handed = false, false
+				if m.State == Open {
+					m.finishReceive()
+				}
+				continue
+			}
+		}
+		if !m.nextFrame() {
+			return
+		}
+	}
+}
+
+// needMore is reached when the reader waits for bytes: at the end of TCP
+// the connection is dropped.
+func (m *Conn) needMore() {
+	if m.eof {
+		r := m.transition(ReadFailed)
+		m.end(r, ErrConnClosed)
+	}
+}
+
+// nextFrame takes in the next frame header, and a control frame whole.
+// It returns false if the reader stops.
+func (m *Conn) nextFrame() bool {
+	h, ok := readHeader(m.in)
+	if !ok {
+		m.needMore()
+		return false
+	}
+	if code, reason := violation(h, m.inMessage); code != 0 {
+		m.protocolError(code, reason)
+		return false
+	}
+	if isControl(h.op) {
+		if uint64(len(m.in)) < uint64(h.size)+h.length {
+			m.needMore()
+			return false
+		}
+		payload := unmask(m.in[h.size:h.size+int(h.length)], h.key, 0)
+		m.in = m.in[h.size+int(h.length):]
+		return m.control(h.op, payload)
+	}
+	m.in = m.in[h.size:]
+	m.frame, m.remaining, m.offset = h, h.length, 0
+	if h.op != OpContinuation {
+		m.inMessage, m.handed, m.msgType, m.msgData = true, false, h.op, nil
+	}
+	m.transition(RecvData)
+	return true
+}
+
+// control acts on a control frame; false if the reader stops.
+func (m *Conn) control(op byte, payload []byte) bool {
+	switch op {
+	case OpPing:
+		if r := m.transition(RecvPing); r.Frames == "pong" {
+			m.emit(Frame{Fin: true, Op: OpPong, Payload: payload})
+		}
+	case OpPong:
+		m.transition(RecvPong)
+	case OpClose:
+		code, reason := uint16(1005), ""
+		if len(payload) >= 2 {
+			code, reason = uint16(payload[0])<<8|uint16(payload[1]), string(payload[2:])
+			if !validClientCode(code) {
+				m.protocolError(1002, "invalid close code "+strconv.Itoa(int(code)))
+				return false
+			}
+			if !utf8.ValidString(reason) {
+				m.protocolError(1007, "close reason is not valid UTF-8")
+				return false
+			}
+		}
+		r := m.transition(RecvClose)
+		m.Status, m.Reason = code, reason
+		if r.Frames == "close(echo)" {
+			reply := code
+			if reply == 1010 {
+				reply = 1000
+			}
+			m.emit(Frame{Fin: true, Op: OpClose, Payload: closePayload(reply, "")})
+		}
+		m.end(r, ErrConnClosed)
+		return false
+	}
+	return true
+}
+
+// protocolError fails the connection (RFC 6455 §7.1.7).
+func (m *Conn) protocolError(code uint16, reason string) {
+	r := m.transition(ProtocolError)
+	if r.Frames == "close(error)" {
+		m.emit(Frame{Fin: true, Op: OpClose, Payload: closePayload(code, reason)})
+	}
+	m.end(r, WrapsErrConnClose)
+}

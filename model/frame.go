@@ -1,0 +1,181 @@
+package model
+
+import "unicode/utf8"
+
+// Opcodes (RFC 6455 §5.2).
+const (
+	OpContinuation byte = 0x0
+	OpText         byte = 0x1
+	OpBinary       byte = 0x2
+	OpClose        byte = 0x8
+	OpPing         byte = 0x9
+	OpPong         byte = 0xA
+)
+
+// Frame is a frame the server writes: never masked, RSV bits clear.
+type Frame struct {
+	Fin     bool
+	Op      byte
+	Payload []byte
+}
+
+// Bytes encodes the frame as it appears on the wire, with the shortest
+// length encoding.
+func (f Frame) Bytes() []byte {
+	first := f.Op
+	if f.Fin {
+		first |= 0x80
+	}
+	n := len(f.Payload)
+	out := []byte{first}
+	switch {
+	case n < 126:
+		out = append(out, byte(n))
+	case n < 65536:
+		out = append(out, 126, byte(n>>8), byte(n))
+	default:
+		out = append(out, 127)
+		for shift := 56; shift >= 0; shift -= 8 {
+			out = append(out, byte(uint64(n)>>shift))
+		}
+	}
+	return append(out, f.Payload...)
+}
+
+// clientHeader is a decoded frame header from the client.
+type clientHeader struct {
+	fin     bool
+	rsv     byte
+	op      byte
+	masked  bool
+	length  uint64
+	key     [4]byte
+	minimal bool // the length used its shortest encoding
+	size    int  // bytes the header occupies
+}
+
+// readHeader decodes the header at the start of b; ok is false while b
+// does not hold all of it yet.
+func readHeader(b []byte) (h clientHeader, ok bool) {
+	if len(b) < 2 {
+		return h, false
+	}
+	h.fin = b[0]>>7 == 1
+	h.rsv = b[0] >> 4 & 7
+	h.op = b[0] & 15
+	h.masked = b[1]>>7 == 1
+	lengthBytes := 0
+	switch b[1] & 127 {
+	case 126:
+		lengthBytes = 2
+	case 127:
+		lengthBytes = 8
+	}
+	h.size = 2 + lengthBytes
+	if h.masked {
+		h.size += 4
+	}
+	if len(b) < h.size {
+		return h, false
+	}
+	if lengthBytes == 0 {
+		h.length = uint64(b[1] & 127)
+	}
+	for i := 0; i < lengthBytes; i++ {
+		h.length = h.length<<8 | uint64(b[2+i])
+	}
+	h.minimal = lengthBytes == 0 || lengthBytes == 2 && h.length > 125 || lengthBytes == 8 && h.length > 65535
+	if h.masked {
+		copy(h.key[:], b[2+lengthBytes:])
+	}
+	return h, true
+}
+
+func isControl(op byte) bool { return op == OpClose || op == OpPing || op == OpPong }
+
+// violation returns the close code and reason for a header that breaks
+// RFC 6455, in the order of STATE_MACHINE.md's frame checks, or code 0.
+func violation(h clientHeader, inMessage bool) (uint16, string) {
+	switch {
+	case !h.masked:
+		return 1002, "unmasked client frame"
+	case h.rsv != 0:
+		return 1002, "reserved bits set without an extension"
+	case h.length >= 1<<63:
+		return 1002, "frame length has its top bit set"
+	case !h.minimal:
+		return 1002, "frame length not minimally encoded"
+	}
+	switch {
+	case isControl(h.op) && !h.fin:
+		return 1002, "fragmented control frame"
+	case isControl(h.op) && h.length > 125:
+		return 1002, "control frame longer than 125 bytes"
+	case h.op == OpClose && h.length == 1:
+		return 1002, "close frame with a 1-byte payload"
+	case (h.op == OpText || h.op == OpBinary) && inMessage:
+		return 1002, "new data message inside a fragmented message"
+	case h.op == OpContinuation && !inMessage:
+		return 1002, "continuation frame without a message to continue"
+	case !isControl(h.op) && h.op != OpText && h.op != OpBinary && h.op != OpContinuation:
+		return 1002, "reserved opcode"
+	}
+	return 0, ""
+}
+
+// unmask returns a copy of payload with the masking key removed; offset is
+// the payload's position in its frame.
+func unmask(payload []byte, key [4]byte, offset int) []byte {
+	out := make([]byte, len(payload))
+	for i, b := range payload {
+		out[i] = b ^ key[(offset+i)%4]
+	}
+	return out
+}
+
+// validClientCode reports whether a client may put code in a close frame.
+func validClientCode(code uint16) bool {
+	return code >= 1000 && code <= 1003 || code >= 1007 && code <= 1014 || code >= 3000 && code <= 4999
+}
+
+// validServerCode reports whether Close accepts code (1005 is an empty
+// close frame).
+func validServerCode(code uint16) bool {
+	return code == 1005 || code != 1010 && validClientCode(code)
+}
+
+// textSoFar reports whether b is valid UTF-8, or valid UTF-8 followed by
+// the start of a character that more bytes can still complete.
+func textSoFar(b []byte) bool {
+	if utf8.Valid(b) {
+		return true
+	}
+	for k := 1; k <= 3 && k <= len(b); k++ {
+		if utf8.Valid(b[:len(b)-k]) && completable(b[len(b)-k:]) {
+			return true
+		}
+	}
+	return false
+}
+
+// completable reports whether some continuation bytes turn the start of a
+// character into a whole valid one. Only the second byte of a character
+// has a range that depends on the first, so it is tried in full.
+func completable(start []byte) bool {
+	for second := 0x80; second <= 0xBF; second++ {
+		try := append([]byte{}, start...)
+		if len(try) == 1 {
+			try = append(try, byte(second))
+		}
+		for len(try) < 4 {
+			if r, size := utf8.DecodeRune(try); r != utf8.RuneError && size == len(try) {
+				return true
+			}
+			try = append(try, 0x80)
+		}
+		if r, size := utf8.DecodeRune(try); r != utf8.RuneError && size == 4 {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,642 @@
+package websocket
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"pgregory.net/rapid"
+
+	"github.com/wsmachine/wsmachine/model"
+)
+
+// The property test of STATE_MACHINE.md: a real Conn, reached through a
+// real loopback TCP connection and Handler, and the model in model/ are
+// given the same events; after each, the frames the server wrote must be
+// byte for byte those the model predicts, and the API results, close codes
+// and states the same.
+
+// stepTimeout bounds the wait for something the model says must happen.
+const stepTimeout = 5 * time.Second
+
+// modelServer accepts connections for the property tests.
+type modelServer struct {
+	addr  string
+	conns chan *Conn
+	srv   *http.Server
+}
+
+func startModelServer(t testing.TB) *modelServer {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &modelServer{addr: ln.Addr().String(), conns: make(chan *Conn, 1)}
+	s.srv = &http.Server{Handler: &Handler{Handle: func(c *Conn) {
+		c.closeTimeout = time.Hour // the harness fires the close timer itself
+		s.conns <- c
+	}}}
+	go s.srv.Serve(ln)
+	t.Cleanup(func() { s.srv.Close() })
+	return s
+}
+
+// callResult is what a real API call returned.
+type callResult struct {
+	call model.Kind
+	err  error
+	typ  byte
+	data []byte
+	n    int
+}
+
+// harness drives one connection and its model.
+type harness struct {
+	t        *rapid.T
+	m        *model.Conn
+	c        *Conn
+	nc       net.Conn
+	br       *bufio.Reader
+	results  chan callResult
+	calls    int // real calls started and not returned yet
+	writer   io.WriteCloser
+	tcpEnded bool
+	trace    []string // the events so far, for failure reports
+}
+
+// fatalf fails with the events that led here: a failure that depends on
+// timing may not survive rapid's shrinking.
+func (h *harness) fatalf(format string, args ...any) {
+	h.t.Fatalf(format+"\nevents:\n  %s", append(args, strings.Join(h.trace, "\n  "))...)
+}
+
+func newHarness(t *rapid.T, s *modelServer) *harness {
+	nc, err := net.Dial("tcp", s.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc.SetDeadline(time.Now().Add(time.Minute))
+	io.WriteString(nc, "GET /model HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	br := bufio.NewReader(nc)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("handshake: %v %v", resp, err)
+	}
+	h := &harness{t: t, m: model.New(), nc: nc, br: br, results: make(chan callResult, 16)}
+	h.c = <-s.conns
+	h.m.Step(model.Event{Kind: model.Handshake})
+	return h
+}
+
+// finish ends the connection from the client side and waits until the
+// server has let go of everything.
+func (h *harness) finish() {
+	h.nc.Close()
+	// A message that waits unread keeps the server from reading on, so
+	// it would not see the end of TCP: the owner closes the connection.
+	h.start(model.CloseCall, func() callResult { return callResult{err: h.c.Close(StatusOK, "")} })
+	select {
+	case <-h.c.done:
+	case <-time.After(stepTimeout):
+		h.fatalf("connection not ended %v after the client closed TCP", stepTimeout)
+	}
+	if h.writer != nil {
+		h.writer.Close()
+	}
+	for ; h.calls > 0; h.calls-- {
+		select {
+		case <-h.results:
+		case <-time.After(stepTimeout):
+			h.fatalf("%d API calls still blocked after the connection ended", h.calls)
+		}
+	}
+}
+
+// start runs a real API call in its own goroutine: it may wait for the client.
+func (h *harness) start(call model.Kind, f func() callResult) {
+	h.calls++
+	go func() {
+		r := f()
+		r.call = call
+		h.results <- r
+	}()
+}
+
+// errKind classifies a real error as the model names errors.
+func errKind(err error) model.Err {
+	switch {
+	case err == nil:
+		return model.NoErr
+	case err == ErrConnClosed:
+		return model.ErrConnClosed
+	case errors.Is(err, ErrConnClosed):
+		return model.WrapsErrConnClose
+	case err == ErrMessageType:
+		return model.ErrMessageType
+	case err == ErrStatusCode:
+		return model.ErrStatusCode
+	case err == ErrTooLarge:
+		return model.ErrTooLarge
+	case err == errInvalidUTF8:
+		return model.ErrInvalidUTF8
+	case err == errWriterClosed:
+		return model.ErrWriterClosed
+	}
+	return model.Err("unexpected error: " + err.Error())
+}
+
+// step applies ev to the model, does the same for real, and checks that
+// both did the same.
+func (h *harness) step(ev model.Event, real func()) {
+	h.trace = append(h.trace, fmt.Sprintf("%s % x type=%d n=%d code=%d reason=%q", ev.Kind, ev.Data[:min(len(ev.Data), 64)], ev.Type, ev.N, ev.Code, ev.Reason))
+	effects := h.m.Step(ev)
+	real()
+	h.check(ev, effects)
+}
+
+func (h *harness) check(ev model.Event, effects []model.Effect) {
+	var want []model.Result
+	for _, e := range effects {
+		switch {
+		case e.Frame != nil:
+			got := h.readFrame()
+			if !bytes.Equal(got, e.Frame.Bytes()) {
+				h.fatalf("after %s (row %s): server wrote %s, model predicts %s", ev.Kind, h.m.Row, describe(got), describe(e.Frame.Bytes()))
+			}
+		case e.CloseTCP != nil:
+			h.expectEnd(ev)
+		case e.Result != nil:
+			want = append(want, *e.Result)
+		}
+	}
+	for len(want) > 0 {
+		var r callResult
+		select {
+		case r = <-h.results:
+			h.calls--
+		case <-time.After(stepTimeout):
+			h.fatalf("after %s: %s did not return within %v (model: %+v)", ev.Kind, want[0].Call, stepTimeout, want)
+		}
+		i := indexOfCall(want, r.call)
+		if i < 0 {
+			h.fatalf("after %s: %s returned (%v), the model expects no return", ev.Kind, r.call, r.err)
+		}
+		h.compareResult(ev, want[i], r)
+		want = append(want[:i], want[i+1:]...)
+	}
+	select {
+	case r := <-h.results:
+		h.fatalf("after %s: %s returned (%v), the model expects it to wait", ev.Kind, r.call, r.err)
+	default:
+	}
+	if got := h.c.currentState().String(); got != string(h.m.State) {
+		h.fatalf("after %s: state %s, model %s (row %s)", ev.Kind, got, h.m.State, h.m.Row)
+	}
+}
+
+func indexOfCall(rs []model.Result, call model.Kind) int {
+	for i, r := range rs {
+		if r.Call == call {
+			return i
+		}
+	}
+	return -1
+}
+
+func (h *harness) compareResult(ev model.Event, want model.Result, r callResult) {
+	if got := errKind(r.err); got != want.Err {
+		h.fatalf("after %s: %s returned error %q (%v), model %q", ev.Kind, r.call, got, r.err, want.Err)
+	}
+	if want.Err != model.NoErr && want.Err != model.ErrTooLarge {
+		return // what a failed receive delivered depends on chunking
+	}
+	switch r.call {
+	case model.ReceiveMessage:
+		if r.typ != want.Type || !bytes.Equal(r.data, want.Data) {
+			h.fatalf("ReceiveMessage: type %d, %d bytes; model type %d, %d bytes", r.typ, len(r.data), want.Type, len(want.Data))
+		}
+	case model.ReceiveText, model.ReceiveBinary:
+		if !bytes.Equal(r.data, want.Data) {
+			h.fatalf("%s: %q, model %q", r.call, clip(r.data), clip(want.Data))
+		}
+	case model.WriterWrite:
+		if r.n != want.N {
+			h.fatalf("Write took %d bytes, model %d", r.n, want.N)
+		}
+	}
+}
+
+// readFrame reads one server frame and returns its bytes.
+func (h *harness) readFrame() []byte {
+	h.nc.SetReadDeadline(time.Now().Add(stepTimeout))
+	hdr := make([]byte, 2, 10)
+	if _, err := io.ReadFull(h.br, hdr); err != nil {
+		h.fatalf("reading a server frame: %v", err)
+	}
+	var n uint64
+	switch l := hdr[1] & 0x7F; l {
+	case 126:
+		hdr = hdr[:4]
+		io.ReadFull(h.br, hdr[2:])
+		n = uint64(binary.BigEndian.Uint16(hdr[2:]))
+	case 127:
+		hdr = hdr[:10]
+		io.ReadFull(h.br, hdr[2:])
+		n = binary.BigEndian.Uint64(hdr[2:])
+	default:
+		n = uint64(l)
+	}
+	if n > 1<<24 {
+		h.fatalf("server frame of %d bytes", n)
+	}
+	frame := append(hdr, make([]byte, n)...)
+	if _, err := io.ReadFull(h.br, frame[len(hdr):]); err != nil {
+		h.fatalf("reading a server frame's payload: %v", err)
+	}
+	return frame
+}
+
+// expectEnd checks that the server ended TCP, then closes the client side
+// (which ends the server's lingering).
+func (h *harness) expectEnd(ev model.Event) {
+	h.nc.SetReadDeadline(time.Now().Add(stepTimeout))
+	var one [1]byte
+	if n, err := h.br.Read(one[:]); n > 0 || err == nil || isTimeout(err) {
+		h.fatalf("after %s: server did not close TCP (read %d bytes, %v)", ev.Kind, n, err)
+	}
+	h.nc.Close()
+	h.tcpEnded = true
+	select {
+	case <-h.c.done:
+	case <-time.After(stepTimeout):
+		h.fatalf("after %s: TCP closed but the connection has not ended", ev.Kind)
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// invariants are checked after every step.
+func (h *harness) invariants() {
+	if h.m.State.Terminal() {
+		select {
+		case <-h.c.done:
+		case <-time.After(stepTimeout):
+			h.fatalf("model is %s, but GetStatus does not return", h.m.State)
+		}
+		st, reason := h.c.GetStatus()
+		if uint16(st) != h.m.Status || reason != h.m.Reason {
+			h.fatalf("GetStatus = %d %q, model %d %q", st, reason, h.m.Status, h.m.Reason)
+		}
+		return
+	}
+	select {
+	case <-h.c.done:
+		h.fatalf("GetStatus returns while the model is %s", h.m.State)
+	default:
+	}
+}
+
+// clientFrame builds a masked client frame.
+func clientFrame(fin bool, rsv, op byte, payload []byte, key [4]byte) []byte {
+	b0 := op | rsv<<4
+	if fin {
+		b0 |= 0x80
+	}
+	n := len(payload)
+	var out []byte
+	switch {
+	case n < 126:
+		out = []byte{b0, 0x80 | byte(n)}
+	case n < 65536:
+		out = binary.BigEndian.AppendUint16([]byte{b0, 0x80 | 126}, uint16(n))
+	default:
+		out = binary.BigEndian.AppendUint64([]byte{b0, 0x80 | 127}, uint64(n))
+	}
+	out = append(out, key[:]...)
+	start := len(out)
+	out = append(out, payload...)
+	mask(key, 0, out[start:])
+	return out
+}
+
+func genKey(t *rapid.T) [4]byte {
+	var k [4]byte
+	binary.BigEndian.PutUint32(k[:], rapid.Uint32().Draw(t, "key"))
+	return k
+}
+
+// genPayload draws a payload: mostly small, sometimes up to ~200 KiB.
+func genPayload(t *rapid.T, text bool, label string) []byte {
+	size := rapid.OneOf(rapid.IntRange(0, 20), rapid.IntRange(0, 300), rapid.IntRange(60000, 70000),
+		rapid.IntRange(0, 200<<10)).Draw(t, label+"Size")
+	if size > 300 {
+		// Large payloads are drawn as a seed, not byte by byte.
+		r := rand.New(rand.NewPCG(rapid.Uint64().Draw(t, label+"Seed"), 1))
+		b := make([]byte, size)
+		for i := range b {
+			if text {
+				b[i] = byte('a' + r.IntN(26))
+			} else {
+				b[i] = byte(r.Uint32())
+			}
+		}
+		return b
+	}
+	if text {
+		s := rapid.StringOfN(rapid.RuneFrom([]rune("aé€𝄞 z")), 0, size, -1).Draw(t, label)
+		return []byte(s)
+	}
+	return rapid.SliceOfN(rapid.Byte(), size, size).Draw(t, label)
+}
+
+// genInvalidUTF8 draws text with an invalid sequence somewhere.
+func genInvalidUTF8(t *rapid.T) []byte {
+	bad := rapid.SampledFrom([]string{"\xff", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xe2\x82", "\x80", "\xce"}).Draw(t, "bad")
+	return []byte(rapid.StringN(0, 10, -1).Draw(t, "before") + bad + rapid.StringN(0, 10, -1).Draw(t, "after"))
+}
+
+// sendBytes writes b to the server in random pieces, one model event each.
+func (h *harness) sendBytes(b []byte) {
+	for len(b) > 0 {
+		n := len(b)
+		if rapid.Bool().Draw(h.t, "split") {
+			n = rapid.IntRange(1, len(b)).Draw(h.t, "piece")
+		}
+		piece := b[:n]
+		b = b[n:]
+		h.step(model.Event{Kind: model.ClientBytes, Data: piece}, func() {
+			if !h.tcpEnded {
+				h.nc.SetWriteDeadline(time.Now().Add(stepTimeout))
+				h.nc.Write(piece)
+			}
+		})
+	}
+}
+
+// clientMessage draws a data message, fragmented at random points with
+// pings between the fragments, possibly with invalid UTF-8.
+func (h *harness) clientMessage(t *rapid.T) {
+	text := rapid.Bool().Draw(t, "text")
+	var payload []byte
+	if text && rapid.IntRange(0, 9).Draw(t, "invalid") == 0 {
+		payload = genInvalidUTF8(t)
+	} else {
+		payload = genPayload(t, text, "payload")
+	}
+	op := byte(opBinary)
+	if text {
+		op = byte(opText)
+	}
+	var stream []byte
+	frags := rapid.IntRange(1, 4).Draw(t, "fragments")
+	for i := 0; i < frags; i++ {
+		n := len(payload)
+		if i < frags-1 {
+			n = rapid.IntRange(0, len(payload)).Draw(t, "fragment")
+		}
+		stream = append(stream, clientFrame(i == frags-1, 0, op, payload[:n], genKey(t))...)
+		payload = payload[n:]
+		op = byte(opContinuation)
+		if i < frags-1 && rapid.Bool().Draw(t, "pingBetween") {
+			stream = append(stream, clientFrame(true, 0, byte(opPing), rapid.SliceOfN(rapid.Byte(), 0, 10).Draw(t, "ping"), genKey(t))...)
+		}
+	}
+	h.sendBytes(stream)
+}
+
+// clientViolations are frames that break RFC 6455.
+var clientViolations = []func(key [4]byte) []byte{
+	func(k [4]byte) []byte { return []byte{0x81, 0x02, 'h', 'i'} },                               // unmasked
+	func(k [4]byte) []byte { return clientFrame(true, 4, byte(opText), []byte("x"), k) },         // RSV1
+	func(k [4]byte) []byte { return clientFrame(true, 1, byte(opBinary), nil, k) },               // RSV3
+	func(k [4]byte) []byte { return clientFrame(true, 0, 3, nil, k) },                            // reserved opcode
+	func(k [4]byte) []byte { return clientFrame(true, 0, 0xB, nil, k) },                          // reserved control opcode
+	func(k [4]byte) []byte { return clientFrame(false, 0, byte(opPing), nil, k) },                // fragmented ping
+	func(k [4]byte) []byte { return clientFrame(true, 0, byte(opPing), make([]byte, 126), k) },   // long ping
+	func(k [4]byte) []byte { return clientFrame(true, 0, byte(opContinuation), []byte("c"), k) }, // stray continuation
+	func(k [4]byte) []byte { return clientFrame(true, 0, byte(opClose), []byte{3}, k) },          // 1-byte close
+	func(k [4]byte) []byte {
+		return append(clientFrame(false, 0, byte(opText), []byte("a"), k), clientFrame(true, 0, byte(opText), []byte("b"), k)...)
+	}, // new message inside a fragmented one
+	func(k [4]byte) []byte { return append([]byte{0x82, 0x80 | 127, 0x80, 0, 0, 0, 0, 0, 0, 1}, k[:]...) }, // top length bit
+	func(k [4]byte) []byte { return append([]byte{0x82, 0x80 | 126, 0, 5}, k[:]...) },                      // non-minimal length
+}
+
+func (h *harness) clientClose(t *rapid.T) {
+	var payload []byte
+	switch rapid.IntRange(0, 3).Draw(t, "closeKind") {
+	case 0: // empty
+	case 1:
+		code := rapid.SampledFrom([]uint16{1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1014, 3000, 4000, 4999}).Draw(t, "code")
+		payload = binary.BigEndian.AppendUint16(nil, code)
+		payload = append(payload, rapid.StringN(0, 20, 100).Draw(t, "reason")...)
+	case 2:
+		payload = binary.BigEndian.AppendUint16(nil, rapid.Uint16().Draw(t, "anyCode"))
+	case 3:
+		payload = append([]byte{0x03, 0xE8}, genInvalidUTF8(t)...)
+	}
+	if len(payload) > 125 {
+		payload = payload[:125]
+	}
+	h.sendBytes(clientFrame(true, 0, byte(opClose), payload, genKey(t)))
+}
+
+func (h *harness) sendText(t *rapid.T) {
+	msg := genPayload(t, true, "text")
+	if rapid.IntRange(0, 5).Draw(t, "invalidText") == 0 {
+		msg = genInvalidUTF8(t)
+	}
+	h.step(model.Event{Kind: model.SendText, Data: msg}, func() {
+		h.start(model.SendText, func() callResult { return callResult{err: h.c.SendText(string(msg))} })
+	})
+}
+
+func (h *harness) sendBinary(t *rapid.T) {
+	msg := genPayload(t, false, "binary")
+	h.step(model.Event{Kind: model.SendBinary, Data: msg}, func() {
+		h.start(model.SendBinary, func() callResult { return callResult{err: h.c.SendBinary(msg)} })
+	})
+}
+
+// sendMessage streams a message through a SendMessage writer.
+func (h *harness) sendMessage(t *rapid.T) {
+	tp := rapid.SampledFrom([]byte{1, 2, 1, 2, 9}).Draw(t, "writerType")
+	h.step(model.Event{Kind: model.SendMessage, Type: tp}, func() {
+		h.start(model.SendMessage, func() callResult {
+			w, err := h.c.SendMessage(MessageType(tp))
+			h.writer = w
+			return callResult{err: err}
+		})
+	})
+	if h.writer == nil {
+		return
+	}
+	writes := rapid.IntRange(0, 4).Draw(t, "writes")
+	for i := 0; i < writes; i++ {
+		p := genPayload(t, tp == 1, "write")
+		if tp == 1 && len(p) > 0 && rapid.IntRange(0, 6).Draw(t, "splitRune") == 0 {
+			p = p[:len(p)-1] // may cut a character in two
+		}
+		h.step(model.Event{Kind: model.WriterWrite, Data: p}, func() {
+			h.start(model.WriterWrite, func() callResult {
+				n, err := h.writer.Write(p)
+				return callResult{err: err, n: n}
+			})
+		})
+	}
+	h.step(model.Event{Kind: model.WriterClose}, func() {
+		h.start(model.WriterClose, func() callResult { return callResult{err: h.writer.Close()} })
+	})
+	h.writer = nil
+}
+
+func (h *harness) receive(t *rapid.T) {
+	kind := rapid.SampledFrom([]model.Kind{model.ReceiveMessage, model.ReceiveText, model.ReceiveBinary}).Draw(t, "receive")
+	n := rapid.OneOf(rapid.IntRange(0, 10), rapid.IntRange(0, 70000)).Draw(t, "limit")
+	h.step(model.Event{Kind: kind, N: n}, func() {
+		h.start(kind, func() callResult {
+			switch kind {
+			case model.ReceiveText:
+				s, err := h.c.ReceiveText(n)
+				return callResult{err: err, data: []byte(s)}
+			case model.ReceiveBinary:
+				buf := make([]byte, n)
+				m, err := h.c.ReceiveBinary(buf)
+				return callResult{err: err, data: buf[:m], n: m}
+			}
+			tp, r, err := h.c.ReceiveMessage()
+			if err != nil {
+				return callResult{err: err}
+			}
+			data, err := io.ReadAll(r)
+			return callResult{err: err, typ: byte(tp), data: data}
+		})
+	})
+}
+
+func (h *harness) close(t *rapid.T) {
+	code := rapid.SampledFrom([]uint16{1000, 1001, 1003, 1005, 1011, 1014, 3000, 4999, 999, 1004, 1006, 1010, 1015, 5000}).Draw(t, "closeCode")
+	reason := ""
+	if code != 1005 || rapid.IntRange(0, 4).Draw(t, "reasonWith1005") == 0 {
+		reason = rapid.StringN(0, 10, 200).Draw(t, "closeReason")
+	}
+	h.step(model.Event{Kind: model.CloseCall, Code: code, Reason: reason}, func() {
+		h.start(model.CloseCall, func() callResult { return callResult{err: h.c.Close(Status(code), reason)} })
+	})
+}
+
+// concurrentSends sends several messages from as many goroutines; the
+// model takes them in the order they reached the wire.
+func (h *harness) concurrentSends(t *rapid.T) {
+	msgs := rapid.SliceOfN(rapid.StringN(1, 40, -1), 2, 5).Draw(t, "concurrent")
+	if h.m.State != model.Open {
+		return
+	}
+	for _, s := range msgs {
+		s := s
+		h.start(model.SendText, func() callResult { return callResult{err: h.c.SendText(s)} })
+	}
+	pending := append([]string(nil), msgs...)
+	var results []model.Effect
+	for range msgs {
+		got := h.readFrame()
+		i := -1
+		for j, s := range pending {
+			if bytes.Equal(got, model.Frame{Fin: true, Op: model.OpText, Payload: []byte(s)}.Bytes()) {
+				i = j
+				break
+			}
+		}
+		if i < 0 {
+			t.Fatalf("concurrent sends: unexpected frame %s", describe(got))
+		}
+		for _, e := range h.m.Step(model.Event{Kind: model.SendText, Data: []byte(pending[i])}) {
+			if e.Frame == nil { // the frame is read already
+				results = append(results, e)
+			}
+		}
+		pending = append(pending[:i], pending[i+1:]...)
+	}
+	h.check(model.Event{Kind: "concurrent SendText"}, results)
+}
+
+// TestConnAgreesWithModel is the rapid state-machine test.
+func TestConnAgreesWithModel(t *testing.T) {
+	s := startModelServer(t)
+	rapid.Check(t, func(t *rapid.T) {
+		h := newHarness(t, s)
+		defer h.finish()
+		t.Repeat(map[string]func(*rapid.T){
+			"": func(t *rapid.T) { h.invariants() },
+			"clientMessage": func(t *rapid.T) {
+				h.clientMessage(t)
+			},
+			"clientPing": func(t *rapid.T) {
+				h.sendBytes(clientFrame(true, 0, byte(opPing), rapid.SliceOfN(rapid.Byte(), 0, 125).Draw(t, "ping"), genKey(t)))
+			},
+			"clientPong": func(t *rapid.T) {
+				h.sendBytes(clientFrame(true, 0, byte(opPong), []byte("unsolicited"), genKey(t)))
+			},
+			"clientClose": h.clientClose,
+			"clientViolation": func(t *rapid.T) {
+				if rapid.IntRange(0, 3).Draw(t, "violate") == 0 {
+					h.sendBytes(rapid.SampledFrom(clientViolations).Draw(t, "violation")(genKey(t)))
+				}
+			},
+			"clientEOF": func(t *rapid.T) {
+				if rapid.IntRange(0, 5).Draw(t, "eof") == 0 {
+					h.step(model.Event{Kind: model.ClientEOF}, func() { h.nc.(*net.TCPConn).CloseWrite() })
+				}
+			},
+			"sendText":   h.sendText,
+			"sendBinary": h.sendBinary,
+			"sendMessage": func(t *rapid.T) {
+				h.sendMessage(t)
+			},
+			"receive": func(t *rapid.T) {
+				if !h.m.Blocked() {
+					h.receive(t)
+				}
+			},
+			"close": func(t *rapid.T) {
+				if !h.m.Blocked() {
+					h.close(t)
+				}
+			},
+			"closeTimer": func(t *rapid.T) {
+				if h.m.State == model.Closing {
+					h.step(model.Event{Kind: model.CloseTimer}, func() { h.c.apply(h.c.stepLocked(evCloseTimeout, 0, "")) })
+				}
+			},
+			"concurrentSends": h.concurrentSends,
+		})
+	})
+}
+
+// describe prints a frame briefly.
+func describe(frame []byte) string {
+	if len(frame) < 2 {
+		return fmt.Sprintf("% x", frame)
+	}
+	return fmt.Sprintf("[fin=%v op=%d len=%d payload %q]", frame[0]&0x80 != 0, frame[0]&0xF, len(frame), clip(frame[2:]))
+}
+
+func clip(b []byte) string {
+	if len(b) > 40 {
+		return string(b[:40]) + fmt.Sprintf("…(%d bytes)", len(b))
+	}
+	return strings.ToValidUTF8(string(b), "?")
+}
