@@ -31,6 +31,7 @@ type Conn struct {
 	br           *bufio.Reader
 	bw           *bufio.Writer
 	closeTimeout time.Duration
+	bgDelay      time.Duration // backgroundDelay
 
 	// mu guards the lifecycle: the state and what step records, and the
 	// bookkeeping of who reads from the network.
@@ -94,6 +95,7 @@ func newConn() *Conn {
 		done:         make(chan struct{}),
 		sendTok:      make(chan struct{}, 1),
 		closeTimeout: defaultCloseTimeout,
+		bgDelay:      backgroundDelay,
 	}
 	c.w.c = c
 	return c
@@ -106,7 +108,7 @@ func (c *Conn) open(nc net.Conn, br *bufio.Reader, bw *bufio.Writer) {
 	c.nc, c.br, c.bw = nc, br, bw
 	c.mu.Lock()
 	c.step(evAccepted, 0, "")
-	c.bgTimer = time.AfterFunc(backgroundDelay, c.background)
+	c.bgTimer = time.AfterFunc(c.bgDelay, c.background)
 	c.mu.Unlock()
 }
 

@@ -37,6 +37,10 @@ type Handler struct {
 	// ServerName, if not empty, is sent as the Server header of the
 	// handshake response.
 	ServerName string
+
+	// bgDelay, if not zero, replaces backgroundDelay (for tests, which
+	// do not want to wait for it).
+	bgDelay time.Duration
 }
 
 // handshakeWriteTimeout bounds the write of the 101 response.
@@ -63,6 +67,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 
 	c := newConn()
+	if h.bgDelay != 0 {
+		c.bgDelay = h.bgDelay
+	}
 	c.ResourceName = &url.URL{Path: req.URL.Path, RawPath: req.URL.RawPath, RawQuery: req.URL.RawQuery}
 	c.RemoteAddr = req.RemoteAddr
 	if o := req.Header.Get("Origin"); o != "" {

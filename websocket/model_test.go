@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -35,13 +36,15 @@ type modelServer struct {
 	srv   *http.Server
 }
 
+// startModelServer starts a server whose background reader starts at once,
+// so that the tests need not wait for it.
 func startModelServer(t testing.TB) *modelServer {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := &modelServer{addr: ln.Addr().String(), conns: make(chan *Conn, 1)}
-	s.srv = &http.Server{Handler: &Handler{Handle: func(c *Conn) {
+	s.srv = &http.Server{Handler: &Handler{bgDelay: time.Microsecond, Handle: func(c *Conn) {
 		c.closeTimeout = time.Hour // the harness fires the close timer itself
 		s.conns <- c
 	}}}
@@ -59,9 +62,15 @@ type callResult struct {
 	n    int
 }
 
+// fataler is what the harness needs of a *testing.T or *rapid.T.
+type fataler interface {
+	Fatalf(format string, args ...any)
+}
+
 // harness drives one connection and its model.
 type harness struct {
-	t        *rapid.T
+	t        fataler
+	r        *rapid.T // draws random splits of the client's bytes; nil: none
 	m        *model.Conn
 	c        *Conn
 	nc       net.Conn
@@ -79,10 +88,10 @@ func (h *harness) fatalf(format string, args ...any) {
 	h.t.Fatalf(format+"\nevents:\n  %s", append(args, strings.Join(h.trace, "\n  "))...)
 }
 
-func newHarness(t *rapid.T, s *modelServer) *harness {
+func newHarness(t fataler, r *rapid.T, s *modelServer) *harness {
 	nc, err := net.Dial("tcp", s.addr)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("dial: %v", err)
 	}
 	nc.SetDeadline(time.Now().Add(time.Minute))
 	io.WriteString(nc, "GET /model HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
@@ -92,7 +101,7 @@ func newHarness(t *rapid.T, s *modelServer) *harness {
 	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
 		t.Fatalf("handshake: %v %v", resp, err)
 	}
-	h := &harness{t: t, m: model.New(), nc: nc, br: br, results: make(chan callResult, 16)}
+	h := &harness{t: t, r: r, m: model.New(), nc: nc, br: br, results: make(chan callResult, 16)}
 	h.c = <-s.conns
 	h.m.Step(model.Event{Kind: model.Handshake})
 	return h
@@ -199,8 +208,33 @@ func (h *harness) check(ev model.Event, effects []model.Effect) {
 		h.fatalf("after %s: %s returned (%v), the model expects it to wait", ev.Kind, r.call, r.err)
 	default:
 	}
+	if h.m.Receiving() {
+		h.awaitReceiver(ev)
+	}
 	if got := h.c.currentState().String(); got != string(h.m.State) {
 		h.fatalf("after %s: state %s, model %s (row %s)", ev.Kind, got, h.m.State, h.m.Row)
+	}
+}
+
+// awaitReceiver waits until the real receive call the model says waits
+// has registered as a reader: only then may the client's next bytes come,
+// or the background reader could take them first.
+func (h *harness) awaitReceiver(ev model.Event) {
+	for deadline := time.Now().Add(stepTimeout); ; time.Sleep(20 * time.Microsecond) {
+		h.c.mu.Lock()
+		n := h.c.readers
+		h.c.mu.Unlock()
+		if n > 0 {
+			return
+		}
+		select {
+		case r := <-h.results:
+			h.fatalf("after %s: %s returned (%v), the model expects it to wait", ev.Kind, r.call, r.err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			h.fatalf("after %s: the receive call has not started within %v", ev.Kind, stepTimeout)
+		}
 	}
 }
 
@@ -372,8 +406,8 @@ func genInvalidUTF8(t *rapid.T) []byte {
 func (h *harness) sendBytes(b []byte) {
 	for len(b) > 0 {
 		n := len(b)
-		if rapid.Bool().Draw(h.t, "split") {
-			n = rapid.IntRange(1, len(b)).Draw(h.t, "piece")
+		if h.r != nil && rapid.Bool().Draw(h.r, "split") {
+			n = rapid.IntRange(1, len(b)).Draw(h.r, "piece")
 		}
 		piece := b[:n]
 		b = b[n:]
@@ -577,7 +611,7 @@ func (h *harness) concurrentSends(t *rapid.T) {
 func TestConnAgreesWithModel(t *testing.T) {
 	s := startModelServer(t)
 	rapid.Check(t, func(t *rapid.T) {
-		h := newHarness(t, s)
+		h := newHarness(t, t, s)
 		defer h.finish()
 		t.Repeat(map[string]func(*rapid.T){
 			"": func(t *rapid.T) { h.invariants() },
@@ -639,4 +673,97 @@ func clip(b []byte) string {
 		return string(b[:40]) + fmt.Sprintf("…(%d bytes)", len(b))
 	}
 	return strings.ToValidUTF8(string(b), "?")
+}
+
+// exhaustiveDepth is the length of the event sequences of
+// TestConnAgreesWithModelExhaustively; make proptest raises it.
+var exhaustiveDepth = flag.Int("exhaustive.depth", 3, "length of the event sequences enumerated against the model")
+
+// abstractEvent is one kind of event of the exhaustive check.
+type abstractEvent struct {
+	name string
+	do   func(h *harness)
+}
+
+var exhaustiveKey = [4]byte{0x11, 0x22, 0x33, 0x44}
+
+func clientBytes(b []byte) func(h *harness) { return func(h *harness) { h.sendBytes(b) } }
+
+func apiCall(ev model.Event, call func(c *Conn) callResult) func(h *harness) {
+	return func(h *harness) {
+		if (ev.Kind == model.ReceiveMessage || ev.Kind == model.CloseCall) && h.m.Blocked() {
+			return // the previous call of this kind still waits
+		}
+		h.step(ev, func() { h.start(ev.Kind, func() callResult { return call(h.c) }) })
+	}
+}
+
+var abstractEvents = []abstractEvent{
+	{"text", clientBytes(clientFrame(true, 0, byte(opText), []byte("hé"), exhaustiveKey))},
+	{"binary", clientBytes(clientFrame(true, 0, byte(opBinary), []byte{0, 1, 2}, exhaustiveKey))},
+	{"firstFragment", clientBytes(clientFrame(false, 0, byte(opText), []byte("\xe2\x82"), exhaustiveKey))},
+	{"lastFragment", clientBytes(clientFrame(true, 0, byte(opContinuation), []byte("\xac!"), exhaustiveKey))},
+	{"ping", clientBytes(clientFrame(true, 0, byte(opPing), []byte("p"), exhaustiveKey))},
+	{"pong", clientBytes(clientFrame(true, 0, byte(opPong), nil, exhaustiveKey))},
+	{"clientClose", clientBytes(clientFrame(true, 0, byte(opClose), []byte{0x0F, 0xA0, 'b', 'y', 'e'}, exhaustiveKey))},
+	{"unmasked", clientBytes([]byte{0x82, 0x01, 0x00})},
+	{"invalidUTF8", clientBytes(clientFrame(true, 0, byte(opText), []byte("a\xff"), exhaustiveKey))},
+	{"eof", func(h *harness) {
+		h.step(model.Event{Kind: model.ClientEOF}, func() { h.nc.(*net.TCPConn).CloseWrite() })
+	}},
+	{"sendText", apiCall(model.Event{Kind: model.SendText, Data: []byte("out")}, func(c *Conn) callResult {
+		return callResult{err: c.SendText("out")}
+	})},
+	{"receive", apiCall(model.Event{Kind: model.ReceiveMessage}, func(c *Conn) callResult {
+		tp, r, err := c.ReceiveMessage()
+		if err != nil {
+			return callResult{err: err}
+		}
+		data, err := io.ReadAll(r)
+		return callResult{err: err, typ: byte(tp), data: data}
+	})},
+	{"close", apiCall(model.Event{Kind: model.CloseCall, Code: 1001, Reason: "away"}, func(c *Conn) callResult {
+		return callResult{err: c.Close(StatusGoingAway, "away")}
+	})},
+	{"closeTimer", func(h *harness) {
+		if h.m.State == model.Closing {
+			h.step(model.Event{Kind: model.CloseTimer}, func() { h.c.apply(h.c.stepLocked(evCloseTimeout, 0, "")) })
+		}
+	}},
+}
+
+// TestConnAgreesWithModelExhaustively runs every sequence of
+// exhaustiveDepth abstract events against the model and a real Conn.
+func TestConnAgreesWithModelExhaustively(t *testing.T) {
+	depth := *exhaustiveDepth
+	if testing.Short() {
+		depth = min(depth, 2)
+	}
+	s := startModelServer(t)
+	seq := make([]int, depth)
+	count := 0
+	for {
+		h := newHarness(t, nil, s)
+		for i, e := range seq {
+			h.trace = append(h.trace, "— "+abstractEvents[e].name)
+			abstractEvents[e].do(h)
+			if i == len(seq)-1 || h.m.State.Terminal() && h.tcpEnded {
+				h.invariants()
+			}
+		}
+		h.invariants()
+		h.finish()
+		count++
+		// Next sequence, like an odometer.
+		i := depth - 1
+		for i >= 0 && seq[i] == len(abstractEvents)-1 {
+			seq[i] = 0
+			i--
+		}
+		if i < 0 {
+			break
+		}
+		seq[i]++
+	}
+	t.Logf("%d sequences of %d events over %d event kinds agree with the model", count, depth, len(abstractEvents))
 }

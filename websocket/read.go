@@ -91,7 +91,7 @@ func (c *Conn) armBackground(inMessage bool) {
 	case c.state == stateClosing:
 		c.bgTimer.Reset(0)
 	case c.state == stateOpen && !inMessage:
-		c.bgTimer.Reset(backgroundDelay)
+		c.bgTimer.Reset(c.bgDelay)
 	}
 }
 
