@@ -179,3 +179,16 @@ func completable(start []byte) bool {
 	}
 	return false
 }
+
+// CheckClientHeader decodes the frame header at the start of b as the
+// server's reader does and judges it: ok is false while b does not hold
+// the whole header; code is 0 for an acceptable header, else the close code
+// and reason of the protocol error. For comparing codecs in tests.
+func CheckClientHeader(b []byte, inMessage bool) (size int, length uint64, code uint16, reason string, ok bool) {
+	h, ok := readHeader(b)
+	if !ok {
+		return 0, 0, 0, "", false
+	}
+	code, reason = violation(h, inMessage)
+	return h.size, h.length, code, reason, true
+}

@@ -1,0 +1,132 @@
+package model
+
+import (
+	"bytes"
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// masked builds a masked client frame with an all-zero key, so that the
+// payload is readable in the tests.
+func masked(fin bool, op byte, payload string) []byte {
+	b0 := op
+	if fin {
+		b0 |= 0x80
+	}
+	return append([]byte{b0, 0x80 | byte(len(payload)), 0, 0, 0, 0}, payload...)
+}
+
+func frameOf(op byte, payload string) Effect {
+	return Effect{Frame: &Frame{Fin: true, Op: op, Payload: []byte(payload)}}
+}
+
+func result(call Kind, err Err) Effect { return Effect{Result: &Result{Call: call, Err: err}} }
+
+func TestModelScenarios(t *testing.T) {
+	open := Event{Kind: Handshake}
+	bytesEv := func(b ...[]byte) Event { return Event{Kind: ClientBytes, Data: bytes.Join(b, nil)} }
+	tests := []struct {
+		name      string
+		events    []Event
+		want      []Effect // of the last event
+		wantState State
+		wantRow   string
+	}{
+		{"ping is answered", []Event{open, bytesEv(masked(true, OpPing, "hi"))},
+			[]Effect{frameOf(OpPong, "hi")}, Open, "O5"},
+		{"client close is echoed", []Event{open, bytesEv(masked(true, OpClose, "\x03\xe8bye"))},
+			[]Effect{frameOf(OpClose, "\x03\xe8"), {CloseTCP: &TCPClose{Linger: true}}}, Closed, "O6"},
+		{"1010 is answered with 1000", []Event{open, bytesEv(masked(true, OpClose, "\x03\xf2"))},
+			[]Effect{frameOf(OpClose, "\x03\xe8"), {CloseTCP: &TCPClose{Linger: true}}}, Closed, "O6"},
+		{"unmasked frame", []Event{open, bytesEv([]byte{0x81, 0x00})},
+			[]Effect{frameOf(OpClose, "\x03\xeaunmasked client frame"), {CloseTCP: &TCPClose{Linger: true}}}, Dropped, "O7"},
+		{"data waits for a receive, pings behind it too", []Event{open, bytesEv(masked(true, OpText, "a"), masked(true, OpPing, ""))},
+			nil, Open, "O1"},
+		{"receive takes the message, then the ping is answered", []Event{open, bytesEv(masked(true, OpText, "a"), masked(true, OpPing, "")), {Kind: ReceiveMessage}},
+			[]Effect{{Result: &Result{Call: ReceiveMessage, Type: OpText, Data: []byte("a")}}, frameOf(OpPong, "")}, Open, "O5"},
+		{"invalid UTF-8 fails fast", []Event{open, {Kind: ReceiveMessage}, bytesEv(masked(false, OpText, "a\xc0"))},
+			[]Effect{frameOf(OpClose, "\x03\xefinvalid UTF-8 in text message"), {CloseTCP: &TCPClose{Linger: true}}, result(ReceiveMessage, WrapsErrConnClose)}, Dropped, "O7"},
+		{"close then client close", []Event{open, {Kind: CloseCall, Code: 1000}, bytesEv(masked(true, OpClose, ""))},
+			[]Effect{{CloseTCP: &TCPClose{Linger: true}}, result(CloseCall, NoErr)}, Closed, "K4"},
+		{"no pong after our close", []Event{open, {Kind: CloseCall, Code: 1000}, bytesEv(masked(true, OpPing, "x"))},
+			nil, Closing, "K2"},
+		{"close timeout", []Event{open, {Kind: CloseCall, Code: 1000}, {Kind: CloseTimer}},
+			[]Effect{{CloseTCP: &TCPClose{}}, result(CloseCall, WrapsErrConnClose)}, Dropped, "K8"},
+		{"send after close", []Event{open, {Kind: CloseCall, Code: 1000}, {Kind: SendText, Data: []byte("x")}},
+			[]Effect{result(SendText, ErrConnClosed)}, Closing, "K9"},
+		{"invalid close code", []Event{open, {Kind: CloseCall, Code: 1006}},
+			[]Effect{result(CloseCall, ErrStatusCode)}, Open, ""},
+		{"EOF while a message waits is not seen", []Event{open, bytesEv(masked(false, OpBinary, "a")), {Kind: ClientEOF}},
+			nil, Open, "O1"},
+		{"EOF is seen by a receive", []Event{open, {Kind: ReceiveText, N: 5}, {Kind: ClientEOF}},
+			[]Effect{{CloseTCP: &TCPClose{}}, result(ReceiveText, ErrConnClosed)}, Dropped, "O8"},
+		{"ReceiveText cuts at a character boundary", []Event{open, bytesEv(masked(true, OpText, "aé")), {Kind: ReceiveText, N: 2}},
+			[]Effect{{Result: &Result{Call: ReceiveText, Data: []byte("a"), Err: ErrTooLarge}}}, Open, "O4"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := New()
+			var got []Effect
+			for _, ev := range tt.events {
+				got = m.Step(ev)
+			}
+			if !effectsEqual(got, tt.want) {
+				t.Errorf("effects:\n got  %s\n want %s", show(got), show(tt.want))
+			}
+			if m.State != tt.wantState || tt.wantRow != "" && m.Row != tt.wantRow {
+				t.Errorf("state %s (row %s), want %s (row %s)", m.State, m.Row, tt.wantState, tt.wantRow)
+			}
+		})
+	}
+}
+
+func effectsEqual(a, b []Effect) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if show(a[i:i+1]) != show(b[i:i+1]) {
+			return false
+		}
+	}
+	return true
+}
+
+func show(es []Effect) string {
+	s := ""
+	for _, e := range es {
+		switch {
+		case e.Frame != nil:
+			s += "frame(" + string(rune('0'+e.Frame.Op)) + " " + string(e.Frame.Payload) + ") "
+		case e.CloseTCP != nil:
+			if e.CloseTCP.Linger {
+				s += "closeTCP(linger) "
+			} else {
+				s += "closeTCP "
+			}
+		case e.Result != nil:
+			r := e.Result
+			s += string(r.Call) + "→" + string(r.Err) + "[" + string(r.Data) + "] "
+		}
+	}
+	return s
+}
+
+func TestTextSoFar(t *testing.T) {
+	tests := []struct {
+		s    string
+		want bool
+	}{
+		{"", true}, {"abc", true}, {"\xe2\x82", true}, {"a\xf0\x9d", true}, {"\xe0\x80", false},
+		{"\xed\xa0", false}, {"\xf4\x90", false}, {"\xff", false}, {"\x80", false}, {"\xc0", false},
+		{"\xe2\x82\xac\xe2", true}, {"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80", false},
+	}
+	for _, tt := range tests {
+		if got := textSoFar([]byte(tt.s)); got != tt.want {
+			t.Errorf("textSoFar(%q) = %v", tt.s, got)
+		}
+	}
+}
