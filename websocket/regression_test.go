@@ -1,0 +1,50 @@
+package websocket
+
+import "testing"
+
+// Counterexamples found by the property tests, kept as named cases. Each
+// runs a sequence of the exhaustive check's events against the model.
+
+// runEvents runs the named abstract events against a real Conn and the
+// model, times times over.
+func runEvents(t *testing.T, times int, names ...string) {
+	t.Helper()
+	byName := map[string]abstractEvent{}
+	for _, e := range abstractEvents {
+		byName[e.name] = e
+	}
+	s := startModelServer(t)
+	for range times {
+		h := newHarness(t, nil, s)
+		for _, name := range names {
+			e, ok := byName[name]
+			if !ok {
+				t.Fatalf("no event %q", name)
+			}
+			h.trace = append(h.trace, "— "+name)
+			e.do(h)
+		}
+		h.invariants()
+		h.finish()
+	}
+}
+
+// A receive that waits when the client breaks the protocol learns why the
+// connection failed (an error wrapping ErrConnClosed that names the
+// violation), even if the background reader saw the bad frame first.
+func TestWaitingReceiveGetsTheProtocolError(t *testing.T) {
+	runEvents(t, 20, "pong", "receive", "lastFragment")
+}
+
+// Close with the client's close frame already queued behind an unread
+// message: the server's close frame must reach the wire before it closes
+// TCP (row K4 used to race with Close writing the frame).
+func TestCloseFrameBeforeFINWhenClientCloseIsQueued(t *testing.T) {
+	runEvents(t, 50, "firstFragment", "ping", "clientClose", "close")
+}
+
+// The client's EOF behind an unread message is seen once Close makes the
+// server read on (row K6).
+func TestCloseSeesEOFBehindUnreadMessage(t *testing.T) {
+	runEvents(t, 20, "binary", "eof", "close")
+}
