@@ -1,6 +1,6 @@
 # Short and obvious targets; see README.md.
 
-.PHONY: run echo test race bench fmt vet
+.PHONY: run echo test race bench fmt vet proptest soak mutation
 
 # Chat example: open http://127.0.0.1:8080/ in a browser.
 run:
@@ -25,3 +25,18 @@ fmt:
 
 vet:
 	go vet ./...
+
+# The property tests, long: 20,000 random scenarios against the model and
+# every sequence of 5 events.
+proptest:
+	go test -count=1 -timeout 60m -run 'Model|HeaderRoundTrip|HeaderVerdict' ./websocket/ ./model/ \
+		-rapid.checks=20000 -exhaustive.depth=5 -v 2>&1 | grep -Ev '^\s+.*\[rapid\] draw'
+
+# 10,000 connections echoing for three minutes, a fifth misbehaving.
+soak:
+	go test -count=1 -timeout 30m -run '^TestSoak$$' -v ./websocket/ -soak.conns=10000 -soak.duration=3m
+
+# Mutation testing of the library and the model (go-gremlins).
+mutation:
+	go run github.com/go-gremlins/gremlins/cmd/gremlins@v0.6.0 unleash --tags '' --timeout-coefficient 3 ./websocket
+	go run github.com/go-gremlins/gremlins/cmd/gremlins@v0.6.0 unleash --timeout-coefficient 3 ./model

@@ -47,9 +47,9 @@ func (s *soakStats) fail(kind string) {
 // garbage). Every well-behaved client must get back exactly what it sent,
 // and afterwards no goroutine of the library may be left.
 func TestSoak(t *testing.T) {
-	n := *soakConns
+	n, d := *soakConns, *soakDuration
 	if testing.Short() {
-		n = min(n, 200)
+		n, d = min(n, 200), min(d, time.Second)
 	}
 	before := runtime.NumGoroutine()
 	var handlers sync.WaitGroup
@@ -66,7 +66,7 @@ func TestSoak(t *testing.T) {
 	defer srv.Close()
 
 	stats := &soakStats{errors: map[string]int{}}
-	end := time.Now().Add(*soakDuration)
+	end := time.Now().Add(d)
 	stop := make(chan struct{})
 	var clients sync.WaitGroup
 	for i := range n {
