@@ -29,7 +29,8 @@ vet:
 # The property tests, long: 20,000 random scenarios against the model and
 # every sequence of 5 events.
 proptest:
-	go test -count=1 -timeout 60m -run 'Model|HeaderRoundTrip|HeaderVerdict' ./websocket/ ./model/ \
+	go test -count=1 ./model/
+	go test -count=1 -timeout 60m -run 'Model|HeaderRoundTrip|HeaderVerdict' ./websocket/ \
 		-rapid.checks=20000 -exhaustive.depth=5 -v 2>&1 | grep -Ev '^\s+.*\[rapid\] draw'
 
 # 10,000 connections echoing for three minutes, a fifth misbehaving.

@@ -14,25 +14,26 @@ func (c *Conn) apply(fx effects) {
 		c.writeControl(opClose, appendClosePayload(buf[:0], fx.closeCode, fx.closeReason))
 	}
 	if fx.closeTCP {
-		c.finish(fx.linger)
+		c.finish(fx.linger, fx.awaitClose)
 	}
 }
 
 // finish closes TCP and wakes everybody waiting for the end. It runs once,
-// for the transition into closed or dropped. With linger, our close frame
+// for the transition into closed or dropped. With awaitClose, Close may
+// still be writing our close frame (it holds wmu from the transition to
+// closing until the frame is out, and its write deadline bounds that): the
+// frame must reach the wire before the FIN. With linger, our close frame
 // was the last thing sent on a working connection: the server half-closes
 // first (RFC 6455 §7.1.1) and reads what the client still sends, bounded
 // in time and bytes, so that closing does not reset the connection under
 // the close frame. Lingering reads the network, so it happens only on the
 // read side, which holds readMu.
-func (c *Conn) finish(linger bool) {
+func (c *Conn) finish(linger, awaitClose bool) {
 	if c.bgTimer != nil {
 		c.bgTimer.Stop()
 	}
 	if c.nc != nil {
-		if linger {
-			// Our close frame may still be being written (by Close, for
-			// row K4): it must reach the wire before the FIN.
+		if awaitClose {
 			c.wmu.Lock()
 			c.wmu.Unlock()
 		}

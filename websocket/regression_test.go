@@ -48,3 +48,9 @@ func TestCloseFrameBeforeFINWhenClientCloseIsQueued(t *testing.T) {
 func TestCloseSeesEOFBehindUnreadMessage(t *testing.T) {
 	runEvents(t, 20, "binary", "eof", "close")
 }
+
+// Close after the client's EOF, which waits behind an unread message: the
+// close frame must still reach the client before TCP ends (row K6).
+func TestCloseFrameSentWhenEOFWaitsBehindMessage(t *testing.T) {
+	runEvents(t, 50, "text", "receive", "text", "eof", "close")
+}

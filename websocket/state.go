@@ -61,6 +61,7 @@ type effects struct {
 	closeReason string
 	closeTCP    bool  // the connection is over: close TCP, wake GetStatus
 	linger      bool  // close TCP "after ours": half-close, drain, close
+	awaitClose  bool  // Close may still be writing our close frame: it goes first
 	err         error // nil: the caller may go ahead
 }
 
@@ -113,10 +114,10 @@ func (c *Conn) step(ev event, code Status, reason string) (fx effects) {
 		case evRecvClose: // K4: the close handshake is complete
 			c.state = stateClosed
 			c.status, c.reason = code, reason
-			fx.closeTCP, fx.linger = true, true
+			fx.closeTCP, fx.linger, fx.awaitClose = true, true, true
 		case evProtocolError, evReadFailed, evWriteFailed, evCloseTimeout: // K5–K8
 			c.state = stateDropped
-			fx.closeTCP = true
+			fx.closeTCP, fx.awaitClose = true, true
 		case evSend, evReceive, evClose: // K9, K10, K11
 			fx.err = ErrConnClosed
 		}
