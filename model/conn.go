@@ -111,13 +111,11 @@ func New() *Conn {
 	return &Conn{State: Connecting, Status: 1006}
 }
 
-// Blocked reports whether an API call waits for something from the
-// client: a receive for a complete message, or Close for the client's
-// close frame.
-func (m *Conn) Blocked() bool { return m.receive != nil || m.closing }
-
 // Receiving reports whether a receive call waits for a message.
 func (m *Conn) Receiving() bool { return m.receive != nil }
+
+// CloseWaiting reports whether Close waits for the client's close frame.
+func (m *Conn) CloseWaiting() bool { return m.closing }
 
 // Step applies ev and returns what the server does.
 func (m *Conn) Step(ev Event) []Effect {

@@ -221,11 +221,17 @@ func (h *harness) check(ev model.Event, effects []model.Effect) {
 // or the background reader could take them first.
 func (h *harness) awaitReceiver(ev model.Event) {
 	for deadline := time.Now().Add(stepTimeout); ; time.Sleep(20 * time.Microsecond) {
+		// Registered, the background reader gone, and the read side
+		// taken: the receive is reading, or about to.
 		h.c.mu.Lock()
-		n := h.c.readers
+		registered := h.c.readers > 0 && !h.c.bgActive
 		h.c.mu.Unlock()
-		if n > 0 {
+		if registered && !h.c.readMu.TryLock() {
+			time.Sleep(100 * time.Microsecond) // into its read
 			return
+		}
+		if registered {
+			h.c.readMu.Unlock()
 		}
 		select {
 		case r := <-h.results:
@@ -641,12 +647,12 @@ func TestConnAgreesWithModel(t *testing.T) {
 				h.sendMessage(t)
 			},
 			"receive": func(t *rapid.T) {
-				if !h.m.Blocked() {
+				if !h.m.Receiving() {
 					h.receive(t)
 				}
 			},
 			"close": func(t *rapid.T) {
-				if !h.m.Blocked() {
+				if !h.m.CloseWaiting() {
 					h.close(t)
 				}
 			},
@@ -691,7 +697,7 @@ func clientBytes(b []byte) func(h *harness) { return func(h *harness) { h.sendBy
 
 func apiCall(ev model.Event, call func(c *Conn) callResult) func(h *harness) {
 	return func(h *harness) {
-		if (ev.Kind == model.ReceiveMessage || ev.Kind == model.CloseCall) && h.m.Blocked() {
+		if ev.Kind == model.ReceiveMessage && h.m.Receiving() || ev.Kind == model.CloseCall && h.m.CloseWaiting() {
 			return // the previous call of this kind still waits
 		}
 		h.step(ev, func() { h.start(ev.Kind, func() callResult { return call(h.c) }) })
