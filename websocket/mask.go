@@ -12,13 +12,11 @@ func mask(key [4]byte, pos int, b []byte) int {
 		b = b[1:]
 		pos++
 	}
-	if len(b) >= 8 {
-		k32 := binary.LittleEndian.Uint32(key[:])
-		k64 := uint64(k32) | uint64(k32)<<32
-		for len(b) >= 8 {
-			binary.LittleEndian.PutUint64(b, binary.LittleEndian.Uint64(b)^k64)
-			b = b[8:]
-		}
+	k32 := binary.LittleEndian.Uint32(key[:])
+	k64 := uint64(k32) | uint64(k32)<<32
+	for len(b) >= 8 {
+		binary.LittleEndian.PutUint64(b, binary.LittleEndian.Uint64(b)^k64)
+		b = b[8:]
 	}
 	for i := range b {
 		b[i] ^= key[(pos+i)&3]
