@@ -58,14 +58,13 @@ func (c *Conn) finish(linger, awaitClose bool) {
 // these cases the connection stays open. Close on a connection that has
 // started closing or has ended returns ErrConnClosed.
 func (c *Conn) Close(code Status, message string) error {
-	switch {
-	case code == StatusNotSent && message != "":
+	if code == StatusNotSent && message != "" || code != StatusNotSent && !code.serverMaySend() {
 		return ErrStatusCode
-	case code != StatusNotSent && !code.serverMaySend():
-		return ErrStatusCode
-	case len(message) > maxControlPayload-2:
+	}
+	if len(message) > maxControlPayload-2 {
 		return ErrTooLarge
-	case !utf8.ValidString(message):
+	}
+	if !utf8.ValidString(message) {
 		return errInvalidUTF8
 	}
 	// A sender blocked on a client that does not read must not hold the

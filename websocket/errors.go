@@ -75,15 +75,7 @@ const (
 // from a client (RFC 6455 §7.4.1 and the IANA registry: 1012–1014 are
 // registered; 1004–1006 and 1015 must never appear on the wire).
 func (code Status) clientMaySend() bool {
-	switch {
-	case code >= 1000 && code <= 1003:
-		return true
-	case code >= 1007 && code <= 1014:
-		return true
-	case code >= 3000 && code <= 4999:
-		return true
-	}
-	return false
+	return code >= 1000 && code <= 1003 || code >= 1007 && code <= 1014 || code >= 3000 && code <= 4999
 }
 
 // serverMaySend reports whether a server may put code into a close frame:

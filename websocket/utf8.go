@@ -47,7 +47,25 @@ func (v *utf8Validator) feed(p []byte) bool {
 	return true
 }
 
-// step advances the validator by one byte (RFC 3629 §4 table).
+// leadBytes is the table of RFC 3629 §4: for the first byte of a
+// multi-byte character, how many bytes follow and the range of the second
+// (the others are always 0x80–0xBF). 0x80–0xC1 and 0xF5–0xFF start none.
+var leadBytes = [...]struct {
+	first, last byte  // the lead bytes of this row
+	need        uint8 // continuation bytes that follow
+	lo, hi      byte  // range of the second byte
+}{
+	{0xC2, 0xDF, 1, 0x80, 0xBF},
+	{0xE0, 0xE0, 2, 0xA0, 0xBF}, // no overlong forms
+	{0xE1, 0xEC, 2, 0x80, 0xBF},
+	{0xED, 0xED, 2, 0x80, 0x9F}, // no surrogates
+	{0xEE, 0xEF, 2, 0x80, 0xBF},
+	{0xF0, 0xF0, 3, 0x90, 0xBF}, // no overlong forms
+	{0xF1, 0xF3, 3, 0x80, 0xBF},
+	{0xF4, 0xF4, 3, 0x80, 0x8F}, // nothing above U+10FFFF
+}
+
+// step advances the validator by one byte.
 func (v *utf8Validator) step(b byte) bool {
 	if v.need > 0 {
 		if b < v.lo || b > v.hi {
@@ -61,29 +79,16 @@ func (v *utf8Validator) step(b byte) bool {
 		}
 		return true
 	}
-	v.lo, v.hi = 0x80, 0xBF
-	switch {
-	case b < 0x80:
+	if b < 0x80 {
 		return true
-	case b >= 0xC2 && b <= 0xDF:
-		v.need = 1
-	case b == 0xE0:
-		v.need, v.lo = 2, 0xA0 // no overlong forms
-	case b == 0xED:
-		v.need, v.hi = 2, 0x9F // no surrogates
-	case b >= 0xE1 && b <= 0xEF:
-		v.need = 2
-	case b == 0xF0:
-		v.need, v.lo = 3, 0x90 // no overlong forms
-	case b == 0xF4:
-		v.need, v.hi = 3, 0x8F // nothing above U+10FFFF
-	case b >= 0xF1 && b <= 0xF3:
-		v.need = 3
-	default: // 0x80–0xC1, 0xF5–0xFF never start a character
-		return false
 	}
-	v.have = 1
-	return true
+	for _, l := range leadBytes {
+		if b >= l.first && b <= l.last {
+			v.need, v.have, v.lo, v.hi = l.need, 1, l.lo, l.hi
+			return true
+		}
+	}
+	return false
 }
 
 // openTail returns the length of an incomplete character at the end of p,
