@@ -301,14 +301,15 @@ func (m *Conn) writerClose(ev Event) {
 // --- closing ---------------------------------------------------------------
 
 func (m *Conn) close(ev Event) {
-	switch {
-	case ev.Code == 1005 && ev.Reason != "", !validServerCode(ev.Code):
+	if ev.Code == 1005 && ev.Reason != "" || !validServerCode(ev.Code) {
 		m.fail(ev.Kind, ErrStatusCode)
 		return
-	case len(ev.Reason) > 123:
+	}
+	if len(ev.Reason) > 123 {
 		m.fail(ev.Kind, ErrTooLarge)
 		return
-	case !utf8.ValidString(ev.Reason):
+	}
+	if !utf8.ValidString(ev.Reason) {
 		m.fail(ev.Kind, ErrInvalidUTF8)
 		return
 	}
@@ -341,31 +342,21 @@ func (m *Conn) finishReceive() {
 	ev, data := m.receive, m.msgData
 	m.receive = nil
 	res := Result{Call: ev.Kind}
-	switch ev.Kind {
-	case ReceiveMessage:
+	wantType := map[Kind]byte{ReceiveText: OpText, ReceiveBinary: OpBinary}[ev.Kind]
+	if ev.Kind == ReceiveMessage {
 		res.Type, res.Data = m.msgType, data
-	case ReceiveText:
-		switch {
-		case m.msgType != OpText:
-			res.Err = ErrMessageType
-		case len(data) > ev.N:
-			cut := ev.N
-			for cut > 0 && !utf8.Valid(data[:cut]) {
-				cut--
-			}
-			res.Data, res.Err = data[:cut], ErrTooLarge
-		default:
-			res.Data = data
+	} else if m.msgType != wantType {
+		res.Err = ErrMessageType
+	} else if len(data) <= ev.N {
+		res.Data, res.N = data, len(data)
+	} else {
+		// Too long: the first N bytes, for text cut back to a
+		// character boundary.
+		cut := ev.N
+		for ev.Kind == ReceiveText && cut > 0 && !utf8.Valid(data[:cut]) {
+			cut--
 		}
-	case ReceiveBinary:
-		switch {
-		case m.msgType != OpBinary:
-			res.Err = ErrMessageType
-		case len(data) > ev.N:
-			res.Data, res.N, res.Err = data[:ev.N], ev.N, ErrTooLarge
-		default:
-			res.Data, res.N = data, len(data)
-		}
+		res.Data, res.N, res.Err = data[:cut], cut, ErrTooLarge
 	}
 	m.result(res)
 }

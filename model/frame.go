@@ -28,12 +28,11 @@ func (f Frame) Bytes() []byte {
 	}
 	n := len(f.Payload)
 	out := []byte{first}
-	switch {
-	case n < 126:
+	if n < 126 {
 		out = append(out, byte(n))
-	case n < 65536:
+	} else if n < 65536 {
 		out = append(out, 126, byte(n>>8), byte(n))
-	default:
+	} else {
 		out = append(out, 127)
 		for shift := 56; shift >= 0; shift -= 8 {
 			out = append(out, byte(uint64(n)>>shift))
@@ -96,29 +95,25 @@ func isControl(op byte) bool { return op == OpClose || op == OpPing || op == OpP
 // violation returns the close code and reason for a header that breaks
 // RFC 6455, in the order of STATE_MACHINE.md's frame checks, or code 0.
 func violation(h clientHeader, inMessage bool) (uint16, string) {
-	switch {
-	case !h.masked:
-		return 1002, "unmasked client frame"
-	case h.rsv != 0:
-		return 1002, "reserved bits set without an extension"
-	case h.length >= 1<<63:
-		return 1002, "frame length has its top bit set"
-	case !h.minimal:
-		return 1002, "frame length not minimally encoded"
+	rules := []struct {
+		broken bool
+		reason string
+	}{
+		{!h.masked, "unmasked client frame"},
+		{h.rsv != 0, "reserved bits set without an extension"},
+		{h.length >= 1<<63, "frame length has its top bit set"},
+		{!h.minimal, "frame length not minimally encoded"},
+		{isControl(h.op) && !h.fin, "fragmented control frame"},
+		{isControl(h.op) && h.length > 125, "control frame longer than 125 bytes"},
+		{h.op == OpClose && h.length == 1, "close frame with a 1-byte payload"},
+		{(h.op == OpText || h.op == OpBinary) && inMessage, "new data message inside a fragmented message"},
+		{h.op == OpContinuation && !inMessage, "continuation frame without a message to continue"},
+		{!isControl(h.op) && h.op > OpBinary, "reserved opcode"},
 	}
-	switch {
-	case isControl(h.op) && !h.fin:
-		return 1002, "fragmented control frame"
-	case isControl(h.op) && h.length > 125:
-		return 1002, "control frame longer than 125 bytes"
-	case h.op == OpClose && h.length == 1:
-		return 1002, "close frame with a 1-byte payload"
-	case (h.op == OpText || h.op == OpBinary) && inMessage:
-		return 1002, "new data message inside a fragmented message"
-	case h.op == OpContinuation && !inMessage:
-		return 1002, "continuation frame without a message to continue"
-	case !isControl(h.op) && h.op != OpText && h.op != OpBinary && h.op != OpContinuation:
-		return 1002, "reserved opcode"
+	for _, r := range rules {
+		if r.broken {
+			return 1002, r.reason
+		}
 	}
 	return 0, ""
 }

@@ -527,8 +527,13 @@ func (h *harness) sendMessage(t *rapid.T) {
 	writes := rapid.IntRange(0, 4).Draw(t, "writes")
 	for i := 0; i < writes; i++ {
 		p := genPayload(t, tp == 1, "write")
-		if tp == 1 && len(p) > 0 && rapid.IntRange(0, 6).Draw(t, "splitRune") == 0 {
-			p = p[:len(p)-1] // may cut a character in two
+		switch rapid.IntRange(0, 9).Draw(t, "writeKind") {
+		case 0:
+			if len(p) > 0 {
+				p = p[:len(p)-1] // may cut a character in two
+			}
+		case 1:
+			p = genInvalidUTF8(t)
 		}
 		h.step(model.Event{Kind: model.WriterWrite, Data: p}, func() {
 			h.start(model.WriterWrite, func() callResult {
