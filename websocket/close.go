@@ -104,7 +104,7 @@ func (c *Conn) Close(code Status, message string) error {
 		<-c.done
 	}
 	if c.currentState() != stateClosed {
-		return fmt.Errorf("websocket: no close frame from the client: %w", ErrConnClosed)
+		return fmt.Errorf("%w: no close frame from the client", ErrConnClosed)
 	}
 	return nil
 }

@@ -133,11 +133,11 @@ func (c *Conn) step(ev event, code Status, reason string) (fx effects) {
 func causeOf(ev event, code Status, reason string) error {
 	switch {
 	case ev == evProtocolError:
-		return fmt.Errorf("websocket: %s (closed with %d): %w", reason, code, ErrConnClosed)
+		return fmt.Errorf("%w: %s (sent close %d)", ErrConnClosed, reason, code)
 	case ev == evCloseTimeout:
-		return fmt.Errorf("websocket: no close frame from the client in time: %w", ErrConnClosed)
+		return fmt.Errorf("%w: no close frame from the client in time", ErrConnClosed)
 	case (ev == evReadFailed || ev == evWriteFailed) && reason != "":
-		return fmt.Errorf("websocket: %w (%s)", ErrConnClosed, reason)
+		return fmt.Errorf("%w: %s", ErrConnClosed, reason)
 	}
 	return ErrConnClosed
 }
