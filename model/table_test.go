@@ -1,62 +1,17 @@
 package model
 
 import (
-	"bufio"
-	"os"
 	"reflect"
-	"strings"
 	"testing"
 )
-
-// readTable parses the transition table of STATE_MACHINE.md into rows.
-func readTable(t *testing.T) []Row {
-	t.Helper()
-	f, err := os.Open("../STATE_MACHINE.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var rows []Row
-	inTable := false
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, "| ID | From | Event | Guard | To |") {
-			inTable = true
-			continue
-		}
-		if !inTable || strings.HasPrefix(line, "|---") {
-			continue
-		}
-		if !strings.HasPrefix(line, "|") {
-			if len(rows) > 0 {
-				break
-			}
-			continue
-		}
-		cells := strings.Split(strings.Trim(line, "|"), "|")
-		for i := range cells {
-			cells[i] = strings.TrimSpace(cells[i])
-		}
-		if len(cells) != 10 {
-			t.Fatalf("row %q: %d cells, want 10", line, len(cells))
-		}
-		var inputs []Input
-		if cells[2] != "*" {
-			for _, name := range strings.Split(cells[2], ", ") {
-				inputs = append(inputs, Input(name))
-			}
-		}
-		rows = append(rows, Row{ID: cells[0], From: State(cells[1]), Inputs: inputs, To: State(cells[4]),
-			Frames: cells[5], TCP: cells[6], Caller: cells[7]})
-	}
-	return rows
-}
 
 // TestTableIsStateMachineMD checks that the model's table is the one in
 // STATE_MACHINE.md: no row missing, none extra, every cell the same.
 func TestTableIsStateMachineMD(t *testing.T) {
-	doc := readTable(t)
+	doc, err := ReadTable("../STATE_MACHINE.md")
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(doc) == 0 {
 		t.Fatal("no transition table in STATE_MACHINE.md")
 	}

@@ -1,60 +1,10 @@
 package websocket
 
 import (
-	"bufio"
-	"os"
-	"strings"
 	"testing"
+
+	"github.com/wsmachine/wsmachine/model"
 )
-
-// transitionRow is one row of the transition table in STATE_MACHINE.md.
-type transitionRow struct {
-	id, from, event, to, frames, tcp, caller string
-}
-
-// readTransitionTable parses the "Transitions" table of STATE_MACHINE.md.
-func readTransitionTable(t *testing.T) []transitionRow {
-	t.Helper()
-	f, err := os.Open("../STATE_MACHINE.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var rows []transitionRow
-	inTable := false
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, "| ID | From | Event | Guard | To |") {
-			inTable = true
-			continue
-		}
-		if !inTable {
-			continue
-		}
-		if !strings.HasPrefix(line, "|") {
-			if len(rows) > 0 {
-				break
-			}
-			continue
-		}
-		cells := strings.Split(strings.Trim(line, "|"), "|")
-		for i := range cells {
-			cells[i] = strings.TrimSpace(cells[i])
-		}
-		if strings.HasPrefix(cells[0], "---") {
-			continue
-		}
-		if len(cells) != 10 {
-			t.Fatalf("row %q has %d cells, want 10", line, len(cells))
-		}
-		rows = append(rows, transitionRow{cells[0], cells[1], cells[2], cells[4], cells[5], cells[6], cells[7]})
-	}
-	if len(rows) == 0 {
-		t.Fatal("no transition table found in STATE_MACHINE.md")
-	}
-	return rows
-}
 
 var eventNames = map[string]event{
 	"Accepted": evAccepted, "Refused": evRefused, "RecvData": evRecvData, "RecvPing": evRecvPing,
@@ -76,37 +26,38 @@ func parseState(t *testing.T, name string) state {
 // TestStepImplementsTransitionTable checks every row of STATE_MACHINE.md
 // against step, and that every (state, event) pair has exactly one row.
 func TestStepImplementsTransitionTable(t *testing.T) {
+	rows, err := model.ReadTable("../STATE_MACHINE.md")
+	if err != nil {
+		t.Fatal(err)
+	}
 	covered := map[[2]int]string{}
-	for _, row := range readTransitionTable(t) {
-		from, to := parseState(t, row.from), parseState(t, row.to)
+	for _, row := range rows {
+		from, to := parseState(t, string(row.From)), parseState(t, string(row.To))
 		var events []event
-		if row.event == "*" {
+		if row.Inputs == nil {
 			for _, ev := range eventNames {
 				events = append(events, ev)
 			}
 		}
-		for name := range strings.SplitSeq(row.event, ", ") {
-			if name == "*" {
-				continue
-			}
-			ev, ok := eventNames[name]
+		for _, name := range row.Inputs {
+			ev, ok := eventNames[string(name)]
 			if !ok {
-				t.Fatalf("%s: unknown event %q", row.id, name)
+				t.Fatalf("%s: unknown event %q", row.ID, name)
 			}
 			events = append(events, ev)
 		}
 		for _, ev := range events {
 			key := [2]int{int(from), int(ev)}
 			if prev, dup := covered[key]; dup {
-				t.Errorf("%s and %s both cover %s × %s", prev, row.id, row.from, row.event)
+				t.Errorf("%s and %s both cover %s × %s", prev, row.ID, row.From, row.Inputs)
 			}
-			covered[key] = row.id
+			covered[key] = row.ID
 
 			c := newConn()
 			c.state = from
 			fx := c.step(ev, StatusGoingAway, "bye")
 			if c.state != to {
-				t.Errorf("%s: %s × %v → %s, table says %s", row.id, row.from, row.event, c.state, row.to)
+				t.Errorf("%s: %s × %v → %s, table says %s", row.ID, row.From, row.Inputs, c.state, row.To)
 			}
 			frames := map[string]effects{
 				"—": {}, "data": {}, "pong": {pong: true},
@@ -114,36 +65,36 @@ func TestStepImplementsTransitionTable(t *testing.T) {
 				"close(error)":        {sendClose: true, closeCode: StatusGoingAway, closeReason: "bye"},
 				"close(code, reason)": {sendClose: true, closeCode: StatusGoingAway, closeReason: "bye"},
 			}
-			want, ok := frames[row.frames]
+			want, ok := frames[row.Frames]
 			if !ok {
-				t.Fatalf("%s: unknown Frames cell %q", row.id, row.frames)
+				t.Fatalf("%s: unknown Frames cell %q", row.ID, row.Frames)
 			}
 			if fx.pong != want.pong || fx.sendClose != want.sendClose ||
 				fx.closeCode != want.closeCode || fx.closeReason != want.closeReason {
-				t.Errorf("%s: effects %+v, table says frames %q", row.id, fx, row.frames)
+				t.Errorf("%s: effects %+v, table says frames %q", row.ID, fx, row.Frames)
 			}
 			linger := fx.closeTCP && fx.linger
-			switch row.tcp {
+			switch row.TCP {
 			case "—":
 				if fx.closeTCP {
-					t.Errorf("%s: closes TCP, table says %q", row.id, row.tcp)
+					t.Errorf("%s: closes TCP, table says %q", row.ID, row.TCP)
 				}
 			case "close", "end":
 				if !fx.closeTCP || linger {
-					t.Errorf("%s: closeTCP=%v linger=%v, table says %q", row.id, fx.closeTCP, linger, row.tcp)
+					t.Errorf("%s: closeTCP=%v linger=%v, table says %q", row.ID, fx.closeTCP, linger, row.TCP)
 				}
 			case "close after ours":
 				if !linger {
-					t.Errorf("%s: closeTCP=%v linger=%v, table says %q", row.id, fx.closeTCP, linger, row.tcp)
+					t.Errorf("%s: closeTCP=%v linger=%v, table says %q", row.ID, fx.closeTCP, linger, row.TCP)
 				}
 			default:
-				t.Fatalf("%s: unknown TCP cell %q", row.id, row.tcp)
+				t.Fatalf("%s: unknown TCP cell %q", row.ID, row.TCP)
 			}
 			// step refuses API calls; what a receiver gets for a network
 			// event is the reader's business (read.go).
 			apiCall := ev == evSend || ev == evReceive || ev == evClose || from.terminal()
-			if apiCall && (fx.err == ErrConnClosed) != (row.caller == "ErrConnClosed") {
-				t.Errorf("%s: err=%v, table says caller gets %q", row.id, fx.err, row.caller)
+			if apiCall && (fx.err == ErrConnClosed) != (row.Caller == "ErrConnClosed") {
+				t.Errorf("%s: err=%v, table says caller gets %q", row.ID, fx.err, row.Caller)
 			}
 		}
 	}
