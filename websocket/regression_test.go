@@ -1,6 +1,12 @@
 package websocket
 
-import "testing"
+import (
+	"bytes"
+	"io"
+	"testing"
+
+	"github.com/wsmachine/wsmachine/model"
+)
 
 // Counterexamples found by the property tests, kept as named cases. Each
 // runs a sequence of the exhaustive check's events against the model.
@@ -53,4 +59,29 @@ func TestCloseSeesEOFBehindUnreadMessage(t *testing.T) {
 // close frame must still reach the client before TCP ends (row K6).
 func TestCloseFrameSentWhenEOFWaitsBehindMessage(t *testing.T) {
 	runEvents(t, 50, "text", "receive", "text", "eof", "close")
+}
+
+// A writer whose buffer is filled exactly keeps the bytes buffered: the
+// message leaves as one final frame at Close, as the model says.
+func TestWriterKeepsExactlyFullBuffer(t *testing.T) {
+	h := newHarness(t, nil, startModelServer(t))
+	defer h.finish()
+	var w io.WriteCloser
+	h.step(model.Event{Kind: model.SendMessage, Type: 2}, func() {
+		h.start(model.SendMessage, func() callResult {
+			var err error
+			w, err = h.c.SendMessage(Binary)
+			return callResult{err: err}
+		})
+	})
+	p := bytes.Repeat([]byte{7}, model.WriteBufferSize)
+	h.step(model.Event{Kind: model.WriterWrite, Data: p}, func() {
+		h.start(model.WriterWrite, func() callResult {
+			n, err := w.Write(p)
+			return callResult{n: n, err: err}
+		})
+	})
+	h.step(model.Event{Kind: model.WriterClose}, func() {
+		h.start(model.WriterClose, func() callResult { return callResult{err: w.Close()} })
+	})
 }

@@ -86,3 +86,18 @@ func BenchmarkUTF8Validator(b *testing.B) {
 		})
 	}
 }
+
+// TestUTF8StepAgreesWithValid checks the byte-by-byte path alone, which
+// the text writer uses to find how much of a Write is valid.
+func TestUTF8StepAgreesWithValid(t *testing.T) {
+	for _, s := range utf8Samples {
+		var v utf8Validator
+		ok := true
+		for i := 0; i < len(s) && ok; i++ {
+			ok = v.step(s[i])
+		}
+		if got := ok && v.complete(); got != utf8.ValidString(s) {
+			t.Errorf("%q: step says %v", s, got)
+		}
+	}
+}
