@@ -37,7 +37,10 @@ proptest:
 soak:
 	go test -count=1 -timeout 30m -run '^TestSoak$$' -v ./websocket/ -soak.conns=10000 -soak.duration=3m
 
-# Mutation testing of the library and the model (go-gremlins).
+# Mutation testing of the library and the model (go-gremlins, on the short
+# test run; the model's mutants are run against every package's tests).
+GREMLINS = go run github.com/go-gremlins/gremlins/cmd/gremlins@v0.6.0
 mutation:
-	go run github.com/go-gremlins/gremlins/cmd/gremlins@v0.6.0 unleash --tags '' --timeout-coefficient 3 ./websocket
-	go run github.com/go-gremlins/gremlins/cmd/gremlins@v0.6.0 unleash --timeout-coefficient 3 ./model
+	GOFLAGS=-short $(GREMLINS) unleash --workers 2 --timeout-coefficient 3 ./websocket
+	GOFLAGS=-short $(GREMLINS) unleash --workers 2 --timeout-coefficient 3 --integration \
+		--coverpkg github.com/wsmachine/wsmachine/model ./model

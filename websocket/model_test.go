@@ -110,6 +110,14 @@ func newHarness(t fataler, r *rapid.T, s *modelServer) *harness {
 // finish ends the connection from the client side and waits until the
 // server has let go of everything.
 func (h *harness) finish() {
+	// Nothing the model did not predict may have arrived meanwhile.
+	if !h.tcpEnded {
+		h.nc.SetReadDeadline(time.Now().Add(2 * time.Millisecond))
+		var one [1]byte
+		if n, _ := h.br.Read(one[:]); n > 0 {
+			h.fatalf("the server sent something the model does not predict (% x…)", one[:n])
+		}
+	}
 	h.nc.Close()
 	// A message that waits unread keeps the server from reading on, so
 	// it would not see the end of TCP: the owner closes the connection.
