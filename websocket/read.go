@@ -109,6 +109,16 @@ func (c *Conn) background() {
 	c.mu.Unlock()
 
 	c.readMu.Lock()
+	c.mu.Lock()
+	if c.readers > 0 {
+		// A receiver came while we waited for the read side: its
+		// interrupt was meant for us, and the read side is its now.
+		c.bgActive = false
+		c.mu.Unlock()
+		c.readMu.Unlock()
+		return
+	}
+	c.mu.Unlock()
 	c.resumeRead()
 	for {
 		st := c.currentState()
