@@ -2,6 +2,8 @@ package model
 
 import (
 	"bytes"
+	"strconv"
+	"strings"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -128,5 +130,65 @@ func TestTextSoFar(t *testing.T) {
 		if got := textSoFar([]byte(tt.s)); got != tt.want {
 			t.Errorf("textSoFar(%q) = %v", tt.s, got)
 		}
+	}
+}
+
+// TestModelWriterFrames pins down the message writer's framing: bytes are
+// buffered up to WriteBufferSize, and a text message never leaves an
+// incomplete character at the end of a non-final frame.
+func TestModelWriterFrames(t *testing.T) {
+	full := bytes.Repeat([]byte("a"), WriteBufferSize)
+	tests := []struct {
+		name         string
+		typ          byte
+		writes       [][]byte
+		wantFrames   []string // payload lengths and fin of the frames, in order
+		wantN        []int    // bytes each Write took
+		wantCloseErr Err
+	}{
+		{"exactly full stays buffered", OpBinary, [][]byte{full}, []string{"32768 fin"}, []int{32768}, NoErr},
+		{"one byte more sends a frame", OpBinary, [][]byte{full, []byte("b")}, []string{"32769", "0 fin"}, []int{32768, 1}, NoErr},
+		{"binary holds nothing back", OpBinary, [][]byte{full[:WriteBufferSize-1], []byte{0xE2, 0x82}}, []string{"32769", "0 fin"}, []int{32767, 2}, NoErr},
+		{"text holds back 1 byte, Close drops it", OpText, [][]byte{full, []byte("\xe2")}, []string{"32768", "0 fin"}, []int{32768, 1}, ErrInvalidUTF8},
+		{"text holds back 2 bytes, Close drops them", OpText, [][]byte{full, []byte("\xe2\x82")}, []string{"32768", "0 fin"}, []int{32768, 2}, ErrInvalidUTF8},
+		{"text holds back 3 bytes, Close drops them", OpText, [][]byte{full, []byte("\xf0\x9d\x84")}, []string{"32768", "0 fin"}, []int{32768, 3}, ErrInvalidUTF8},
+		{"text completes across frames", OpText, [][]byte{full, []byte("\xe2\x82"), []byte("\xac")}, []string{"32768", "3 fin"}, []int{32768, 2, 1}, NoErr},
+		{"invalid text: the valid start is taken", OpText, [][]byte{[]byte("ab\xffcd")}, []string{"2 fin"}, []int{2}, NoErr},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := New()
+			m.Step(Event{Kind: Handshake})
+			var frames []string
+			collect := func(es []Effect) []Effect {
+				var rest []Effect
+				for _, e := range es {
+					if e.Frame != nil {
+						s := strconv.Itoa(len(e.Frame.Payload))
+						if e.Frame.Fin {
+							s += " fin"
+						}
+						frames = append(frames, s)
+					} else {
+						rest = append(rest, e)
+					}
+				}
+				return rest
+			}
+			collect(m.Step(Event{Kind: SendMessage, Type: tt.typ}))
+			for i, w := range tt.writes {
+				res := collect(m.Step(Event{Kind: WriterWrite, Data: w}))
+				if len(res) != 1 || res[0].Result.N != tt.wantN[i] {
+					t.Fatalf("write %d: %s, want N=%d", i, show(res), tt.wantN[i])
+				}
+			}
+			res := collect(m.Step(Event{Kind: WriterClose}))
+			if len(res) != 1 || res[0].Result.Err != tt.wantCloseErr {
+				t.Fatalf("close: %s, want %q", show(res), tt.wantCloseErr)
+			}
+			if strings.Join(frames, ", ") != strings.Join(tt.wantFrames, ", ") {
+				t.Errorf("frames %v, want %v", frames, tt.wantFrames)
+			}
+		})
 	}
 }
