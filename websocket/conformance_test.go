@@ -376,6 +376,36 @@ func TestValidMessagesEchoed(t *testing.T) {
 	}
 }
 
+// skipToCloseFrame reads and skips frames until a close frame, checks its
+// code and returns its reason; it does not wait for EOF.
+func (c *rawClient) skipToCloseFrame(code uint16) (reason string) {
+	c.t.Helper()
+	for range 100000 {
+		f := c.ReadFrame()
+		if f.Op == opClose {
+			return c.checkClose(f, code)
+		}
+	}
+	return ""
+}
+
+// sendPingsAsync writes n pings (payloads "0", "1", ...) from a goroutine,
+// pausing gap after each, and reports the first write error or nil.
+func (c *rawClient) sendPingsAsync(n int, gap time.Duration) <-chan error {
+	errc := make(chan error, 1)
+	go func() {
+		for i := range n {
+			if err := c.TryWrite(frameBytes(opPing, []byte(fmt.Sprint(i)))); err != nil {
+				errc <- err
+				return
+			}
+			time.Sleep(gap)
+		}
+		errc <- nil
+	}()
+	return errc
+}
+
 // readMsgsAndPongs reads frames until nMsgs data messages and nPongs pongs
 // arrived (pongs may come at any point between messages).
 func (c *rawClient) readMsgsAndPongs(nMsgs, nPongs int) (msgs [][]byte, ops []byte, pongs [][]byte) {
@@ -564,16 +594,7 @@ func TestPingAnsweredWhileHandlerSleeps(t *testing.T) {
 // Pings are answered while the handler only sends; the handler's next send
 // after the client's close returns ErrConnClosed.
 func TestPingAnsweredWhileHandlerOnlySends(t *testing.T) {
-	type result struct {
-		err    error
-		status statusResult
-	}
-	done := make(chan result, 1)
-	ts := startHandler(t, func(c *websocket.Conn) {
-		err := sendUntilClosed(c, 10*time.Second)
-		code, reason := c.GetStatus()
-		done <- result{err, statusResult{code, reason}}
-	})
+	ts, done := startReporting(t, func(c *websocket.Conn) error { return sendUntilClosed(c, 10*time.Second) })
 	c := dialWS(t, ts)
 	for i := range 3 {
 		p := []byte(fmt.Sprintf("busy-%d", i))
@@ -613,23 +634,11 @@ func TestPingAnsweredWhileHandlerOnlySends(t *testing.T) {
 	}
 }
 
-// A handler that only sends learns promptly that the client dropped TCP.
-func TestSendingHandlerLearnsOfDroppedTCP(t *testing.T) {
-	type result struct {
-		err    error
-		status statusResult
-	}
-	done := make(chan result, 1)
-	started := make(chan struct{})
-	ts := startHandler(t, func(c *websocket.Conn) {
-		close(started)
-		err := sendUntilClosed(c, 10*time.Second)
-		code, reason := c.GetStatus()
-		done <- result{err, statusResult{code, reason}}
-	})
-	c := dialWS(t, ts)
-	recv(t, started, "handler start")
-	c.ReadFrame() // one tick
+// dropAndCheckSenderLearns drops the client's TCP connection and checks
+// that the sending handler started by startReporting learns of it promptly:
+// its send fails with ErrConnClosed and the status is dropped.
+func dropAndCheckSenderLearns(t *testing.T, c *rawClient, done <-chan handlerResult) {
+	t.Helper()
 	start := time.Now()
 	c.Close()
 	res := recv(t, done, "the handler's send to fail")
@@ -642,6 +651,19 @@ func TestSendingHandlerLearnsOfDroppedTCP(t *testing.T) {
 	if res.status != (statusResult{websocket.StatusDropped, ""}) {
 		t.Errorf("GetStatus = %v, want {1006 \"\"}", res.status)
 	}
+}
+
+// A handler that only sends learns promptly that the client dropped TCP.
+func TestSendingHandlerLearnsOfDroppedTCP(t *testing.T) {
+	started := make(chan struct{})
+	ts, done := startReporting(t, func(c *websocket.Conn) error {
+		close(started)
+		return sendUntilClosed(c, 10*time.Second)
+	})
+	c := dialWS(t, ts)
+	recv(t, started, "handler start")
+	c.ReadFrame() // one tick
+	dropAndCheckSenderLearns(t, c, done)
 }
 
 // The client's close is answered (code echoed, 1010 answered with 1000,
@@ -869,13 +891,8 @@ func TestReceiveAfterCloseReturnsErrConnClosed(t *testing.T) {
 
 // GetStatus blocks while the connection is open.
 func TestGetStatusBlocksUntilClosed(t *testing.T) {
-	conns := make(chan *websocket.Conn, 1)
-	release := make(chan struct{})
-	ts := startHandler(t, func(c *websocket.Conn) {
-		conns <- c
-		<-release
-	})
-	defer close(release)
+	ts, conns, release := startHeldConn(t)
+	defer release()
 	c := dialWS(t, ts)
 	conn := recv(t, conns, "Handle")
 	st := getStatusAsync(conn)
@@ -923,16 +940,7 @@ func TestServerCloseHandshake(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(fmt.Sprintf("%d/%d-%s/reply%d", tc.code, len(tc.msg), tc.msg[:min(len(tc.msg), 8)], len(tc.reply)), func(t *testing.T) {
 			t.Parallel()
-			type result struct {
-				err    error
-				status statusResult
-			}
-			done := make(chan result, 1)
-			ts := startHandler(t, func(c *websocket.Conn) {
-				err := c.Close(tc.code, tc.msg)
-				code, reason := c.GetStatus()
-				done <- result{err, statusResult{code, reason}}
-			})
+			ts, done := startCloser(t, tc.code, tc.msg)
 			c := dialWS(t, ts)
 			want := uint16(tc.code)
 			if tc.code == websocket.StatusNotSent {
@@ -958,19 +966,7 @@ func TestServerCloseHandshake(t *testing.T) {
 // reports an error wrapping ErrConnClosed; the status is dropped.
 func TestServerCloseTimesOutWithoutClientClose(t *testing.T) {
 	t.Parallel()
-	type result struct {
-		err     error
-		elapsed time.Duration
-		status  statusResult
-	}
-	done := make(chan result, 1)
-	ts := startHandler(t, func(c *websocket.Conn) {
-		start := time.Now()
-		err := c.Close(websocket.StatusGoingAway, "bye")
-		elapsed := time.Since(start)
-		code, reason := c.GetStatus()
-		done <- result{err, elapsed, statusResult{code, reason}}
-	})
+	ts, done := startCloser(t, websocket.StatusGoingAway, "bye")
 	c := dialWS(t, ts)
 	c.ExpectCloseFrame(1001)
 	// The client keeps sending data but never a close frame: it is ignored.
@@ -999,16 +995,7 @@ func TestServerCloseTimesOutWithoutClientClose(t *testing.T) {
 // If the client drops TCP instead of replying, Close returns promptly with
 // an error wrapping ErrConnClosed.
 func TestServerCloseClientDropsTCP(t *testing.T) {
-	type result struct {
-		err    error
-		status statusResult
-	}
-	done := make(chan result, 1)
-	ts := startHandler(t, func(c *websocket.Conn) {
-		err := c.Close(websocket.StatusOK, "")
-		code, reason := c.GetStatus()
-		done <- result{err, statusResult{code, reason}}
-	})
+	ts, done := startCloser(t, websocket.StatusOK, "")
 	c := dialWS(t, ts)
 	c.ExpectCloseFrame(1000)
 	start := time.Now()
@@ -1136,31 +1123,27 @@ type sendKind struct {
 	send func(*websocket.Conn) error
 }
 
+// sendMessageX returns a send function that sends "x" as one message of
+// type tp through SendMessage.
+func sendMessageX(tp websocket.MessageType) func(*websocket.Conn) error {
+	return func(c *websocket.Conn) error {
+		w, err := c.SendMessage(tp)
+		if err != nil {
+			return err
+		}
+		if _, err := w.Write([]byte("x")); err != nil {
+			w.Close()
+			return err
+		}
+		return w.Close()
+	}
+}
+
 var sendKinds = []sendKind{
 	{"SendText", func(c *websocket.Conn) error { return c.SendText("x") }},
 	{"SendBinary", func(c *websocket.Conn) error { return c.SendBinary([]byte("x")) }},
-	{"SendMessageText", func(c *websocket.Conn) error {
-		w, err := c.SendMessage(websocket.Text)
-		if err != nil {
-			return err
-		}
-		if _, err := w.Write([]byte("x")); err != nil {
-			w.Close()
-			return err
-		}
-		return w.Close()
-	}},
-	{"SendMessageBinary", func(c *websocket.Conn) error {
-		w, err := c.SendMessage(websocket.Binary)
-		if err != nil {
-			return err
-		}
-		if _, err := w.Write([]byte("x")); err != nil {
-			w.Close()
-			return err
-		}
-		return w.Close()
-	}},
+	{"SendMessageText", sendMessageX(websocket.Text)},
+	{"SendMessageBinary", sendMessageX(websocket.Binary)},
 }
 
 // Every send after the connection ended returns ErrConnClosed.
@@ -1856,17 +1839,7 @@ func TestConcurrentSendersNeverInterleave(t *testing.T) {
 	// Pings from the client while the server sends: pongs may come between
 	// messages or between the frames of one message, never inside a frame.
 	const pings = 50
-	pingErr := make(chan error, 1)
-	go func() {
-		for i := range pings {
-			if err := c.TryWrite(frameBytes(opPing, []byte(fmt.Sprint(i)))); err != nil {
-				pingErr <- err
-				return
-			}
-			time.Sleep(time.Millisecond)
-		}
-		pingErr <- nil
-	}()
+	pingErr := c.sendPingsAsync(pings, time.Millisecond)
 	msgs, ops, pongs := c.readMsgsAndPongs(goroutines*perG, pings)
 	if err := recv(t, pingErr, "pings written"); err != nil {
 		t.Fatalf("writing pings: %v", err)
@@ -1988,15 +1961,7 @@ func TestCloseRacingWithSenders(t *testing.T) {
 		close(errs)
 	})
 	c := dialWS(t, ts)
-	var reason string
-	for range 100000 {
-		f := c.ReadFrame()
-		if f.Op == opClose {
-			reason = c.checkClose(f, 1000)
-			break
-		}
-	}
-	if reason != "racing" {
+	if reason := c.skipToCloseFrame(1000); reason != "racing" {
 		t.Errorf("close reason %q", reason)
 	}
 	c.SendClose(1000, "")
@@ -2095,13 +2060,7 @@ func TestPingAnsweredWhileWriterOpen(t *testing.T) {
 		}
 	}
 	c.SendClose(1000, "")
-	for range 100000 {
-		f := c.ReadFrame()
-		if f.Op == opClose {
-			c.checkClose(f, 1000)
-			break
-		}
-	}
+	c.skipToCloseFrame(1000)
 	c.ExpectEOF()
 	recv(t, done, "the handler to end")
 }
@@ -2189,13 +2148,8 @@ func TestCrossingCloseFrames(t *testing.T) {
 
 // GetStatus may be called from many goroutines; all get the same answer.
 func TestGetStatusConcurrentCallers(t *testing.T) {
-	conns := make(chan *websocket.Conn, 1)
-	release := make(chan struct{})
-	ts := startHandler(t, func(c *websocket.Conn) {
-		conns <- c
-		<-release
-	})
-	defer close(release)
+	ts, conns, release := startHeldConn(t)
+	defer release()
 	c := dialWS(t, ts)
 	conn := recv(t, conns, "Handle")
 	var chans []<-chan statusResult
@@ -2292,16 +2246,7 @@ func TestNothingSentAfterServerCloseFrame(t *testing.T) {
 // Data frames the client keeps sending while the server waits for its
 // close frame do not disturb the close handshake.
 func TestServerCloseWhileClientStillSending(t *testing.T) {
-	type result struct {
-		err    error
-		status statusResult
-	}
-	done := make(chan result, 1)
-	ts := startHandler(t, func(c *websocket.Conn) {
-		err := c.Close(websocket.StatusOK, "stop")
-		code, reason := c.GetStatus()
-		done <- result{err, statusResult{code, reason}}
-	})
+	ts, done := startCloser(t, websocket.StatusOK, "stop")
 	c := dialWS(t, ts)
 	c.ExpectCloseFrame(1000)
 	c.SendText("whole message")
@@ -2580,16 +2525,7 @@ func TestClientCloseThenImmediateTCPClose(t *testing.T) {
 // The client replies to the server's close and closes TCP at once: Close
 // still returns nil.
 func TestServerCloseClientRepliesAndClosesTCP(t *testing.T) {
-	type result struct {
-		err    error
-		status statusResult
-	}
-	done := make(chan result, 1)
-	ts := startHandler(t, func(c *websocket.Conn) {
-		err := c.Close(websocket.StatusOK, "")
-		code, reason := c.GetStatus()
-		done <- result{err, statusResult{code, reason}}
-	})
+	ts, done := startCloser(t, websocket.StatusOK, "")
 	c := dialWS(t, ts)
 	c.ExpectCloseFrame(1000)
 	c.SendClose(1001, "bye")
@@ -2867,16 +2803,7 @@ func TestReceiveFailsWithErrConnClosedOnViolationMidMessage(t *testing.T) {
 // frame: no second close frame, the connection is dropped, Close reports an
 // error wrapping ErrConnClosed.
 func TestProtocolErrorWhileServerClosing(t *testing.T) {
-	type result struct {
-		err    error
-		status statusResult
-	}
-	done := make(chan result, 1)
-	ts := startHandler(t, func(c *websocket.Conn) {
-		err := c.Close(websocket.StatusOK, "")
-		code, reason := c.GetStatus()
-		done <- result{err, statusResult{code, reason}}
-	})
+	ts, done := startCloser(t, websocket.StatusOK, "")
 	c := dialWS(t, ts)
 	c.ExpectCloseFrame(1000)
 	c.Write(Frame{Fin: true, Op: opBinary, Payload: []byte("x"), NoMask: true}.Bytes())
@@ -2939,17 +2866,7 @@ func TestPongsNotInsideLargeFrames(t *testing.T) {
 		c.GetStatus()
 	})
 	c := dialWS(t, ts)
-	pingErr := make(chan error, 1)
-	go func() {
-		for i := range pings {
-			if err := c.TryWrite(frameBytes(opPing, []byte(fmt.Sprint(i)))); err != nil {
-				pingErr <- err
-				return
-			}
-			time.Sleep(2 * time.Millisecond)
-		}
-		pingErr <- nil
-	}()
+	pingErr := c.sendPingsAsync(pings, 2*time.Millisecond)
 	got, _, pongs := c.readMsgsAndPongs(msgs, pings)
 	if err := recv(t, pingErr, "pings written"); err != nil {
 		t.Fatal(err)
@@ -2972,31 +2889,11 @@ func TestPongsNotInsideLargeFrames(t *testing.T) {
 // an unread message from the client is pending (the background reader
 // cannot see the EOF behind it, the failing writes must report it).
 func TestSendingHandlerLearnsOfDropBehindUnreadMessage(t *testing.T) {
-	type result struct {
-		err    error
-		status statusResult
-	}
-	done := make(chan result, 1)
-	ts := startHandler(t, func(c *websocket.Conn) {
-		err := sendUntilClosed(c, 10*time.Second)
-		code, reason := c.GetStatus()
-		done <- result{err, statusResult{code, reason}}
-	})
+	ts, done := startReporting(t, func(c *websocket.Conn) error { return sendUntilClosed(c, 10*time.Second) })
 	c := dialWS(t, ts)
 	c.SendText("never read")
 	c.ReadFrame()
-	start := time.Now()
-	c.Close()
-	res := recv(t, done, "the handler's send to fail")
-	if !errors.Is(res.err, websocket.ErrConnClosed) {
-		t.Errorf("send after TCP drop returned %v, want ErrConnClosed", res.err)
-	}
-	if d := time.Since(start); d > promptly+time.Second {
-		t.Errorf("sending handler learned of the drop only after %v", d)
-	}
-	if res.status != (statusResult{websocket.StatusDropped, ""}) {
-		t.Errorf("GetStatus = %v, want {1006 \"\"}", res.status)
-	}
+	dropAndCheckSenderLearns(t, c, done)
 }
 
 // Races between the server's Close and what the client does at the same

@@ -1012,3 +1012,42 @@ func TestRawClientParserIsStrict(t *testing.T) {
 		}
 	})
 }
+
+// handlerResult is reported by the handler that startReporting installs.
+type handlerResult struct {
+	err     error         // returned by the handler's action
+	elapsed time.Duration // how long the action took
+	status  statusResult  // GetStatus after the action returned
+}
+
+// startReporting starts a server whose handler runs action, then reports
+// its error, how long it took and GetStatus.
+func startReporting(t testing.TB, action func(*websocket.Conn) error) (*testServer, <-chan handlerResult) {
+	done := make(chan handlerResult, 1)
+	ts := startHandler(t, func(c *websocket.Conn) {
+		start := time.Now()
+		err := action(c)
+		elapsed := time.Since(start)
+		code, reason := c.GetStatus()
+		done <- handlerResult{err, elapsed, statusResult{code, reason}}
+	})
+	return ts, done
+}
+
+// startCloser starts a server whose handler calls Close(code, reason) at
+// once, then reports as startReporting does.
+func startCloser(t testing.TB, code websocket.Status, reason string) (*testServer, <-chan handlerResult) {
+	return startReporting(t, func(c *websocket.Conn) error { return c.Close(code, reason) })
+}
+
+// startHeldConn starts a server whose handler hands its Conn over on conns
+// and then blocks until release is called.
+func startHeldConn(t testing.TB) (ts *testServer, conns <-chan *websocket.Conn, release func()) {
+	ch := make(chan *websocket.Conn, 1)
+	rel := make(chan struct{})
+	ts = startHandler(t, func(c *websocket.Conn) {
+		ch <- c
+		<-rel
+	})
+	return ts, ch, func() { close(rel) }
+}
