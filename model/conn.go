@@ -88,7 +88,6 @@ type Conn struct {
 
 	// The data message being read.
 	inMessage bool   // its first header was taken in, its end not reached
-	handed    bool   // a receive call has it
 	msgType   byte   // 1 text, 2 binary
 	msgData   []byte // its payload so far
 	frame     clientHeader
@@ -367,10 +366,9 @@ func (m *Conn) finishReceive() {
 func (m *Conn) read() {
 	for m.State == Open || m.State == Closing {
 		if m.inMessage {
-			if m.State == Open && m.receive == nil && !m.handed {
+			if m.State == Open && m.receive == nil {
 				return // the message waits for a receive call
 			}
-			m.handed = m.State == Open
 			if m.remaining > 0 {
 				if len(m.in) == 0 {
 					m.needMore()
@@ -393,7 +391,7 @@ func (m *Conn) read() {
 					m.protocolError(1007, "text message ends inside a UTF-8 sequence")
 					return
 				}
-				m.inMessage, m.handed = false, false
+				m.inMessage = false
 				if m.State == Open {
 					m.finishReceive()
 				}
@@ -439,7 +437,7 @@ func (m *Conn) nextFrame() bool {
 	m.in = m.in[h.size:]
 	m.frame, m.remaining, m.offset = h, h.length, 0
 	if h.op != OpContinuation {
-		m.inMessage, m.handed, m.msgType, m.msgData = true, false, h.op, nil
+		m.inMessage, m.msgType, m.msgData = true, h.op, nil
 	}
 	m.transition(RecvData)
 	return true
