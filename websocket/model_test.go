@@ -229,10 +229,11 @@ func (h *harness) check(ev model.Event, effects []model.Effect) {
 // or the background reader could take them first.
 func (h *harness) awaitReceiver(ev model.Event) {
 	for deadline := time.Now().Add(stepTimeout); ; time.Sleep(20 * time.Microsecond) {
-		// Registered, the background reader gone, and the read side
-		// taken: the receive is reading, or about to.
+		// Registered (from then on the background reader cannot take
+		// new bytes) and the read side taken: the receive is reading,
+		// or about to.
 		h.c.mu.Lock()
-		registered := h.c.readers > 0 && !h.c.bgActive
+		registered := h.c.readers > 0
 		h.c.mu.Unlock()
 		if registered && !h.c.readMu.TryLock() {
 			time.Sleep(100 * time.Microsecond) // into its read
