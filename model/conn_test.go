@@ -135,7 +135,8 @@ func TestTextSoFar(t *testing.T) {
 	}{
 		{"", true}, {"abc", true}, {"\xe2\x82", true}, {"a\xf0\x9d", true}, {"\xe0\x80", false},
 		{"\xed\xa0", false}, {"\xf4\x90", false}, {"\xff", false}, {"\x80", false}, {"\xc0", false},
-		{"\xe2\x82\xac\xe2", true}, {"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80", false},
+		{"\xe2\x82\xac\xe2", true}, {"\xe0", true}, {"\xf0", true}, {"\xf4", true}, {"\xed", true}, {"\xc2", true},
+		{"\xe0\xa0", true}, {"\xf4\x8f", true}, {"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80", false},
 	}
 	for _, tt := range tests {
 		if got := textSoFar([]byte(tt.s)); got != tt.want {
