@@ -1,6 +1,8 @@
 # Short and obvious targets; see README.md.
 
-.PHONY: run echo test race bench fmt vet proptest soak mutation
+FUZZTIME ?= 60s
+
+.PHONY: run echo test race bench fmt vet proptest fuzz soak mutation
 
 # Chat example: open http://127.0.0.1:8080/ in a browser.
 run:
@@ -32,6 +34,11 @@ proptest:
 	go test -count=1 ./model/
 	go test -count=1 -timeout 60m -run 'Model|HeaderRoundTrip|HeaderVerdict' ./websocket/ \
 		-rapid.checks=20000 -exhaustive.depth=5 -v
+
+# Every fuzz target in turn, FUZZTIME each (default 60s); what the fuzzer
+# finds is kept in testdata/fuzz. See fuzz/campaign.sh for the settings.
+fuzz:
+	FUZZTIME=$(FUZZTIME) bash fuzz/campaign.sh
 
 # 10,000 connections echoing for three minutes, a fifth misbehaving.
 soak:

@@ -96,6 +96,7 @@ type Conn struct {
 
 	receive *Event // the receive call waiting for the client, if any
 	closing bool   // Close waits for the client's close frame
+	endErr  Err    // once ended: what receives get
 
 	writer     bool // a SendMessage writer is open
 	writerType byte
@@ -130,7 +131,7 @@ func (m *Conn) Step(ev Event) []Effect {
 		m.eof = true
 	case CloseTimer:
 		if m.closing {
-			m.end(m.transition(CloseTimeout), ErrConnClosed)
+			m.end(m.transition(CloseTimeout), WrapsErrConnClose)
 		}
 	case SendText:
 		m.sendText(ev)
@@ -172,12 +173,14 @@ func closePayload(code uint16, reason string) []byte {
 }
 
 // end carries out a row that ends the connection: whoever waits returns.
-func (m *Conn) end(r Row, receiveErr Err) {
+// endErr is what a receive gets, waiting now or coming later (row T2).
+func (m *Conn) end(r Row, endErr Err) {
+	m.endErr = endErr
 	if r.TCP != "—" {
 		m.closeTCP(r)
 	}
 	if m.receive != nil {
-		m.fail(m.receive.Kind, receiveErr)
+		m.fail(m.receive.Kind, endErr)
 		m.receive = nil
 	}
 	if m.closing {
@@ -328,8 +331,12 @@ func (m *Conn) close(ev Event) {
 // --- receiving -------------------------------------------------------------
 
 func (m *Conn) startReceive(ev Event) {
-	if r := m.transition(Receive); r.Caller == "ErrConnClosed" {
+	switch r := m.transition(Receive); r.Caller {
+	case "ErrConnClosed":
 		m.fail(ev.Kind, ErrConnClosed)
+		return
+	case "end error":
+		m.fail(ev.Kind, m.endErr)
 		return
 	}
 	e := ev

@@ -94,7 +94,9 @@ var Table = []Row{
 	{"K11", Closing, []Input{Close}, Closing, "—", "—", "ErrConnClosed"},
 	{"K12", Closing, []Input{Accepted, Refused}, Closing, "—", "—", "—"},
 	{"T1", Closed, nil, Closed, "—", "—", "ErrConnClosed"},
-	{"T2", Dropped, nil, Dropped, "—", "—", "ErrConnClosed"},
+	{"T2", Dropped, []Input{Receive}, Dropped, "—", "—", "end error"},
+	{"T3", Dropped, []Input{Accepted, Refused, RecvData, RecvPing, RecvPong, RecvClose, ProtocolError,
+		ReadFailed, WriteFailed, Send, Close, CloseTimeout}, Dropped, "—", "—", "ErrConnClosed"},
 }
 
 // Lookup returns the row for an input in a state. Every pair has exactly

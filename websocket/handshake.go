@@ -38,6 +38,12 @@ type Handler struct {
 	// handshake response.
 	ServerName string
 
+	// CloseTimeout is how long Close waits for the client's close frame
+	// before it closes TCP anyway. Zero (or negative) means 3 s: long
+	// enough for a client across the world to answer, short enough that
+	// a client which never answers does not hold the connection for long.
+	CloseTimeout time.Duration
+
 	// bgDelay, if not zero, replaces backgroundDelay (for tests, which
 	// do not want to wait for it).
 	bgDelay time.Duration
@@ -69,6 +75,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	c := newConn()
 	if h.bgDelay != 0 {
 		c.bgDelay = h.bgDelay
+	}
+	if h.CloseTimeout > 0 {
+		c.closeTimeout = h.CloseTimeout
 	}
 	c.ResourceName = &url.URL{Path: req.URL.Path, RawPath: req.URL.RawPath, RawQuery: req.URL.RawQuery}
 	c.RemoteAddr = req.RemoteAddr
@@ -191,7 +200,9 @@ func headerTokens(h http.Header, name string) []string {
 	var out []string
 	for _, v := range h.Values(name) {
 		for _, t := range strings.Split(v, ",") {
-			if t = strings.TrimSpace(t); t != "" {
+			// Only space and tab separate list elements (RFC 9110
+			// §5.6.1); other Unicode spaces are part of a token.
+			if t = strings.Trim(t, " \t"); t != "" {
 				out = append(out, t)
 			}
 		}
@@ -210,23 +221,22 @@ func hasToken(h http.Header, name, token string) bool {
 }
 
 // sameHost reports whether origin names the host the request was sent to,
-// ignoring case and default ports.
+// ignoring case and default ports. An empty port is the default port (RFC
+// 3986 §6.2.3); only the web's schemes have one.
 func sameHost(origin *url.URL, host string) bool {
 	if origin.Host == "" {
 		return false // e.g. "null" from a sandboxed page
 	}
-	defaultPort := "80"
-	if origin.Scheme == "https" || origin.Scheme == "wss" {
-		defaultPort = "443"
-	}
+	defaultPort := map[string]string{"http": "80", "ws": "80", "https": "443", "wss": "443"}[origin.Scheme]
 	strip := func(hostport string) string {
-		if h, p, err := net.SplitHostPort(hostport); err == nil && p == defaultPort {
-			if strings.Contains(h, ":") {
-				return "[" + h + "]"
-			}
-			return h
+		h, p, err := net.SplitHostPort(hostport)
+		if err != nil || defaultPort == "" || p != "" && p != defaultPort {
+			return hostport // no port, no default to drop, or another port
 		}
-		return hostport
+		if strings.Contains(h, ":") {
+			return "[" + h + "]"
+		}
+		return h
 	}
 	return strings.EqualFold(strip(origin.Host), strip(host))
 }

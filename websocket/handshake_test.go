@@ -190,6 +190,10 @@ func TestHandshakeRefusals(t *testing.T) {
 		{name: "NilAccessOkOtherHostSamePort", access: accessNil, hostHeader: "example.com", mods: []reqMod{addH("Origin", "http://evil.com")}, want: 403},
 		{name: "NilAccessOkHTTPSNonDefaultPort", access: accessNil, hostHeader: "example.com", mods: []reqMod{addH("Origin", "https://example.com:8443")}, want: 403},
 		{name: "NilAccessOkNullOrigin", access: accessNil, mods: []reqMod{addH("Origin", "null")}, want: 403},
+		// Found by FuzzHandshake: port 80 is a default for the web's schemes only.
+		{name: "NilAccessOkUnknownSchemePort80", access: accessNil, hostHeader: "example.com:80", mods: []reqMod{addH("Origin", "foo://example.com")}, want: 403},
+		// Found by FuzzHandshake: U+00A0 is part of a token, not space around it.
+		{name: "UpgradeTokenWithUnicodeSpace", mods: []reqMod{setH("Upgrade", "websocket ")}, want: 400},
 		{name: "AccessOkFalse", access: accessDeny, want: 403},
 		{name: "AccessOkFalseWithProtocols", access: accessDeny, mods: []reqMod{addH("Sec-WebSocket-Protocol", "chat")}, want: 403},
 		{name: "ProtocolsOfferedNoneChosen", access: accessAllow, mods: []reqMod{addH("Sec-WebSocket-Protocol", "chat, superchat")}, want: 400},
@@ -295,6 +299,8 @@ func TestHandshakeAccepted(t *testing.T) {
 		{name: "NilAccessOkHTTPSDefaultPortHostWithoutPort", access: accessNil, hostHeader: "example.com", mods: []reqMod{addH("Origin", "https://example.com")}},
 		{name: "NilAccessOkIPv6SameOrigin", access: accessNil, hostHeader: "[::1]:8080", mods: []reqMod{addH("Origin", "http://[::1]:8080")}},
 		{name: "NilAccessOkIPv6DefaultPort", access: accessNil, hostHeader: "[::1]", mods: []reqMod{addH("Origin", "http://[::1]:80")}},
+		// Found by FuzzHandshake: an empty port is the default port.
+		{name: "NilAccessOkEmptyPortInHost", access: accessNil, hostHeader: "example.com:", mods: []reqMod{addH("Origin", "http://example.com")}},
 		{name: "AccessOkAllowsCrossOrigin", access: accessAllow, mods: []reqMod{addH("Origin", "http://evil.example")}},
 		{name: "ServerName", serverName: "wsmachine-test/1.0"},
 		{name: "NoProtocolsOffered", access: accessAllow, wantProtocols: []string{}},
@@ -306,6 +312,10 @@ func TestHandshakeAccepted(t *testing.T) {
 			wantProtocol: "superchat", wantProtocols: []string{"chat", "superchat"}},
 		{name: "ProtocolsOnSeveralLines", access: accessPick, pick: "c", mods: []reqMod{addH("Sec-WebSocket-Protocol", "a"), addH("Sec-WebSocket-Protocol", "b, c")},
 			wantProtocol: "c", wantProtocols: []string{"a", "b", "c"}},
+		// Found by FuzzHandshake: U+0085 is part of the token; trimming it
+		// would confirm a subprotocol the client did not offer.
+		{name: "ProtocolWithUnicodeSpaceKept", access: accessPick, pick: "chat\u0085", mods: []reqMod{addH("Sec-WebSocket-Protocol", "chat\u0085")},
+			wantProtocol: "chat\u0085", wantProtocols: []string{"chat\u0085"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

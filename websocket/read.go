@@ -258,7 +258,9 @@ func (c *Conn) readFailed(err error) error {
 // valid until then, and the next call discards whatever was left unread.
 // While a message waits unread, control frames behind it are not
 // processed. Once the connection has ended or started closing, the error
-// is ErrConnClosed (or wraps it, saying why the connection failed).
+// is ErrConnClosed, or wraps it saying why the connection failed: every
+// receive gets the same error, whether it was waiting when the connection
+// failed or came after.
 func (c *Conn) ReceiveMessage() (MessageType, io.Reader, error) {
 	c.recvMu.Lock()
 	defer c.recvMu.Unlock()

@@ -42,6 +42,14 @@ func TestWaitingReceiveGetsTheProtocolError(t *testing.T) {
 	runEvents(t, 20, "pong", "receive", "lastFragment")
 }
 
+// A receive that comes after the client broke the protocol gets the same
+// error as one that was waiting (row T2): found by the fuzz harness, which
+// cannot know whether its receive started before the bad frame was read.
+func TestLateReceiveGetsTheProtocolError(t *testing.T) {
+	runEvents(t, 20, "unmasked", "receive")
+	runEvents(t, 20, "firstFragment", "unmasked", "receive")
+}
+
 // Close with the client's close frame already queued behind an unread
 // message: the server's close frame must reach the wire before it closes
 // TCP (row K4 used to race with Close writing the frame).

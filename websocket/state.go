@@ -122,8 +122,15 @@ func (c *Conn) step(ev event, code Status, reason string) (fx effects) {
 			fx.err = ErrConnClosed
 		}
 	case stateClosed, stateDropped:
-		// T1, T2: terminal; network events are ignored, API calls refused.
+		// T1–T3: terminal; network events are ignored, API calls refused.
+		// A receive gets the error the connection ended with (T2; after
+		// T1's clean close that is ErrConnClosed), as a receive waiting
+		// at the end did: a receive started a moment too late must not
+		// learn less.
 		fx.err = ErrConnClosed
+		if ev == evReceive && c.cause != nil {
+			fx.err = c.cause
+		}
 	}
 	return fx
 }

@@ -1,6 +1,7 @@
 package websocket
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/wsmachine/wsmachine/model"
@@ -55,6 +56,16 @@ func TestStepImplementsTransitionTable(t *testing.T) {
 
 			c := newConn()
 			c.state = from
+			// How a connection ends is recorded on the way in: a clean
+			// close ends with ErrConnClosed itself, a failure with an
+			// error that says why.
+			endErr := fmt.Errorf("%w: why", ErrConnClosed)
+			switch from {
+			case stateClosed:
+				c.cause = ErrConnClosed
+			case stateDropped:
+				c.cause = endErr
+			}
 			fx := c.step(ev, StatusGoingAway, "bye")
 			if c.state != to {
 				t.Errorf("%s: %s × %v → %s, table says %s", row.ID, row.From, row.Inputs, c.state, row.To)
@@ -93,7 +104,12 @@ func TestStepImplementsTransitionTable(t *testing.T) {
 			// step refuses API calls; what a receiver gets for a network
 			// event is the reader's business (read.go).
 			apiCall := ev == evSend || ev == evReceive || ev == evClose || from.terminal()
-			if apiCall && (fx.err == ErrConnClosed) != (row.Caller == "ErrConnClosed") {
+			switch {
+			case row.Caller == "end error":
+				if fx.err != endErr {
+					t.Errorf("%s: err=%v, table says the caller gets the end error %v", row.ID, fx.err, endErr)
+				}
+			case apiCall && (fx.err == ErrConnClosed) != (row.Caller == "ErrConnClosed"):
 				t.Errorf("%s: err=%v, table says caller gets %q", row.ID, fx.err, row.Caller)
 			}
 		}

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Runs every fuzz target of this package in turn, FUZZTIME each, keeps what
+# the fuzzer found in testdata/fuzz, and prints per target: executions,
+# executions per second, new corpus entries and the result.
+#
+#   FUZZTIME=60s          time per target (go test -fuzztime)
+#   FUZZMINIMIZETIME=5s   time spent minimizing each new input: the
+#                         connection targets are slow, and Go's default of
+#                         60 s per input would leave little time to fuzz
+#   TARGETS="FuzzA ..."   the targets to run (default: all)
+#   FUZZ_GOTOOLCHAIN      the Go that fuzzes (default go1.27.3, fetched from
+#                         the module proxy once): Go 1.26's fuzzing
+#                         coordinator can fail a campaign that found nothing
+#                         with "context deadline exceeded" when the time is
+#                         up (golang/go#75804, fixed in Go 1.27)
+set -uo pipefail
+
+cd "$(dirname "$0")/.."
+FUZZTIME=${FUZZTIME:-60s}
+FUZZMINIMIZETIME=${FUZZMINIMIZETIME:-5s}
+export GOTOOLCHAIN=${FUZZ_GOTOOLCHAIN:-go1.27.3}
+PKG=github.com/wsmachine/wsmachine/fuzz
+TARGETS=${TARGETS:-$(go test -list '^Fuzz' ./fuzz | grep '^Fuzz')}
+CACHE="$(go env GOCACHE)/fuzz/$PKG"
+LOGS=$(mktemp -d)
+
+# seconds turns the fuzzer's elapsed time (3s, 1m0s, 1h2m3s) into seconds.
+seconds() {
+	local h=0 m=0 s=0
+	[[ $1 =~ ([0-9]+)h ]] && h=${BASH_REMATCH[1]}
+	[[ $1 =~ ([0-9]+)m ]] && m=${BASH_REMATCH[1]}
+	[[ $1 =~ ([0-9]+)s ]] && s=${BASH_REMATCH[1]}
+	echo $((h * 3600 + m * 60 + s))
+}
+
+summary=()
+failed=0
+for t in $TARGETS; do
+	corpus=testdata/fuzz/$t
+	mkdir -p "$corpus"
+	before=$(ls "$corpus" | wc -l)
+	echo "=== $t for $FUZZTIME (log: $LOGS/$t.log)"
+	go test ./fuzz -run '^$' -fuzz "^$t\$" -fuzztime "$FUZZTIME" \
+		-fuzzminimizetime "$FUZZMINIMIZETIME" -timeout 0 2>&1 | tee "$LOGS/$t.log" |
+		grep -v '^fuzz: elapsed: .*, execs: ' || true
+	# The last progress line has the totals.
+	last=$(grep '^fuzz: elapsed: .*, execs: ' "$LOGS/$t.log" | tail -1)
+	elapsed=$(sed -E 's/^fuzz: elapsed: ([0-9hms.]+),.*/\1/' <<<"$last")
+	execs=$(sed -E 's/.*execs: ([0-9]+) .*/\1/' <<<"$last")
+	newfound=$(sed -E 's/.*new interesting: ([0-9]+) .*/\1/' <<<"$last")
+	secs=$(seconds "$elapsed")
+	rate=0
+	if [ "${secs:-0}" -gt 0 ] && [ -n "$execs" ]; then rate=$((execs / secs)); fi
+	# Keep what the fuzzer found: its cache holds the inputs that reached
+	# new code, testdata/fuzz/<target> the failures (it writes those there
+	# itself).
+	if [ -d "$CACHE/$t" ]; then
+		cp -n "$CACHE/$t"/* "$corpus"/ 2>/dev/null || true
+	fi
+	after=$(ls "$corpus" | wc -l)
+	if grep -q '^--- FAIL' "$LOGS/$t.log"; then
+		result="FAIL: $(grep -m1 'Failing input written to' "$LOGS/$t.log" | sed 's/.*written to //')"
+		failed=1
+	else
+		result=PASS
+	fi
+	summary+=("$(printf '%-20s %10s %12s %9s %8s %8s  %s' "$t" "$elapsed" "${execs:-0}" "$rate" "${newfound:-0}" "$((after - before))" "$result")")
+done
+
+echo
+printf '%-20s %10s %12s %9s %8s %8s  %s\n' target time execs execs/s "new" kept result
+printf '%s\n' "${summary[@]}"
+echo "corpus: $(find testdata/fuzz -type f | wc -l) files in testdata/fuzz"
+exit $failed

@@ -1,0 +1,297 @@
+package fuzz
+
+import (
+	"bytes"
+	"encoding/binary"
+	"io"
+
+	"github.com/wsmachine/wsmachine/model"
+	"github.com/wsmachine/wsmachine/websocket"
+)
+
+// A scenario is a whole connection: what the client sends and what the
+// server's handler calls, in order. Its fields are raw values, as gofuzz
+// or rapid fill them; run gives them meaning, biased towards what a real
+// client and handler do, so that most scenarios get past their first
+// frame, while every field can still reach every rule of RFC 6455.
+type scenario struct {
+	Steps []action
+}
+
+// action is one step; Kind selects which, the other fields are its
+// arguments (each kind uses some of them).
+type action struct {
+	Kind   uint8
+	Frames []frameSpec // client frames, sent as one byte stream
+	Splits []uint16    // where that stream is cut into separate writes
+	Text   string
+	Data   []byte
+	Writes [][]byte // SendMessage: the writes into the message writer
+	Pick   uint8    // chooses among variants of the kind
+	N      uint32
+	Code   uint16
+}
+
+// The kinds of action.
+type actionKind int
+
+const (
+	actFrames actionKind = iota
+	actRawBytes
+	actEOF
+	actSendText
+	actSendBinary
+	actSendMessage
+	actReceive
+	actClose
+)
+
+// kindOf maps Kind, modulo its length, to the kind of action. Client
+// frames come up most often: they are where the untrusted input is.
+var kindOf = []actionKind{actFrames, actFrames, actFrames, actFrames,
+	actRawBytes, actEOF, actSendText, actSendBinary, actSendMessage, actReceive, actReceive, actClose}
+
+func (a action) kind() actionKind { return kindOf[int(a.Kind)%len(kindOf)] }
+
+var actionFuncs = map[actionKind]func(s *session, a action){
+	actFrames: doFrames, actRawBytes: doRawBytes, actEOF: doClientEOF,
+	actSendText: doSendText, actSendBinary: doSendBinary, actSendMessage: doSendMessage,
+	actReceive: doReceive, actClose: doClose,
+}
+
+// frameSpec is one client frame, possibly broken on purpose.
+type frameSpec struct {
+	Fin     bool
+	Rsv     uint8 // RSV bits set only when Rsv%8 == 7: (Rsv>>3)&7
+	Op      uint8 // index into frameOps
+	Mask    uint8 // 0: sent unmasked
+	Key     [4]byte
+	Payload []byte
+	Text    string
+	Form    uint8 // how the payload and its length are written, see encode
+}
+
+// frameOps weights the opcodes: data and continuation first, then control,
+// then the reserved ones.
+var frameOps = []byte{1, 2, 0, 1, 2, 0, 9, 10, 8, 1, 0, 9, 3, 11, 15, 7}
+
+// encode writes f as bytes on the wire.
+func (f frameSpec) encode() []byte {
+	op := frameOps[int(f.Op)%len(frameOps)]
+	payload := f.Payload
+	if op == model.OpText || op == model.OpContinuation && f.Form%2 == 0 {
+		payload = []byte(f.Text)
+		if f.Form%16 == 15 {
+			payload = append(payload, f.Payload...) // may be invalid UTF-8
+		}
+	}
+	control := op >= 8
+	switch {
+	case control && f.Form == 254:
+		payload = bytes.Repeat([]byte{'p'}, 126) // too long for a control frame
+	case control && len(payload) > 125:
+		payload = payload[:125]
+	case !control && f.Form >= 250:
+		// Past the 16-bit length form, so that 64-bit lengths and
+		// payloads spanning many reads come up.
+		payload = bytes.Repeat(append(payload, 'x'), 70000/(len(payload)+1)+1)
+	}
+	var rsv byte
+	if f.Rsv%8 == 7 {
+		rsv = f.Rsv >> 3 & 7
+	}
+	b0 := op | rsv<<4
+	if f.Fin || control && f.Form != 253 {
+		b0 |= 0x80
+	}
+	maskBit := byte(0x80)
+	if f.Mask == 0 {
+		maskBit = 0
+	}
+	n := uint64(len(payload))
+	out := []byte{b0}
+	switch {
+	case f.Form == 240: // 16-bit form where 7 bits would do (not minimal)
+		out = binary.BigEndian.AppendUint16(append(out, maskBit|126), uint16(n))
+	case f.Form == 241: // 64-bit form where fewer bits would do
+		out = binary.BigEndian.AppendUint64(append(out, maskBit|127), n)
+	case f.Form == 242: // the most significant bit set
+		out = binary.BigEndian.AppendUint64(append(out, maskBit|127), n|1<<63)
+	case f.Form == 243: // declares more than follows: the next frames are payload
+		out = binary.BigEndian.AppendUint64(append(out, maskBit|127), n+1<<16)
+	case f.Form == 244: // declares a little less: the rest is read as a header
+		out = append(out, maskBit|byte(max(n, 1)-1))
+	case n < 126:
+		out = append(out, maskBit|byte(n))
+	case n < 1<<16:
+		out = binary.BigEndian.AppendUint16(append(out, maskBit|126), uint16(n))
+	default:
+		out = binary.BigEndian.AppendUint64(append(out, maskBit|127), n)
+	}
+	if maskBit == 0 {
+		return append(out, payload...)
+	}
+	out = append(out, f.Key[:]...)
+	for i, b := range payload {
+		out = append(out, b^f.Key[i%4])
+	}
+	return out
+}
+
+// run plays the scenario against a real connection and the model.
+func (sc scenario) run(t fataler) {
+	s := newSession(t)
+	for _, a := range sc.Steps {
+		actionFuncs[a.kind()](s, a)
+	}
+	s.finish()
+}
+
+func doFrames(s *session, a action) {
+	var stream []byte
+	for _, f := range a.Frames {
+		stream = append(stream, f.encode()...)
+	}
+	s.sendSplit(stream, a.Splits)
+}
+
+func doRawBytes(s *session, a action) { s.sendSplit(a.Data, a.Splits) }
+
+// sendSplit sends b in pieces, cut where splits say, one event each.
+func (s *session) sendSplit(b []byte, splits []uint16) {
+	for _, cut := range splits {
+		if len(b) <= 1 {
+			break
+		}
+		n := 1 + int(cut)%(len(b)-1)
+		s.clientBytes(b[:n])
+		b = b[n:]
+	}
+	if len(b) > 0 {
+		s.clientBytes(b)
+	}
+}
+
+func doClientEOF(s *session, a action) {
+	if a.Pick%4 == 0 { // rarely: it ends the scenario's interesting part
+		s.clientEOF()
+	}
+}
+
+func doSendText(s *session, a action) {
+	text := []byte(a.Text)
+	if a.Pick%8 == 0 {
+		text = append(text, a.Data...) // may be invalid UTF-8
+	}
+	s.step(model.Event{Kind: model.SendText, Data: text}, func() {
+		s.start(model.SendText, func() callResult { return callResult{err: s.c.SendText(string(text))} })
+	})
+}
+
+func doSendBinary(s *session, a action) {
+	data := a.Data
+	if a.Pick >= 250 {
+		data = bytes.Repeat(append(data, 'b'), 70000/(len(data)+1)+1)
+	}
+	s.step(model.Event{Kind: model.SendBinary, Data: data}, func() {
+		s.start(model.SendBinary, func() callResult { return callResult{err: s.c.SendBinary(data)} })
+	})
+}
+
+// doSendMessage streams a message through a SendMessage writer: open, the
+// writes, close, each awaited before the next as a handler would.
+func doSendMessage(s *session, a action) {
+	typ := []byte{model.OpText, model.OpBinary, model.OpText, model.OpBinary, model.OpText, model.OpBinary, model.OpText, 9}[a.Pick%8]
+	s.step(model.Event{Kind: model.SendMessage, Type: typ}, func() {
+		s.start(model.SendMessage, func() callResult {
+			w, err := s.c.SendMessage(websocket.MessageType(typ))
+			s.writer = w
+			return callResult{err: err}
+		})
+	})
+	if s.writer == nil {
+		return
+	}
+	text, taken := []byte(a.Text), 0
+	for i, p := range a.Writes {
+		if typ == model.OpText && (a.Pick>>3)%4 != 0 {
+			// Mostly valid text, cut anywhere, characters included.
+			end := min(taken+len(p), len(text))
+			p, taken = text[taken:end], end
+		}
+		if a.Pick >= 240 && i == 0 {
+			p = bytes.Repeat(append(p, 'w'), 40000/(len(p)+1)+1) // more than the writer's buffer
+		}
+		s.step(model.Event{Kind: model.WriterWrite, Data: p}, func() {
+			s.start(model.WriterWrite, func() callResult {
+				n, err := s.writer.Write(p)
+				return callResult{err: err, n: n}
+			})
+		})
+	}
+	s.step(model.Event{Kind: model.WriterClose}, func() {
+		s.start(model.WriterClose, func() callResult { return callResult{err: s.writer.Close()} })
+	})
+	s.writer = nil
+}
+
+func doReceive(s *session, a action) {
+	if s.m.Receiving() {
+		return // one receive at a time, as the API serialises them anyway
+	}
+	kind := []model.Kind{model.ReceiveMessage, model.ReceiveText, model.ReceiveBinary}[a.Pick%3]
+	n := int(a.N % 80000)
+	if a.Pick%2 == 0 {
+		n %= 16
+	}
+	s.receive(kind, n)
+}
+
+// receive starts a receive call of the given kind; n is the limit of
+// ReceiveText and the buffer of ReceiveBinary.
+func (s *session) receive(kind model.Kind, n int) {
+	s.step(model.Event{Kind: kind, N: n}, func() {
+		s.start(kind, func() callResult {
+			switch kind {
+			case model.ReceiveText:
+				text, err := s.c.ReceiveText(n)
+				return callResult{err: err, data: []byte(text)}
+			case model.ReceiveBinary:
+				buf := make([]byte, n)
+				m, err := s.c.ReceiveBinary(buf)
+				return callResult{err: err, data: buf[:m], n: m}
+			}
+			typ, r, err := s.c.ReceiveMessage()
+			if err != nil {
+				return callResult{err: err}
+			}
+			data, err := io.ReadAll(r)
+			return callResult{err: err, typ: byte(typ), data: data}
+		})
+	})
+}
+
+// closeCodes are the codes a handler passes to Close: every range of RFC
+// 6455 §7.4, on both sides of each boundary.
+var closeCodes = []uint16{1000, 1001, 1003, 1005, 1011, 1012, 1014, 3000, 4999,
+	0, 999, 1002, 1004, 1006, 1007, 1010, 1015, 1016, 2999, 5000, 65535}
+
+func doClose(s *session, a action) {
+	if s.m.CloseWaiting() {
+		return
+	}
+	code := closeCodes[int(a.Pick)%len(closeCodes)]
+	if a.Pick >= 224 {
+		code = a.Code
+	}
+	reason := a.Text
+	if code == 1005 && a.N%4 != 0 {
+		reason = ""
+	}
+	if a.N%16 == 1 {
+		reason += string(a.Data) // long or invalid UTF-8
+	}
+	s.step(model.Event{Kind: model.CloseCall, Code: code, Reason: reason}, func() {
+		s.start(model.CloseCall, func() callResult { return callResult{err: s.c.Close(websocket.Status(code), reason)} })
+	})
+}
