@@ -992,6 +992,34 @@ func TestServerCloseTimesOutWithoutClientClose(t *testing.T) {
 	}
 }
 
+// Handler.CloseTimeout replaces the 3 s default: Close gives up on a client
+// that never answers after that long.
+func TestCloseTimeoutOption(t *testing.T) {
+	t.Parallel()
+	const timeout = 300 * time.Millisecond
+	done := make(chan handlerResult, 1)
+	ts := startServer(t, &websocket.Handler{CloseTimeout: timeout, Handle: func(c *websocket.Conn) {
+		start := time.Now()
+		err := c.Close(websocket.StatusGoingAway, "bye")
+		elapsed := time.Since(start)
+		code, reason := c.GetStatus()
+		done <- handlerResult{err, elapsed, statusResult{code, reason}}
+	}})
+	c := dialWS(t, ts)
+	c.ExpectCloseFrame(1001)
+	c.ExpectEOF()
+	res := recv(t, done, "Close to return")
+	if !errors.Is(res.err, websocket.ErrConnClosed) {
+		t.Errorf("Close without the client's reply returned %v, want an error wrapping ErrConnClosed", res.err)
+	}
+	if res.elapsed < timeout || res.elapsed > 2500*time.Millisecond {
+		t.Errorf("Close returned after %v, want about %v (not the 3 s default)", res.elapsed, timeout)
+	}
+	if res.status != (statusResult{websocket.StatusDropped, ""}) {
+		t.Errorf("GetStatus = %v, want {1006 \"\"}", res.status)
+	}
+}
+
 // If the client drops TCP instead of replying, Close returns promptly with
 // an error wrapping ErrConnClosed.
 func TestServerCloseClientDropsTCP(t *testing.T) {

@@ -128,7 +128,8 @@ func startServer(t testing.TB, h *websocket.Handler, opts ...serverOption) *test
 		o(&cfg)
 	}
 	ts := &testServer{t: t}
-	wrapped := &websocket.Handler{ServerName: h.ServerName}
+	wrapped := new(websocket.Handler)
+	*wrapped = *h // every option; the callbacks are wrapped below
 	if h.AccessOk != nil {
 		wrapped.AccessOk = func(c *websocket.Conn, protocols []string) bool {
 			ts.accessCalls.Add(1)
