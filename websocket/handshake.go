@@ -221,8 +221,8 @@ func hasToken(h http.Header, name, token string) bool {
 }
 
 // sameHost reports whether origin names the host the request was sent to,
-// ignoring case and default ports. An empty port is the default port (RFC
-// 3986 §6.2.3); only the web's schemes have one.
+// ignoring case and default ports. An empty port is no port (RFC 3986
+// §6.2.3); only the web's schemes have a default port.
 func sameHost(origin *url.URL, host string) bool {
 	if origin.Host == "" {
 		return false // e.g. "null" from a sandboxed page
@@ -230,9 +230,10 @@ func sameHost(origin *url.URL, host string) bool {
 	defaultPort := map[string]string{"http": "80", "ws": "80", "https": "443", "wss": "443"}[origin.Scheme]
 	strip := func(hostport string) string {
 		h, p, err := net.SplitHostPort(hostport)
-		if err != nil || defaultPort == "" || p != "" && p != defaultPort {
-			return hostport // no port, no default to drop, or another port
+		if err != nil || p != "" && p != defaultPort {
+			return hostport // no port, or one that is not the default
 		}
+		// An empty port (any scheme) or the scheme's default: the host.
 		if strings.Contains(h, ":") {
 			return "[" + h + "]"
 		}

@@ -301,6 +301,7 @@ func TestHandshakeAccepted(t *testing.T) {
 		{name: "NilAccessOkIPv6DefaultPort", access: accessNil, hostHeader: "[::1]", mods: []reqMod{addH("Origin", "http://[::1]:80")}},
 		// Found by FuzzHandshake: an empty port is the default port.
 		{name: "NilAccessOkEmptyPortInHost", access: accessNil, hostHeader: "example.com:", mods: []reqMod{addH("Origin", "http://example.com")}},
+		{name: "NilAccessOkEmptyPortNoScheme", access: accessNil, hostHeader: "example.com:", mods: []reqMod{addH("Origin", "//example.com")}},
 		{name: "AccessOkAllowsCrossOrigin", access: accessAllow, mods: []reqMod{addH("Origin", "http://evil.example")}},
 		{name: "ServerName", serverName: "wsmachine-test/1.0"},
 		{name: "NoProtocolsOffered", access: accessAllow, wantProtocols: []string{}},
