@@ -48,6 +48,10 @@ type lazyServer struct {
 // fires by itself, so the real one must not either.
 const closeTimeout = time.Minute
 
+// maxMessageSize is low enough that the scenarios' long payloads (70,000
+// bytes, in one frame or several) can go past it.
+const maxMessageSize = 100000
+
 func (s *lazyServer) start() {
 	s.once.Do(func() {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -57,7 +61,7 @@ func (s *lazyServer) start() {
 		s.addr = ln.Addr().String()
 		s.srv = &http.Server{
 			ReadHeaderTimeout: 5 * time.Second,
-			Handler: &websocket.Handler{CloseTimeout: closeTimeout, Handle: func(c *websocket.Conn) {
+			Handler: &websocket.Handler{CloseTimeout: closeTimeout, MaxMessageSize: maxMessageSize, Handle: func(c *websocket.Conn) {
 				if ch, ok := s.waiting.LoadAndDelete(c.ResourceName.Path); ok {
 					ch.(chan *websocket.Conn) <- c
 					return

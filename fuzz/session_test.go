@@ -79,6 +79,7 @@ func newSession(t fataler) *session {
 	}
 	s := &session{t: t, m: model.New(), nc: nc.(*net.TCPConn), br: br,
 		results: make(chan callResult, 16), ended: make(chan struct{})}
+	s.m.MaxMessageSize = maxMessageSize
 	select {
 	case s.c = <-conns:
 	case <-time.After(stepTimeout):

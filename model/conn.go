@@ -76,8 +76,17 @@ type TCPClose struct{ Linger bool }
 // SendMessage leaves in frames of this size.
 const WriteBufferSize = 32 << 10
 
+// DefaultMaxMessageSize is the longest data message a client may send
+// unless a test sets Conn.MaxMessageSize.
+const DefaultMaxMessageSize = 16 << 20
+
 // Conn is the model of one server connection.
 type Conn struct {
+	// MaxMessageSize is Handler.MaxMessageSize in effect: a data message
+	// whose frames declare more, added up, fails the connection with
+	// 1009. Negative: no limit.
+	MaxMessageSize int64
+
 	State  State
 	Status uint16 // what GetStatus returns once the state is terminal
 	Reason string
@@ -90,6 +99,7 @@ type Conn struct {
 	inMessage bool   // its first header was taken in, its end not reached
 	msgType   byte   // 1 text, 2 binary
 	msgData   []byte // its payload so far
+	msgSize   uint64 // the lengths its frames declared so far, added up
 	frame     clientHeader
 	remaining uint64 // payload bytes of frame still to come
 	offset    int    // position in frame's payload
@@ -108,7 +118,7 @@ type Conn struct {
 
 // New returns a connection whose handshake is under way.
 func New() *Conn {
-	return &Conn{State: Connecting, Status: 1006}
+	return &Conn{State: Connecting, Status: 1006, MaxMessageSize: DefaultMaxMessageSize}
 }
 
 // Receiving reports whether a receive call waits for a message.
@@ -441,6 +451,14 @@ func (m *Conn) nextFrame() bool {
 		m.in = m.in[h.size+int(h.length):]
 		return m.control(h.op, payload)
 	}
+	if h.op != OpContinuation {
+		m.msgSize = 0
+	}
+	if m.MaxMessageSize >= 0 && m.msgSize+h.length > uint64(m.MaxMessageSize) {
+		m.protocolError(1009, "message too large")
+		return false
+	}
+	m.msgSize += h.length
 	m.in = m.in[h.size:]
 	m.frame, m.remaining, m.offset = h, h.length, 0
 	if h.op != OpContinuation {

@@ -96,6 +96,53 @@ func TestModelScenarios(t *testing.T) {
 	}
 }
 
+// TestModelMessageSizeLimit: a data message is refused with 1009 at the
+// header of the frame that takes it past MaxMessageSize, before any of
+// that frame's payload has arrived.
+func TestModelMessageSizeLimit(t *testing.T) {
+	tooLarge := []Effect{frameOf(OpClose, "\x03\xf1message too large"), {CloseTCP: &TCPClose{Linger: true}}}
+	header := func(fin bool, op byte, n int) []byte { return masked(fin, op, strings.Repeat("x", n))[:6] }
+	tests := []struct {
+		name  string
+		limit int64
+		bytes []byte // sent while no receive waits
+		want  []Effect
+		state State
+	}{
+		{"exactly the limit", 10, masked(true, OpBinary, "0123456789"), nil, Open},
+		{"one byte over, refused at the header", 10, header(true, OpBinary, 11), tooLarge, Dropped},
+		{"fragments add up past it", 10, append(masked(false, OpText, "012345"), header(true, OpContinuation, 5)...), tooLarge, Dropped},
+		{"fragments add up to exactly it", 10, append(masked(false, OpText, "012345"), masked(true, OpContinuation, "6789")...), nil, Open},
+		{"a new message starts from zero", 10, append(masked(true, OpText, "0123456789"), masked(true, OpText, "0123456789")...), nil, Open},
+		{"negative: no limit", -1, masked(true, OpBinary, strings.Repeat("x", 100)), nil, Open},
+		{"zero: empty messages only", 0, header(true, OpBinary, 1), tooLarge, Dropped},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := New()
+			m.MaxMessageSize = tt.limit
+			m.Step(Event{Kind: Handshake})
+			// A waiting receive reads every message of the stream.
+			var got []Effect
+			for _, e := range append(m.Step(Event{Kind: ReceiveMessage}), m.Step(Event{Kind: ClientBytes, Data: tt.bytes})...) {
+				if e.Result == nil {
+					got = append(got, e)
+				}
+			}
+			for m.State == Open && !m.Receiving() && len(m.in) > 0 {
+				for _, e := range m.Step(Event{Kind: ReceiveMessage}) {
+					if e.Result == nil {
+						got = append(got, e)
+					}
+				}
+			}
+			if !effectsEqual(got, tt.want) || m.State != tt.state {
+				t.Errorf("got %s in %s, want %s in %s", show(got), m.State, show(tt.want), tt.state)
+			}
+		})
+	}
+}
+
 func effectsEqual(a, b []Effect) bool {
 	if len(a) != len(b) {
 		return false

@@ -33,6 +33,9 @@ type Conn struct {
 	closeTimeout time.Duration
 	bgDelay      time.Duration // backgroundDelay
 
+	// maxMessageSize bounds a data message's length; negative: no bound.
+	maxMessageSize int64
+
 	// mu guards the lifecycle: the state and what step records, and the
 	// bookkeeping of who reads from the network.
 	mu       sync.Mutex
@@ -68,6 +71,11 @@ type Conn struct {
 	ctlBuf    [maxHeaderLen + maxControlPayload]byte
 }
 
+// defaultMaxMessageSize is Handler.MaxMessageSize's default: far above
+// what chat or RPC messages need, low enough that a client declaring
+// gigabytes is refused at once.
+const defaultMaxMessageSize = 16 << 20
+
 // Timeouts of the closing handshake.
 const (
 	// defaultCloseTimeout is how long Close waits for the client's close
@@ -91,11 +99,12 @@ const (
 // newConn returns a connection in the connecting state.
 func newConn() *Conn {
 	c := &Conn{
-		status:       StatusDropped,
-		done:         make(chan struct{}),
-		sendTok:      make(chan struct{}, 1),
-		closeTimeout: defaultCloseTimeout,
-		bgDelay:      backgroundDelay,
+		status:         StatusDropped,
+		done:           make(chan struct{}),
+		sendTok:        make(chan struct{}, 1),
+		closeTimeout:   defaultCloseTimeout,
+		bgDelay:        backgroundDelay,
+		maxMessageSize: defaultMaxMessageSize,
 	}
 	c.w.c = c
 	return c

@@ -38,6 +38,15 @@ type Handler struct {
 	// handshake response.
 	ServerName string
 
+	// MaxMessageSize is the longest data message a client may send, in
+	// bytes. A message whose frames declare more (the lengths of its
+	// frames so far added up) fails the connection with close 1009
+	// before its payload is read, so a client cannot make the server
+	// buffer or wait for more than this. Zero means 16 MiB; a negative
+	// value means no limit (ReceiveMessage streams, so the application
+	// then decides how much to keep).
+	MaxMessageSize int64
+
 	// CloseTimeout is how long Close waits for the client's close frame
 	// before it closes TCP anyway. Zero (or negative) means 3 s: long
 	// enough for a client across the world to answer, short enough that
@@ -75,6 +84,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	c := newConn()
 	if h.bgDelay != 0 {
 		c.bgDelay = h.bgDelay
+	}
+	if h.MaxMessageSize != 0 {
+		c.maxMessageSize = h.MaxMessageSize
 	}
 	if h.CloseTimeout > 0 {
 		c.closeTimeout = h.CloseTimeout

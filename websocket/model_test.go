@@ -36,6 +36,10 @@ type modelServer struct {
 	srv   *http.Server
 }
 
+// modelMaxMessageSize is the message size limit of the property tests:
+// some of the payloads they draw (up to 200 KiB) go past it.
+const modelMaxMessageSize = 150 << 10
+
 // startModelServer starts a server whose background reader starts at once,
 // so that the tests need not wait for it.
 func startModelServer(t testing.TB) *modelServer {
@@ -44,7 +48,7 @@ func startModelServer(t testing.TB) *modelServer {
 		t.Fatal(err)
 	}
 	s := &modelServer{addr: ln.Addr().String(), conns: make(chan *Conn, 1)}
-	s.srv = &http.Server{Handler: &Handler{bgDelay: time.Microsecond, Handle: func(c *Conn) {
+	s.srv = &http.Server{Handler: &Handler{bgDelay: time.Microsecond, MaxMessageSize: modelMaxMessageSize, Handle: func(c *Conn) {
 		c.closeTimeout = time.Hour // the harness fires the close timer itself
 		s.conns <- c
 	}}}
@@ -102,6 +106,7 @@ func newHarness(t fataler, r *rapid.T, s *modelServer) *harness {
 		t.Fatalf("handshake: %v %v", resp, err)
 	}
 	h := &harness{t: t, r: r, m: model.New(), nc: nc, br: br, results: make(chan callResult, 16)}
+	h.m.MaxMessageSize = modelMaxMessageSize
 	h.c = <-s.conns
 	h.m.Step(model.Event{Kind: model.Handshake})
 	return h

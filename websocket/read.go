@@ -14,6 +14,7 @@ type readState struct {
 	h         header // the data frame being read
 	remaining uint64 // payload bytes of h not read yet
 	keyPos    int    // position in h's masking key
+	msgSize   uint64 // the lengths of the message's frames so far, added up
 	inMessage bool   // a data message started and its last byte is not read yet
 	ready     bool   // a message started that no receive call has returned yet
 	seq       uint64 // counts the messages started
@@ -189,8 +190,15 @@ func (c *Conn) nextFrame() error {
 		c.br.Discard(n + int(h.length))
 		return c.control(h.op, payload)
 	}
+	size := h.length
+	if h.op == opContinuation {
+		size += c.rd.msgSize // no overflow: each length is below 2^63
+	}
+	if c.maxMessageSize >= 0 && size > uint64(c.maxMessageSize) {
+		return c.protocolError(&protocolError{code: StatusTooLarge, reason: "message too large"})
+	}
 	c.br.Discard(n)
-	c.rd.h, c.rd.remaining, c.rd.keyPos = h, h.length, 0
+	c.rd.h, c.rd.remaining, c.rd.keyPos, c.rd.msgSize = h, h.length, 0, size
 	if h.op != opContinuation {
 		c.rd.inMessage, c.rd.ready = true, true
 		c.rd.seq++
