@@ -70,7 +70,7 @@ func (c *Conn) Close(code Status, message string) error {
 	// A sender blocked on a client that does not read must not hold the
 	// close frame back for longer than the close timeout.
 	deadline := time.Now().Add(c.closeTimeout)
-	if c.nc != nil {
+	if c.nc != nil && c.closeBy.CompareAndSwap(0, deadline.UnixNano()) {
 		c.nc.SetWriteDeadline(deadline)
 	}
 	// The send side is taken before the state changes, so that while the

@@ -2341,60 +2341,6 @@ func TestHugeDeclaredLengthIsStreamed(t *testing.T) {
 	}
 }
 
-// Handler.MaxMessageSize: a data message whose frames declare more than the
-// limit, added up, is refused with 1009 at the header of the frame that
-// goes past it, before any of its payload arrives; one of exactly the limit
-// is delivered.
-func TestMaxMessageSize(t *testing.T) {
-	const limit = 1000
-	header := func(f Frame) []byte { return f.Bytes()[:len(f.Bytes())-len(f.Payload)] }
-	tests := []struct {
-		name    string
-		limit   int64
-		stream  []byte
-		deliver []byte // nil: refused with 1009
-	}{
-		{"ExactlyTheLimit", limit, Frame{Fin: true, Op: opBinary, Payload: make([]byte, limit)}.Bytes(), make([]byte, limit)},
-		{"OneOverHeaderOnly", limit, header(Frame{Fin: true, Op: opBinary, Payload: make([]byte, limit+1)}), nil},
-		{"Declared2^63-1", limit, header(Frame{Fin: true, Op: opBinary, DeclaredLen: u64(1<<63 - 1)}), nil},
-		{"FragmentsAddUp", limit, concat(Frame{Op: opText, Payload: make([]byte, 600)}.Bytes(),
-			header(Frame{Fin: true, Op: opCont, Payload: make([]byte, 401)})), nil},
-		{"FragmentsExactly", limit, concat(Frame{Op: opBinary, Payload: make([]byte, 600)}.Bytes(),
-			Frame{Fin: true, Op: opCont, Payload: make([]byte, 400)}.Bytes()), make([]byte, limit)},
-		{"DefaultIs16MiB", 0, header(Frame{Fin: true, Op: opBinary, DeclaredLen: u64(16<<20 + 1)}), nil},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			got := make(chan []byte, 1)
-			errs := make(chan error, 1)
-			ts := startServer(t, &websocket.Handler{MaxMessageSize: tt.limit, Handle: func(c *websocket.Conn) {
-				_, r, err := c.ReceiveMessage()
-				if err == nil {
-					var data []byte
-					data, err = io.ReadAll(r)
-					got <- data
-				}
-				errs <- err
-			}})
-			c := dialWS(t, ts)
-			c.Write(tt.stream)
-			if tt.deliver == nil {
-				c.ExpectClose(1009)
-				if err := recv(t, errs, "the receive to fail"); !errors.Is(err, websocket.ErrConnClosed) {
-					t.Errorf("receive of a message over the limit returned %v, want an error wrapping ErrConnClosed", err)
-				}
-				return
-			}
-			if data := recv(t, got, "the message"); !bytes.Equal(data, tt.deliver) {
-				t.Errorf("delivered %d bytes, want %d", len(data), len(tt.deliver))
-			}
-			c.SendClose(1000, "")
-			c.ExpectClose(1000)
-		})
-	}
-}
-
 // Sending and receiving at the same time from different goroutines.
 func TestFullDuplex(t *testing.T) {
 	const n = 200

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -31,6 +32,8 @@ type Conn struct {
 	br           *bufio.Reader
 	bw           *bufio.Writer
 	closeTimeout time.Duration
+	writeTimeout time.Duration // negative: none
+	closeBy      atomic.Int64  // Close's deadline for our close frame, Unix ns; 0 before Close
 	bgDelay      time.Duration // backgroundDelay
 
 	// maxMessageSize bounds a data message's length; negative: no bound.
@@ -82,6 +85,11 @@ const (
 	// frame.
 	defaultCloseTimeout = 3 * time.Second
 
+	// defaultWriteTimeout is how long a write may make no progress: long
+	// enough for any client that is alive, short enough that a stalled
+	// one does not hold a sender, its buffers and its socket for long.
+	defaultWriteTimeout = 30 * time.Second
+
 	// lingerTimeout bounds how long the server, having sent its final
 	// close frame and half-closed TCP, reads what the client still sends
 	// before closing the socket: closing with unread data would reset
@@ -103,6 +111,7 @@ func newConn() *Conn {
 		done:           make(chan struct{}),
 		sendTok:        make(chan struct{}, 1),
 		closeTimeout:   defaultCloseTimeout,
+		writeTimeout:   defaultWriteTimeout,
 		bgDelay:        backgroundDelay,
 		maxMessageSize: defaultMaxMessageSize,
 	}
@@ -113,8 +122,11 @@ func newConn() *Conn {
 // open attaches the hijacked network connection and moves to the open
 // state. The background reader is armed at once, so that a handler which
 // only sends still has its pings answered and the client's close seen.
-func (c *Conn) open(nc net.Conn, br *bufio.Reader, bw *bufio.Writer) {
-	c.nc, c.br, c.bw = nc, br, bw
+// Frames are written through a writer of our own, which applies the write
+// timeout; net/http's is dropped once the handshake response is out.
+func (c *Conn) open(nc net.Conn, br *bufio.Reader) {
+	c.nc, c.br = nc, br
+	c.bw = bufio.NewWriter(progressWriter{c})
 	c.mu.Lock()
 	c.step(evAccepted, 0, "")
 	c.bgTimer = time.AfterFunc(c.bgDelay, c.background)

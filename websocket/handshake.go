@@ -47,6 +47,14 @@ type Handler struct {
 	// then decides how much to keep).
 	MaxMessageSize int64
 
+	// WriteTimeout is how long a write to the client may go without
+	// progress: a client that stops reading while the server sends fails
+	// the connection after this long (the send returns an error wrapping
+	// ErrConnClosed, every other blocked sender is released, GetStatus
+	// reports StatusDropped). A client that reads slowly but steadily is
+	// never cut off. Zero means 30 s; negative, no timeout.
+	WriteTimeout time.Duration
+
 	// CloseTimeout is how long Close waits for the client's close frame
 	// before it closes TCP anyway. Zero (or negative) means 3 s: long
 	// enough for a client across the world to answer, short enough that
@@ -87,6 +95,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	if h.MaxMessageSize != 0 {
 		c.maxMessageSize = h.MaxMessageSize
+	}
+	if h.WriteTimeout != 0 {
+		c.writeTimeout = h.WriteTimeout
 	}
 	if h.CloseTimeout > 0 {
 		c.closeTimeout = h.CloseTimeout
@@ -136,7 +147,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	nc.SetDeadline(time.Time{})
-	c.open(nc, brw.Reader, brw.Writer)
+	c.open(nc, brw.Reader)
 	h.Handle(c)
 }
 

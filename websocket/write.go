@@ -3,7 +3,9 @@ package websocket
 import (
 	"errors"
 	"io"
+	"net"
 	"sync"
+	"time"
 	"unicode/utf8"
 	"unsafe"
 )
@@ -21,6 +23,36 @@ var writeBuffers = sync.Pool{New: func() any {
 	b := make([]byte, 0, writeBufferSize)
 	return &b
 }}
+
+// progressWriter writes to the network for the connection's bufio.Writer.
+// A write may block for the write timeout without progress; as long as the
+// client takes some bytes within each timeout, it goes on. Once Close has
+// set a deadline for our close frame, no write goes past it.
+type progressWriter struct{ c *Conn }
+
+func (w progressWriter) Write(p []byte) (int, error) {
+	c, written := w.c, 0
+	for {
+		var deadline time.Time
+		if c.writeTimeout >= 0 {
+			deadline = time.Now().Add(c.writeTimeout)
+		}
+		c.nc.SetWriteDeadline(deadline)
+		// Close may have set its deadline meanwhile: the earlier wins.
+		closing := false
+		if by := c.closeBy.Load(); by != 0 && (deadline.IsZero() || by < deadline.UnixNano()) {
+			c.nc.SetWriteDeadline(time.Unix(0, by))
+			closing = true
+		}
+		n, err := c.nc.Write(p[written:])
+		written += n
+		var ne net.Error
+		if err == nil || n == 0 || closing || !errors.As(err, &ne) || !ne.Timeout() {
+			return written, err
+		}
+		// Timed out after taking some bytes: slow, not stalled.
+	}
+}
 
 // writeFrame writes one data frame whose payload is head followed by body
 // (RFC 6455 §5.2, unmasked as servers send, §5.1). Splitting the payload

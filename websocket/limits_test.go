@@ -1,0 +1,134 @@
+package websocket_test
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/wsmachine/wsmachine/websocket"
+)
+
+// The limits that bound what a client can make the server hold: message
+// size, write progress. Each through real TCP.
+
+// Handler.MaxMessageSize: a data message whose frames declare more than the
+// limit, added up, is refused with 1009 at the header of the frame that
+// goes past it, before any of its payload arrives; one of exactly the limit
+// is delivered.
+func TestMaxMessageSize(t *testing.T) {
+	const limit = 1000
+	header := func(f Frame) []byte { return f.Bytes()[:len(f.Bytes())-len(f.Payload)] }
+	tests := []struct {
+		name    string
+		limit   int64
+		stream  []byte
+		deliver []byte // nil: refused with 1009
+	}{
+		{"ExactlyTheLimit", limit, Frame{Fin: true, Op: opBinary, Payload: make([]byte, limit)}.Bytes(), make([]byte, limit)},
+		{"OneOverHeaderOnly", limit, header(Frame{Fin: true, Op: opBinary, Payload: make([]byte, limit+1)}), nil},
+		{"Declared2^63-1", limit, header(Frame{Fin: true, Op: opBinary, DeclaredLen: u64(1<<63 - 1)}), nil},
+		{"FragmentsAddUp", limit, concat(Frame{Op: opText, Payload: make([]byte, 600)}.Bytes(),
+			header(Frame{Fin: true, Op: opCont, Payload: make([]byte, 401)})), nil},
+		{"FragmentsExactly", limit, concat(Frame{Op: opBinary, Payload: make([]byte, 600)}.Bytes(),
+			Frame{Fin: true, Op: opCont, Payload: make([]byte, 400)}.Bytes()), make([]byte, limit)},
+		{"DefaultIs16MiB", 0, header(Frame{Fin: true, Op: opBinary, DeclaredLen: u64(16<<20 + 1)}), nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got := make(chan []byte, 1)
+			errs := make(chan error, 1)
+			ts := startServer(t, &websocket.Handler{MaxMessageSize: tt.limit, Handle: func(c *websocket.Conn) {
+				_, r, err := c.ReceiveMessage()
+				if err == nil {
+					var data []byte
+					data, err = io.ReadAll(r)
+					got <- data
+				}
+				errs <- err
+			}})
+			c := dialWS(t, ts)
+			c.Write(tt.stream)
+			if tt.deliver == nil {
+				c.ExpectClose(1009)
+				if err := recv(t, errs, "the receive to fail"); !errors.Is(err, websocket.ErrConnClosed) {
+					t.Errorf("receive of a message over the limit returned %v, want an error wrapping ErrConnClosed", err)
+				}
+				return
+			}
+			if data := recv(t, got, "the message"); !bytes.Equal(data, tt.deliver) {
+				t.Errorf("delivered %d bytes, want %d", len(data), len(tt.deliver))
+			}
+			c.SendClose(1000, "")
+			c.ExpectClose(1000)
+		})
+	}
+}
+
+// Handler.WriteTimeout: a client that stops reading fails the connection
+// once a write has made no progress for that long; every sender, blocked
+// or not, returns an error wrapping ErrConnClosed, and GetStatus reports
+// StatusDropped.
+func TestWriteTimeoutReleasesSenders(t *testing.T) {
+	t.Parallel()
+	const senders = 3
+	errs := make(chan error, senders)
+	status := make(chan websocket.Status, 1)
+	ts := startServer(t, &websocket.Handler{WriteTimeout: 300 * time.Millisecond, Handle: func(c *websocket.Conn) {
+		msg := make([]byte, 1<<20)
+		for range senders {
+			go func() {
+				for {
+					if err := c.SendBinary(msg); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}()
+		}
+		st, _ := c.GetStatus()
+		status <- st
+	}})
+	c := dialWS(t, ts)
+	defer c.Close()
+	// The client never reads: the kernel's buffers fill, then the writes
+	// stall.
+	for range senders {
+		if err := recv(t, errs, "a blocked sender to be released"); !errors.Is(err, websocket.ErrConnClosed) {
+			t.Errorf("send to a client that does not read returned %v, want an error wrapping ErrConnClosed", err)
+		}
+	}
+	if st := recv(t, status, "GetStatus"); st != websocket.StatusDropped {
+		t.Errorf("GetStatus = %d, want StatusDropped", st)
+	}
+}
+
+// A client that reads slowly but steadily is not cut off, however long the
+// whole message takes: the timeout is for a write without progress.
+func TestWriteTimeoutSparesSlowReader(t *testing.T) {
+	t.Parallel()
+	const size = 8 << 20
+	sent := make(chan error, 1)
+	ts := startServer(t, &websocket.Handler{WriteTimeout: 200 * time.Millisecond, Handle: func(c *websocket.Conn) {
+		sent <- c.SendBinary(bytes.Repeat([]byte{'s'}, size))
+	}})
+	c := dialWS(t, ts)
+	defer c.Close()
+	c.conn.SetReadBuffer(64 << 10)
+	got := 0
+	buf := make([]byte, 256<<10)
+	for got < size { // the frame's header and payload, read in steps
+		c.conn.SetReadDeadline(time.Now().Add(ioTimeout))
+		n, err := c.br.Read(buf)
+		if err != nil {
+			t.Fatalf("after %d bytes: %v", got, err)
+		}
+		got += n
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := recv(t, sent, "the send to return"); err != nil {
+		t.Errorf("send to a slow reader returned %v", err)
+	}
+}
