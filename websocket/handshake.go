@@ -32,6 +32,12 @@ type Handler struct {
 	// Handle is called with every accepted connection, on the goroutine
 	// that served the HTTP request. The connection stays open when Handle
 	// returns: whoever owns it must close it.
+	//
+	// If Handle panics, the connection is closed with
+	// StatusInternalServerError (1011; Close waits for the client's
+	// answer as usual) and the panic goes on, unrecovered, to net/http,
+	// which logs it with its stack as for any handler (and says nothing
+	// for http.ErrAbortHandler).
 	Handle func(conn *Conn)
 
 	// ServerName, if not empty, is sent as the Server header of the
@@ -148,7 +154,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	nc.SetDeadline(time.Time{})
 	c.open(nc, brw.Reader)
+	returned := false
+	defer func() {
+		if !returned { // Handle panicked, or called runtime.Goexit
+			c.Close(StatusInternalServerError, "")
+		}
+	}()
 	h.Handle(c)
+	returned = true
 }
 
 // refused ends a connection whose handshake failed, so that GetStatus

@@ -4,14 +4,19 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"log"
+	"net/http"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/wsmachine/wsmachine/websocket"
 )
 
-// The limits that bound what a client can make the server hold: message
-// size, write progress. Each through real TCP.
+// The limits that bound what a client can make the server hold (message
+// size, write progress) and what a failing handler leaves behind. Each
+// through real TCP.
 
 // Handler.MaxMessageSize: a data message whose frames declare more than the
 // limit, added up, is refused with 1009 at the header of the frame that
@@ -132,3 +137,37 @@ func TestWriteTimeoutSparesSlowReader(t *testing.T) {
 		t.Errorf("send to a slow reader returned %v", err)
 	}
 }
+
+// A panic in Handle closes the connection with 1011, and goes on to
+// net/http, which logs it.
+func TestPanicInHandleCloses1011(t *testing.T) {
+	t.Parallel()
+	var logged bytes.Buffer
+	var mu sync.Mutex
+	ts := startServer(t, &websocket.Handler{Handle: func(c *websocket.Conn) {
+		panic("handler bug")
+	}}, withHTTPServer(func(s *http.Server) {
+		s.ErrorLog = log.New(writerFunc(func(p []byte) (int, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			return logged.Write(p)
+		}), "", 0)
+	}))
+	c := dialWS(t, ts)
+	c.ExpectCloseFrame(1011)
+	c.SendClose(1011, "")
+	c.ExpectEOF()
+	if !pollUntil(ioTimeout, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return strings.Contains(logged.String(), "handler bug")
+	}) {
+		mu.Lock()
+		t.Errorf("net/http logged %q, want the panic", logged.String())
+		mu.Unlock()
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
