@@ -15,6 +15,7 @@ const (
 	ClientBytes    Kind = "ClientBytes"    // Data: bytes from the client, any part of any frames
 	ClientEOF      Kind = "ClientEOF"      // the client ends its side of TCP
 	CloseTimer     Kind = "CloseTimer"     // the close timeout fires
+	PingTick       Kind = "PingTick"       // the ping timer fires (the interval passed with nothing from the client)
 	SendText       Kind = "SendText"       // Data: the text
 	SendBinary     Kind = "SendBinary"     // Data
 	SendMessage    Kind = "SendMessage"    // Type: opens the message writer
@@ -139,6 +140,10 @@ func (m *Conn) Step(ev Event) []Effect {
 		}
 	case ClientEOF:
 		m.eof = true
+	case PingTick:
+		if r := m.transition(PingTimer); r.Frames == "ping" {
+			m.emit(Frame{Fin: true, Op: OpPing})
+		}
 	case CloseTimer:
 		if m.closing {
 			m.end(m.transition(CloseTimeout), WrapsErrConnClose)

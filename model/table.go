@@ -41,11 +41,12 @@ const (
 	Receive       Input = "Receive"
 	Close         Input = "Close"
 	CloseTimeout  Input = "CloseTimeout"
+	PingTimer     Input = "PingTimer"
 )
 
 // Inputs lists every event.
 var Inputs = []Input{Accepted, Refused, RecvData, RecvPing, RecvPong, RecvClose,
-	ProtocolError, ReadFailed, WriteFailed, Send, Receive, Close, CloseTimeout}
+	ProtocolError, ReadFailed, WriteFailed, Send, Receive, Close, CloseTimeout, PingTimer}
 
 // Row is one row of the transition table. Frames, TCP and Caller hold the
 // table's canonical cell values (see STATE_MACHINE.md).
@@ -59,7 +60,7 @@ type Row struct {
 	Caller string // "—", "nil", "ErrConnClosed", "wraps ErrConnClosed", "waits", "Close: nil", "Close: wraps ErrConnClosed"
 }
 
-var networkInputs = []Input{RecvData, RecvPing, RecvPong, RecvClose, ProtocolError, ReadFailed, WriteFailed, CloseTimeout}
+var networkInputs = []Input{RecvData, RecvPing, RecvPong, RecvClose, ProtocolError, ReadFailed, WriteFailed, CloseTimeout, PingTimer}
 
 // Table is the transition table of STATE_MACHINE.md, row by row.
 var Table = []Row{
@@ -81,6 +82,7 @@ var Table = []Row{
 	{"O10", Open, []Input{Close}, Closing, "close(code, reason)", "—", "waits"},
 	{"O11", Open, []Input{CloseTimeout}, Open, "—", "—", "—"},
 	{"O12", Open, []Input{Accepted, Refused}, Open, "—", "—", "—"},
+	{"O13", Open, []Input{PingTimer}, Open, "ping", "—", "—"},
 	{"K1", Closing, []Input{RecvData}, Closing, "—", "—", "—"},
 	{"K2", Closing, []Input{RecvPing}, Closing, "—", "—", "—"},
 	{"K3", Closing, []Input{RecvPong}, Closing, "—", "—", "—"},
@@ -93,10 +95,11 @@ var Table = []Row{
 	{"K10", Closing, []Input{Receive}, Closing, "—", "—", "ErrConnClosed"},
 	{"K11", Closing, []Input{Close}, Closing, "—", "—", "ErrConnClosed"},
 	{"K12", Closing, []Input{Accepted, Refused}, Closing, "—", "—", "—"},
+	{"K13", Closing, []Input{PingTimer}, Closing, "—", "—", "—"},
 	{"T1", Closed, nil, Closed, "—", "—", "ErrConnClosed"},
 	{"T2", Dropped, []Input{Receive}, Dropped, "—", "—", "end error"},
 	{"T3", Dropped, []Input{Accepted, Refused, RecvData, RecvPing, RecvPong, RecvClose, ProtocolError,
-		ReadFailed, WriteFailed, Send, Close, CloseTimeout}, Dropped, "—", "—", "ErrConnClosed"},
+		ReadFailed, WriteFailed, Send, Close, CloseTimeout, PingTimer}, Dropped, "—", "—", "ErrConnClosed"},
 }
 
 // Lookup returns the row for an input in a state. Every pair has exactly

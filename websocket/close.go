@@ -9,6 +9,9 @@ import (
 
 // apply carries out the effects of a transition, outside c.mu.
 func (c *Conn) apply(fx effects) {
+	if fx.ping {
+		c.writeControl(opPing, nil)
+	}
 	if fx.sendClose {
 		var buf [maxControlPayload]byte
 		c.writeControl(opClose, appendClosePayload(buf[:0], fx.closeCode, fx.closeReason))
@@ -31,6 +34,9 @@ func (c *Conn) apply(fx effects) {
 func (c *Conn) finish(linger, awaitClose bool) {
 	if c.bgTimer != nil {
 		c.bgTimer.Stop()
+	}
+	if c.pingTimer != nil {
+		c.pingTimer.Stop()
 	}
 	if c.nc != nil {
 		if awaitClose {

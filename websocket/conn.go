@@ -34,6 +34,9 @@ type Conn struct {
 	closeTimeout time.Duration
 	writeTimeout time.Duration // negative: none
 	closeBy      atomic.Int64  // Close's deadline for our close frame, Unix ns; 0 before Close
+	idleTimeout  time.Duration // 0: none
+	pingInterval time.Duration // 0: no pings
+	lastRead     atomic.Int64  // when bytes last came from the client, Unix ns
 	bgDelay      time.Duration // backgroundDelay
 
 	// maxMessageSize bounds a data message's length; negative: no bound.
@@ -41,16 +44,17 @@ type Conn struct {
 
 	// mu guards the lifecycle: the state and what step records, and the
 	// bookkeeping of who reads from the network.
-	mu       sync.Mutex
-	state    state
-	status   Status // the client's close code; StatusDropped until one arrives
-	reason   string
-	cause    error         // why the connection ended, once it has
-	done     chan struct{} // closed once the connection has ended and TCP is closed
-	readers  int           // receivers holding or waiting for readMu
-	bgActive bool          // the background reader is running
-	aborting bool          // the read deadline was moved to the past to stop it
-	bgTimer  *time.Timer   // starts the background reader
+	mu        sync.Mutex
+	state     state
+	status    Status // the client's close code; StatusDropped until one arrives
+	reason    string
+	cause     error         // why the connection ended, once it has
+	done      chan struct{} // closed once the connection has ended and TCP is closed
+	readers   int           // receivers holding or waiting for readMu
+	bgActive  bool          // the background reader is running
+	aborting  bool          // the read deadline was moved to the past to stop it
+	bgTimer   *time.Timer   // starts the background reader
+	pingTimer *time.Timer   // sends keepalive pings; nil if they are off
 
 	// recvMu serialises the receive calls.
 	recvMu sync.Mutex
@@ -124,12 +128,18 @@ func newConn() *Conn {
 // only sends still has its pings answered and the client's close seen.
 // Frames are written through a writer of our own, which applies the write
 // timeout; net/http's is dropped once the handshake response is out.
-func (c *Conn) open(nc net.Conn, br *bufio.Reader) {
-	c.nc, c.br = nc, br
+func (c *Conn) open(nc net.Conn, httpReader *bufio.Reader) {
+	// What the client sent after its request is still in net/http's
+	// reader: ours reads it first.
+	pending, _ := httpReader.Peek(httpReader.Buffered())
+	c.nc = nc
+	c.br = bufio.NewReader(&netReader{c: c, pending: pending})
 	c.bw = bufio.NewWriter(progressWriter{c})
+	c.lastRead.Store(time.Now().UnixNano())
 	c.mu.Lock()
 	c.step(evAccepted, 0, "")
 	c.bgTimer = time.AfterFunc(c.bgDelay, c.background)
+	c.startPinging()
 	c.mu.Unlock()
 }
 

@@ -61,6 +61,24 @@ type Handler struct {
 	// never cut off. Zero means 30 s; negative, no timeout.
 	WriteTimeout time.Duration
 
+	// PingInterval, if positive, makes the server ping a connection when
+	// nothing has come from the client for that long, and again after
+	// each further interval of silence. Browsers answer pings on their
+	// own, so this keeps proxies and NAT boxes from dropping a quiet
+	// connection, and, with IdleTimeout, finds clients that are gone.
+	// Zero means no pings. Recommended behind proxies: 30 s.
+	PingInterval time.Duration
+
+	// IdleTimeout, if positive, drops a connection when nothing at all
+	// has come from the client for that long while the server was
+	// reading (a message the application has not received yet holds the
+	// reading back, and so does not count as the client's silence):
+	// receives and sends then return errors wrapping ErrConnClosed and
+	// GetStatus reports StatusDropped. Zero means no timeout.
+	// Recommended with PingInterval: a little more than two intervals
+	// (say 75 s for 30 s), so that one lost pong is forgiven.
+	IdleTimeout time.Duration
+
 	// CloseTimeout is how long Close waits for the client's close frame
 	// before it closes TCP anyway. Zero (or negative) means 3 s: long
 	// enough for a client across the world to answer, short enough that
@@ -105,6 +123,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if h.WriteTimeout != 0 {
 		c.writeTimeout = h.WriteTimeout
 	}
+	c.pingInterval = max(h.PingInterval, 0)
+	c.idleTimeout = max(h.IdleTimeout, 0)
 	if h.CloseTimeout > 0 {
 		c.closeTimeout = h.CloseTimeout
 	}

@@ -680,6 +680,9 @@ func TestConnAgreesWithModel(t *testing.T) {
 					h.step(model.Event{Kind: model.CloseTimer}, func() { h.c.apply(h.c.stepLocked(evCloseTimeout, 0, "")) })
 				}
 			},
+			"pingTimer": func(t *rapid.T) {
+				h.step(model.Event{Kind: model.PingTick}, func() { h.c.apply(h.c.stepLocked(evPingTimer, 0, "")) })
+			},
 			"concurrentSends": h.concurrentSends,
 		})
 	})

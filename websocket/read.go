@@ -249,7 +249,10 @@ func (c *Conn) readFailed(err error) error {
 		}
 	}
 	reason := ""
-	if err != io.EOF {
+	switch {
+	case errors.As(err, &ne) && ne.Timeout() && c.idleTimeout > 0:
+		reason = "nothing from the client for " + c.idleTimeout.String()
+	case err != io.EOF:
 		reason = err.Error()
 	}
 	c.apply(c.stepLocked(evReadFailed, 0, reason))

@@ -49,6 +49,7 @@ const (
 	evReceive                    // the application receives
 	evClose                      // the application calls Close (code, reason)
 	evCloseTimeout               // no close frame came within the close timeout
+	evPingTimer                  // the ping interval passed with nothing from the client
 )
 
 // effects are what a transition asks its caller to do once the lock is
@@ -56,6 +57,7 @@ const (
 // API caller gets.
 type effects struct {
 	pong        bool   // answer the ping with a pong
+	ping        bool   // send a keepalive ping
 	sendClose   bool   // send a close frame with closeCode, closeReason
 	closeCode   Status // StatusNotSent: an empty close frame
 	closeReason string
@@ -107,10 +109,12 @@ func (c *Conn) step(ev event, code Status, reason string) (fx effects) {
 			c.state = stateClosing
 			fx.sendClose, fx.closeCode, fx.closeReason = true, code, reason
 		case evCloseTimeout: // O11: cannot happen, no close was sent
+		case evPingTimer: // O13
+			fx.ping = true
 		}
 	case stateClosing:
 		switch ev {
-		case evRecvData, evRecvPing, evRecvPong: // K1, K2, K3: nothing after our close
+		case evRecvData, evRecvPing, evRecvPong, evPingTimer: // K1, K2, K3, K13: nothing after our close
 		case evRecvClose: // K4: the close handshake is complete
 			c.state = stateClosed
 			c.status, c.reason = code, reason
@@ -122,7 +126,8 @@ func (c *Conn) step(ev event, code Status, reason string) (fx effects) {
 			fx.err = ErrConnClosed
 		}
 	case stateClosed, stateDropped:
-		// T1–T3: terminal; network events are ignored, API calls refused.
+		// T1–T3: terminal; network events and timers are ignored, API
+		// calls refused.
 		// A receive gets the error the connection ended with (T2; after
 		// T1's clean close that is ErrConnClosed), as a receive waiting
 		// at the end did: a receive started a moment too late must not

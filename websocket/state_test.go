@@ -11,7 +11,7 @@ var eventNames = map[string]event{
 	"Accepted": evAccepted, "Refused": evRefused, "RecvData": evRecvData, "RecvPing": evRecvPing,
 	"RecvPong": evRecvPong, "RecvClose": evRecvClose, "ProtocolError": evProtocolError,
 	"ReadFailed": evReadFailed, "WriteFailed": evWriteFailed, "Send": evSend, "Receive": evReceive,
-	"Close": evClose, "CloseTimeout": evCloseTimeout,
+	"Close": evClose, "CloseTimeout": evCloseTimeout, "PingTimer": evPingTimer,
 }
 
 func parseState(t *testing.T, name string) state {
@@ -71,7 +71,7 @@ func TestStepImplementsTransitionTable(t *testing.T) {
 				t.Errorf("%s: %s × %v → %s, table says %s", row.ID, row.From, row.Inputs, c.state, row.To)
 			}
 			frames := map[string]effects{
-				"—": {}, "data": {}, "pong": {pong: true},
+				"—": {}, "data": {}, "pong": {pong: true}, "ping": {ping: true},
 				"close(echo)":         {sendClose: true, closeCode: replyCode(StatusGoingAway)},
 				"close(error)":        {sendClose: true, closeCode: StatusGoingAway, closeReason: "bye"},
 				"close(code, reason)": {sendClose: true, closeCode: StatusGoingAway, closeReason: "bye"},
@@ -80,7 +80,7 @@ func TestStepImplementsTransitionTable(t *testing.T) {
 			if !ok {
 				t.Fatalf("%s: unknown Frames cell %q", row.ID, row.Frames)
 			}
-			if fx.pong != want.pong || fx.sendClose != want.sendClose ||
+			if fx.pong != want.pong || fx.ping != want.ping || fx.sendClose != want.sendClose ||
 				fx.closeCode != want.closeCode || fx.closeReason != want.closeReason {
 				t.Errorf("%s: effects %+v, table says frames %q", row.ID, fx, row.Frames)
 			}
