@@ -2,6 +2,7 @@ package websocket_test
 
 import (
 	"errors"
+	"io"
 	"testing"
 	"time"
 
@@ -19,14 +20,17 @@ type receiveResult struct {
 	status  websocket.Status
 }
 
-// startReceiver starts a server with h's keepalive settings whose handler
-// waits in ReceiveMessage and reports what it got, and GetStatus.
+// startReceiver sets h.Handle to a handler that receives one message, to
+// its end, and reports what it got, and GetStatus.
 func startReceiver(t *testing.T, h *websocket.Handler) <-chan receiveResult {
 	t.Helper()
 	done := make(chan receiveResult, 1)
 	h.Handle = func(c *websocket.Conn) {
 		start := time.Now()
-		_, _, err := c.ReceiveMessage()
+		_, r, err := c.ReceiveMessage()
+		if err == nil {
+			_, err = io.ReadAll(r)
+		}
 		elapsed := time.Since(start)
 		if err == nil {
 			c.Close(websocket.StatusOK, "")

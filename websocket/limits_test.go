@@ -171,3 +171,20 @@ func TestPanicInHandleCloses1011(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// A frame that declares megabytes (within the size limit) and then stalls
+// holds its connection only until the idle timeout: nothing is allocated
+// for the declared length, and the waiting receive fails.
+func TestDeclaredPayloadThatNeverComes(t *testing.T) {
+	t.Parallel()
+	const idle = 300 * time.Millisecond
+	h := &websocket.Handler{IdleTimeout: idle}
+	done := startReceiver(t, h)
+	c := dialWS(t, startServer(t, h))
+	defer c.Close()
+	c.Write(Frame{Fin: true, Op: opBinary, Payload: []byte("0123456789"), DeclaredLen: u64(8 << 20)}.Bytes())
+	r := recv(t, done, "the receive to fail")
+	if !errors.Is(r.err, websocket.ErrConnClosed) || r.status != websocket.StatusDropped {
+		t.Errorf("receive returned %v, GetStatus %d; want an error wrapping ErrConnClosed and StatusDropped", r.err, r.status)
+	}
+}
