@@ -83,7 +83,7 @@ type Conn struct {
 // gigabytes is refused at once.
 const defaultMaxMessageSize = 16 << 20
 
-// Timeouts of the closing handshake.
+// Timeouts of writing and of the closing handshake.
 const (
 	// defaultCloseTimeout is how long Close waits for the client's close
 	// frame.
