@@ -53,9 +53,12 @@ for t in $TARGETS; do
 	if [ "${secs:-0}" -gt 0 ] && [ -n "$execs" ]; then rate=$((execs / secs)); fi
 	# Keep what the fuzzer found: its cache holds the inputs that reached
 	# new code, testdata/fuzz/<target> the failures (it writes those there
-	# itself).
+	# itself). Only inputs up to 8 KiB are kept, so that the corpus stays
+	# small enough to replay in every test run; the big ones are mostly
+	# variations of the big hand-made seeds, and the cache keeps them all
+	# for the next campaign.
 	if [ -d "$CACHE/$t" ]; then
-		cp -n "$CACHE/$t"/* "$corpus"/ 2>/dev/null || true
+		find "$CACHE/$t" -type f -size -8193c -exec cp -n {} "$corpus"/ \;
 	fi
 	after=$(ls "$corpus" | wc -l)
 	if grep -q '^--- FAIL' "$LOGS/$t.log"; then
