@@ -6,6 +6,7 @@ import (
 	"io"
 	"log"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -75,14 +76,17 @@ func TestMaxMessageSize(t *testing.T) {
 // Handler.WriteTimeout: a client that stops reading fails the connection
 // once a write has made no progress for that long; every sender, blocked
 // or not, returns an error wrapping ErrConnClosed, and GetStatus reports
-// StatusDropped.
+// StatusDropped. Meanwhile memory stays bounded: the library sends from the
+// caller's buffer and queues nothing. (Not parallel, so that the process's
+// allocation count is this test's.)
 func TestWriteTimeoutReleasesSenders(t *testing.T) {
-	t.Parallel()
 	const senders = 3
 	errs := make(chan error, senders)
 	status := make(chan websocket.Status, 1)
+	var before runtime.MemStats
 	ts := startServer(t, &websocket.Handler{WriteTimeout: 300 * time.Millisecond, Handle: func(c *websocket.Conn) {
 		msg := make([]byte, 1<<20)
+		runtime.ReadMemStats(&before)
 		for range senders {
 			go func() {
 				for {
@@ -107,6 +111,12 @@ func TestWriteTimeoutReleasesSenders(t *testing.T) {
 	}
 	if st := recv(t, status, "GetStatus"); st != websocket.StatusDropped {
 		t.Errorf("GetStatus = %d, want StatusDropped", st)
+	}
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+	t.Logf("allocated while stalled: %d bytes", after.TotalAlloc-before.TotalAlloc)
+	if grown := after.TotalAlloc - before.TotalAlloc; grown > 1<<20 {
+		t.Errorf("%d bytes allocated while %d senders of 1 MiB messages were stalled, want less than one message", grown, senders)
 	}
 }
 
