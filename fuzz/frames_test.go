@@ -21,19 +21,11 @@ func FuzzFrameReader(f *testing.F) {
 
 		s := newSession(t)
 		s.keepReceiving()
-		for _, cut := range cuts {
-			if len(stream) <= 1 {
-				break
-			}
-			n := 1 + int(cut)%(len(stream)-1)
-			s.clientBytes(stream[:n])
-			stream = stream[n:]
-			s.keepReceiving()
+		splits := make([]uint16, len(cuts))
+		for i, c := range cuts {
+			splits[i] = uint16(c)
 		}
-		if len(stream) > 0 {
-			s.clientBytes(stream)
-			s.keepReceiving()
-		}
+		s.sendSplit(stream, splits, s.keepReceiving)
 		s.clientEOF()
 		s.finish()
 

@@ -152,23 +152,30 @@ func doFrames(s *session, a action) {
 	for _, f := range a.Frames {
 		stream = append(stream, f.encode()...)
 	}
-	s.sendSplit(stream, a.Splits)
+	s.sendSplit(stream, a.Splits, nil)
 }
 
-func doRawBytes(s *session, a action) { s.sendSplit(a.Data, a.Splits) }
+func doRawBytes(s *session, a action) { s.sendSplit(a.Data, a.Splits, nil) }
 
-// sendSplit sends b in pieces, cut where splits say, one event each.
-func (s *session) sendSplit(b []byte, splits []uint16) {
+// sendSplit sends b in pieces, cut where splits say, one event each, and
+// calls after, if not nil, after each piece.
+func (s *session) sendSplit(b []byte, splits []uint16, after func()) {
+	send := func(piece []byte) {
+		s.clientBytes(piece)
+		if after != nil {
+			after()
+		}
+	}
 	for _, cut := range splits {
 		if len(b) <= 1 {
 			break
 		}
 		n := 1 + int(cut)%(len(b)-1)
-		s.clientBytes(b[:n])
+		send(b[:n])
 		b = b[n:]
 	}
 	if len(b) > 0 {
-		s.clientBytes(b)
+		send(b)
 	}
 }
 

@@ -48,7 +48,7 @@ func FuzzUTF8Fragments(f *testing.F) {
 			}
 			stream = append(stream, clientFrame(i == len(pieces)-1, 0, op, p, [4]byte{0x5a, 0x01, 0xf0, 0x33})...)
 		}
-		s.sendSplit(stream, nil)
+		s.sendSplit(stream, nil, nil)
 		got := s.lastReturned(model.ReceiveMessage)
 		closedWith1007 := len(s.frames) > frames && bytes.HasPrefix(s.frames[frames], []byte{0x88})
 		if valid && (got.err != nil || !bytes.Equal(got.data, text)) || !valid && !closedWith1007 {
