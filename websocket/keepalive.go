@@ -1,8 +1,6 @@
 package websocket
 
-import (
-	"time"
-)
+import "time"
 
 // Keepalive: the ping timer (Handler.PingInterval) and the idle timeout
 // (Handler.IdleTimeout). Both are measured from the last bytes that came
