@@ -168,3 +168,27 @@ func TestAcceptKeyRFCExample(t *testing.T) {
 		t.Errorf("acceptKey = %q", got)
 	}
 }
+
+// BenchmarkHeader encodes and decodes a frame header of each length form.
+func BenchmarkHeader(b *testing.B) {
+	for _, n := range []int{16, 1024, 65536} {
+		var buf [maxHeaderLen]byte
+		b.Run("encode-"+sizeName(n), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				appendHeader(buf[:0], true, opBinary, n)
+			}
+		})
+		wire := append(appendHeader(nil, true, opBinary, n), 1, 2, 3, 4)
+		wire[1] |= 0x80 // masked, as a client sends it
+		b.Run("decode-"+sizeName(n), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				h, minimal := parseHeader(wire)
+				if checkHeader(h, minimal, false) != nil {
+					b.Fatal("valid header refused")
+				}
+			}
+		})
+	}
+}

@@ -74,14 +74,39 @@ func TestOpenTail(t *testing.T) {
 	}
 }
 
+// BenchmarkUTF8Validator measures the incremental validator, whole and fed
+// in 100-byte fragments (characters cut in two), against utf8.Valid on the
+// same text in the same run.
 func BenchmarkUTF8Validator(b *testing.B) {
-	for _, s := range []string{strings.Repeat("a", 1024), strings.Repeat("κόσμε", 200)} {
-		p := []byte(s)
-		b.Run(sizeName(len(p)), func(b *testing.B) {
+	for _, tt := range []struct{ name, text string }{
+		{"ascii", strings.Repeat("a", 1024)},
+		{"greek", strings.Repeat("κόσμε", 100)},
+		{"mixed", strings.Repeat("aé€𝄞", 100)},
+	} {
+		p := []byte(tt.text)
+		b.Run(tt.name+"-"+sizeName(len(p)), func(b *testing.B) {
 			b.SetBytes(int64(len(p)))
+			b.ReportAllocs()
 			for b.Loop() {
 				var v utf8Validator
 				v.feed(p)
+			}
+		})
+		b.Run(tt.name+"-"+sizeName(len(p))+"-fragments", func(b *testing.B) {
+			b.SetBytes(int64(len(p)))
+			b.ReportAllocs()
+			for b.Loop() {
+				var v utf8Validator
+				for q := p; len(q) > 0; q = q[min(100, len(q)):] {
+					v.feed(q[:min(100, len(q))])
+				}
+			}
+		})
+		b.Run(tt.name+"-"+sizeName(len(p))+"-utf8.Valid", func(b *testing.B) {
+			b.SetBytes(int64(len(p)))
+			b.ReportAllocs()
+			for b.Loop() {
+				utf8.Valid(p)
 			}
 		})
 	}
