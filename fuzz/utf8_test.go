@@ -61,9 +61,9 @@ func FuzzUTF8Fragments(f *testing.F) {
 	})
 }
 
-// cutAt cuts b into pieces, at the points cuts name (one byte each, modulo
-// what is left), so that every piece but the last is never empty... or
-// is, when a cut says 0: empty fragments are legal too.
+// cutAt cuts b into len(cuts)+1 pieces: each cut is the length of the next
+// piece, modulo what is left plus one. A cut of 0 gives an empty piece, as
+// empty fragments are legal.
 func cutAt(b, cuts []byte) [][]byte {
 	var pieces [][]byte
 	for _, c := range cuts {
