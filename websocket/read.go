@@ -192,7 +192,9 @@ func (c *Conn) nextFrame() error {
 	}
 	size := h.length
 	if h.op == opContinuation {
-		size += c.rd.msgSize // no overflow: each length is below 2^63
+		// With a limit, both terms are below 2^63, so the sum fits;
+		// without one, the sum is never compared.
+		size += c.rd.msgSize
 	}
 	if c.maxMessageSize >= 0 && size > uint64(c.maxMessageSize) {
 		return c.protocolError(&protocolError{code: StatusTooLarge, reason: "message too large"})
@@ -238,7 +240,8 @@ func (c *Conn) protocolError(pe *protocolError) error {
 // readFailed handles an error from the network read side.
 func (c *Conn) readFailed(err error) error {
 	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
+	timeout := errors.As(err, &ne) && ne.Timeout()
+	if timeout {
 		c.mu.Lock()
 		interrupted := c.aborting
 		c.mu.Unlock()
@@ -250,7 +253,7 @@ func (c *Conn) readFailed(err error) error {
 	}
 	reason := ""
 	switch {
-	case errors.As(err, &ne) && ne.Timeout() && c.idleTimeout > 0:
+	case timeout && c.idleTimeout > 0: // netReader's deadline
 		reason = "nothing from the client for " + c.idleTimeout.String()
 	case err != io.EOF:
 		reason = err.Error()
