@@ -46,20 +46,28 @@ func FuzzHandshake(f *testing.F) {
 		want := judgeHandshake(req, v)
 
 		w := &hijackRecorder{t: t, header: make(http.Header), in: br}
-		var handled *websocket.Conn
+		calls := make(chan *websocket.Conn, 2)
 		h := &websocket.Handler{
 			ServerName: v.serverName(),
 			AccessOk:   v.accessOk(t, req, want),
-			Handle: func(c *websocket.Conn) {
-				if handled != nil {
-					t.Error("Handle called twice")
-				}
-				handled = c
-			},
+			Handle:     func(c *websocket.Conn) { calls <- c },
 		}
 		h.ServeHTTP(w, req)
-		if handled != nil {
+		// Handle runs on a goroutine of its own, once the connection is
+		// taken over.
+		var handled *websocket.Conn
+		if w.conn != nil {
+			select {
+			case handled = <-calls:
+			case <-time.After(5 * time.Second):
+				t.Fatal("the connection was taken over, and Handle not called within 5 s")
+			}
 			endConnection(t, handled)
+		}
+		select {
+		case <-calls:
+			t.Error("Handle called twice, or without taking the connection over")
+		default:
 		}
 
 		if want.status != 0 {

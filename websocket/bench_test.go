@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"testing"
 )
 
@@ -35,6 +36,7 @@ type benchClient struct {
 	br  *bufio.Reader
 	out []byte
 	in  []byte
+	hdr [10]byte
 }
 
 func dialBench(b *testing.B, handle func(*Conn)) *benchClient {
@@ -77,7 +79,7 @@ func (c *benchClient) roundTrip(b *testing.B, op opcode, payload []byte) {
 	}
 	c.in = c.in[:0]
 	for {
-		var hdr [10]byte
+		hdr := c.hdr[:]
 		if _, err := io.ReadFull(c.br, hdr[:2]); err != nil {
 			b.Fatal(err)
 		}
@@ -91,7 +93,7 @@ func (c *benchClient) roundTrip(b *testing.B, op opcode, payload []byte) {
 			n = binary.BigEndian.Uint64(hdr[2:10])
 		}
 		start := len(c.in)
-		c.in = append(c.in, make([]byte, n)...)
+		c.in = slices.Grow(c.in, int(n))[:start+int(n)]
 		if _, err := io.ReadFull(c.br, c.in[start:]); err != nil {
 			b.Fatal(err)
 		}

@@ -49,7 +49,35 @@ func (c *Conn) finish(linger, awaitClose bool) {
 		}
 		c.nc.Close()
 	}
-	close(c.done)
+	c.mu.Lock()
+	c.finished = true
+	if c.done != nil {
+		close(c.done)
+	}
+	c.mu.Unlock()
+}
+
+// closedChan is what ended returns once the connection has ended, if
+// nobody asked before.
+var closedChan = func() chan struct{} {
+	ch := make(chan struct{})
+	close(ch)
+	return ch
+}()
+
+// ended returns a channel that is closed once the connection has ended
+// and TCP is closed. It is made when first needed: most connections end
+// without anybody waiting for it.
+func (c *Conn) ended() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.done == nil {
+		if c.finished {
+			return closedChan
+		}
+		c.done = make(chan struct{})
+	}
+	return c.done
 }
 
 // Close starts the closing handshake (RFC 6455 §7.1.2): it sends a close
@@ -104,10 +132,10 @@ func (c *Conn) Close(code Status, message string) error {
 	timer := time.NewTimer(time.Until(deadline))
 	defer timer.Stop()
 	select {
-	case <-c.done:
+	case <-c.ended():
 	case <-timer.C:
 		c.apply(c.stepLocked(evCloseTimeout, 0, ""))
-		<-c.done
+		<-c.ended()
 	}
 	if c.currentState() != stateClosed {
 		return fmt.Errorf("%w: no close frame from the client", ErrConnClosed)
@@ -121,7 +149,7 @@ func (c *Conn) Close(code Status, message string) error {
 func (c *Conn) kickReader() {
 	c.mu.Lock()
 	if c.bgTimer != nil && c.readers == 0 {
-		c.bgTimer.Reset(0)
+		c.startBackground(0)
 	}
 	c.mu.Unlock()
 }
@@ -131,7 +159,7 @@ func (c *Conn) kickReader() {
 // no code, StatusDropped if no valid close frame arrived (TCP dropped, the
 // client broke the protocol, or it did not answer our close in time).
 func (c *Conn) GetStatus() (Status, string) {
-	<-c.done
+	<-c.ended()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.status, c.reason

@@ -29,8 +29,6 @@ type Conn struct {
 	Protocol string
 
 	nc           net.Conn
-	br           *bufio.Reader
-	bw           *bufio.Writer
 	closeTimeout time.Duration
 	writeTimeout time.Duration // negative: none
 	closeBy      atomic.Int64  // Close's deadline for our close frame, Unix ns; 0 before Close
@@ -44,26 +42,34 @@ type Conn struct {
 
 	// mu guards the lifecycle: the state and what step records, and the
 	// bookkeeping of who reads from the network.
-	mu        sync.Mutex
-	state     state
-	status    Status // the client's close code; StatusDropped until one arrives
-	reason    string
-	cause     error         // why the connection ended, once it has
-	done      chan struct{} // closed once the connection has ended and TCP is closed
-	readers   int           // receivers holding or waiting for readMu
-	bgActive  bool          // the background reader is running
-	aborting  bool          // the read deadline was moved to the past to stop it
-	bgTimer   *time.Timer   // starts the background reader
-	pingTimer *time.Timer   // sends keepalive pings; nil if they are off
+	mu         sync.Mutex
+	state      state
+	status     Status // the client's close code; StatusDropped until one arrives
+	finished   bool   // the connection has ended and TCP is closed
+	bgActive   bool   // the background reader is running
+	aborting   bool   // the read deadline was moved to the past to stop it
+	bgArmed    bool   // bgTimer is set
+	reason     string
+	cause      error         // why the connection ended, once it has
+	done       chan struct{} // see ended; nil until needed
+	readers    int           // receivers holding or waiting for readMu
+	bgTimer    *time.Timer   // starts the background reader
+	releases   uint32        // counts the releases of the read side
+	bgReleases uint32        // releases when bgTimer was set
+	pingTimer  *time.Timer   // sends keepalive pings; nil if they are off
 
 	// recvMu serialises the receive calls.
 	recvMu sync.Mutex
 
-	// readMu guards the network read side: br and rd. It is held by
-	// whoever reads: a receive call, a message reader, or the background
-	// reader.
+	// readMu guards the network read side: the read buffer and rd. It
+	// is held by whoever reads: a receive call, a message reader, or the
+	// background reader.
 	readMu sync.Mutex
 	rd     readState
+	in     inbuf
+	raw    *rawIO // nil: read and write with nc.Read and nc.Write
+	// msgReaders are the readers ReceiveMessage hands out, in turn.
+	msgReaders [2]*messageReader
 
 	// sendTok is held by the sender of a message: SendText, SendBinary,
 	// or a SendMessage writer until its Close.
@@ -75,7 +81,6 @@ type Conn struct {
 	wmu       sync.Mutex
 	closeSent bool // our close frame is on the wire: nothing may follow it
 	hdrBuf    [maxHeaderLen]byte
-	ctlBuf    [maxHeaderLen + maxControlPayload]byte
 }
 
 // defaultMaxMessageSize is Handler.MaxMessageSize's default: far above
@@ -112,7 +117,6 @@ const (
 func newConn() *Conn {
 	c := &Conn{
 		status:         StatusDropped,
-		done:           make(chan struct{}),
 		sendTok:        make(chan struct{}, 1),
 		closeTimeout:   defaultCloseTimeout,
 		writeTimeout:   defaultWriteTimeout,
@@ -126,19 +130,27 @@ func newConn() *Conn {
 // open attaches the hijacked network connection and moves to the open
 // state. The background reader is armed at once, so that a handler which
 // only sends still has its pings answered and the client's close seen.
-// Frames are written through a writer of our own, which applies the write
-// timeout; net/http's is dropped once the handshake response is out.
-func (c *Conn) open(nc net.Conn, httpReader *bufio.Reader) {
-	// What the client sent after its request is still in net/http's
-	// reader: ours reads it first.
-	pending, _ := httpReader.Peek(httpReader.Buffered())
+// net/http's buffers are dropped once the handshake response is out: what
+// the client sent after its request is moved to a pooled read buffer.
+func (c *Conn) open(nc net.Conn, http *bufio.ReadWriter) {
 	c.nc = nc
-	c.br = bufio.NewReader(&netReader{c: c, pending: pending})
-	c.bw = bufio.NewWriter(progressWriter{c})
+	c.useRawIO()
+	if n := http.Reader.Buffered(); n > 0 {
+		c.in.buf = readBuffers.Get().(*[]byte)
+		if n > len(*c.in.buf) { // net/http's buffer is 4 KiB, as ours
+			b := make([]byte, n)
+			c.in.buf = &b
+		}
+		c.in.w, _ = http.Reader.Read((*c.in.buf)[:n])
+	}
+	// We own both after Hijack; zeroed, they let their buffers go, though
+	// net/http's conn keeps pointers to them while Handle runs.
+	*http.Reader, *http.Writer = bufio.Reader{}, bufio.Writer{}
 	c.lastRead.Store(time.Now().UnixNano())
 	c.mu.Lock()
 	c.step(evAccepted, 0, "")
 	c.bgTimer = time.AfterFunc(c.bgDelay, c.background)
+	c.bgArmed = true
 	c.startPinging()
 	c.mu.Unlock()
 }

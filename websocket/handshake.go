@@ -3,9 +3,11 @@ package websocket
 import (
 	"crypto/sha1"
 	"encoding/base64"
+	"log"
 	"net"
 	"net/http"
 	"net/url"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -29,15 +31,18 @@ type Handler struct {
 	// To allow other origins, check conn.Origin in AccessOk.
 	AccessOk func(conn *Conn, protocols []string) bool
 
-	// Handle is called with every accepted connection, on the goroutine
-	// that served the HTTP request. The connection stays open when Handle
-	// returns: whoever owns it must close it.
+	// Handle is called with every accepted connection, on a goroutine of
+	// its own: ServeHTTP returns once the handshake is done, so that
+	// net/http lets go of everything it held for the request. The
+	// connection stays open when Handle returns: whoever owns it must
+	// close it.
 	//
 	// If Handle panics, the connection is closed with
 	// StatusInternalServerError (1011; Close waits for the client's
-	// answer as usual) and the panic goes on, unrecovered, to net/http,
-	// which logs it with its stack as for any handler (and says nothing
-	// for http.ErrAbortHandler).
+	// answer as usual), and the panic is recovered and logged with its
+	// stack to the http.Server's ErrorLog (or the log package's standard
+	// logger), as net/http does for a handler's panic; like net/http, it
+	// says nothing for http.ErrAbortHandler.
 	Handle func(conn *Conn)
 
 	// ServerName, if not empty, is sent as the Server header of the
@@ -101,7 +106,7 @@ const acceptGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 // WebSocket handshake is answered with a 4xx status and a short plain-text
 // reason, and the connection stays an ordinary HTTP connection. An accepted
 // one is taken over from net/http, answered with 101 Switching Protocols,
-// and passed to Handle.
+// and passed to Handle, which runs on a goroutine of its own.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	key, status, reason := checkRequest(req)
 	if status != 0 {
@@ -173,11 +178,36 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	nc.SetDeadline(time.Time{})
-	c.open(nc, brw.Reader)
+	c.open(nc, brw)
+	errorLog, _ := req.Context().Value(http.ServerContextKey).(*http.Server)
+	go h.run(c, errorLog)
+}
+
+// run calls Handle on the connection's own goroutine. Returning from
+// ServeHTTP lets net/http free all it held for the request (its buffers,
+// the request, a goroutine stack grown by parsing it), which is most of
+// what an idle connection would otherwise cost.
+//
+// A panic in Handle must not take the process down, as it would on a
+// goroutine net/http does not guard: it is recovered, the connection
+// closed with StatusInternalServerError, and the panic logged as net/http
+// logs a handler's panic.
+func (h *Handler) run(c *Conn, srv *http.Server) {
 	returned := false
 	defer func() {
-		if !returned { // Handle panicked, or called runtime.Goexit
-			c.Close(StatusInternalServerError, "")
+		if returned {
+			return
+		}
+		v := recover() // nil after runtime.Goexit
+		c.Close(StatusInternalServerError, "")
+		if v != nil && v != http.ErrAbortHandler {
+			stack := make([]byte, 64<<10)
+			stack = stack[:runtime.Stack(stack, false)]
+			logf := log.Printf
+			if srv != nil && srv.ErrorLog != nil {
+				logf = srv.ErrorLog.Printf
+			}
+			logf("websocket: panic serving %s: %v\n%s", c.RemoteAddr, v, stack)
 		}
 	}()
 	h.Handle(c)

@@ -4,27 +4,11 @@ import "time"
 
 // Keepalive: the ping timer (Handler.PingInterval) and the idle timeout
 // (Handler.IdleTimeout). Both are measured from the last bytes that came
-// from the client, which netReader records.
+// from the client, which afterNetRead records.
 
-// netReader is what the connection's bufio.Reader reads from: first the
-// bytes net/http had buffered beyond the handshake request, then the
-// network. It notes when bytes arrive, and gives each read from the
-// network the idle timeout's deadline.
-type netReader struct {
-	c       *Conn
-	pending []byte // left over from net/http's reader; nil once read
-}
-
-func (r *netReader) Read(p []byte) (int, error) {
-	if len(r.pending) > 0 {
-		n := copy(p, r.pending)
-		r.pending = r.pending[n:]
-		if len(r.pending) == 0 {
-			r.pending = nil // lets net/http's buffer go
-		}
-		return n, nil
-	}
-	c := r.c
+// beforeNetRead gives a read from the network the idle timeout's
+// deadline; readMu is held.
+func (c *Conn) beforeNetRead() {
 	if c.idleTimeout > 0 {
 		c.mu.Lock()
 		if !c.aborting { // an interrupt's deadline in the past stays
@@ -32,11 +16,13 @@ func (r *netReader) Read(p []byte) (int, error) {
 		}
 		c.mu.Unlock()
 	}
-	n, err := c.nc.Read(p)
-	if n > 0 {
+}
+
+// afterNetRead notes when bytes came from the client.
+func (c *Conn) afterNetRead(n int) {
+	if n > 0 && (c.idleTimeout > 0 || c.pingInterval > 0) {
 		c.lastRead.Store(time.Now().UnixNano())
 	}
-	return n, err
 }
 
 // idleFor is how long nothing has come from the client.

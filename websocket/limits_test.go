@@ -148,8 +148,8 @@ func TestWriteTimeoutSparesSlowReader(t *testing.T) {
 	}
 }
 
-// A panic in Handle closes the connection with 1011, and goes on to
-// net/http, which logs it.
+// A panic in Handle closes the connection with 1011 and is logged to the
+// http.Server's ErrorLog; the server goes on.
 func TestPanicInHandleCloses1011(t *testing.T) {
 	t.Parallel()
 	var logged bytes.Buffer
@@ -173,7 +173,7 @@ func TestPanicInHandleCloses1011(t *testing.T) {
 		return strings.Contains(logged.String(), "handler bug")
 	}) {
 		mu.Lock()
-		t.Errorf("net/http logged %q, want the panic", logged.String())
+		t.Errorf("ErrorLog got %q, want the panic", logged.String())
 		mu.Unlock()
 	}
 }

@@ -128,7 +128,7 @@ func (h *harness) finish() {
 	// it would not see the end of TCP: the owner closes the connection.
 	h.start(model.CloseCall, func() callResult { return callResult{err: h.c.Close(StatusOK, "")} })
 	select {
-	case <-h.c.done:
+	case <-h.c.ended():
 	case <-time.After(stepTimeout):
 		h.fatalf("connection not ended %v after the client closed TCP", stepTimeout)
 	}
@@ -331,7 +331,7 @@ func (h *harness) expectEnd(ev model.Event) {
 	h.nc.Close()
 	h.tcpEnded = true
 	select {
-	case <-h.c.done:
+	case <-h.c.ended():
 	case <-time.After(stepTimeout):
 		h.fatalf("after %s: TCP closed but the connection has not ended", ev.Kind)
 	}
@@ -346,7 +346,7 @@ func isTimeout(err error) bool {
 func (h *harness) invariants() {
 	if h.m.State.Terminal() {
 		select {
-		case <-h.c.done:
+		case <-h.c.ended():
 		case <-time.After(stepTimeout):
 			h.fatalf("model is %s, but GetStatus does not return", h.m.State)
 		}
@@ -357,7 +357,7 @@ func (h *harness) invariants() {
 		return
 	}
 	select {
-	case <-h.c.done:
+	case <-h.c.ended():
 		h.fatalf("GetStatus returns while the model is %s", h.m.State)
 	default:
 	}

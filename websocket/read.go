@@ -84,16 +84,27 @@ func (c *Conn) releaseRead() {
 // somebody must: while open and no message waits to be received, after a
 // short delay (a receive loop never needs it); while closing, at once, to
 // take in the client's close frame. c.mu is held.
+//
+// A receive loop releases the read side for every message; rather than
+// move the timer each time, releases are counted, and a timer that finds
+// a release after it was armed waits once more (see background).
 func (c *Conn) armBackground(inMessage bool) {
+	c.releases++
 	if c.readers > 0 || c.bgTimer == nil {
 		return
 	}
 	switch {
 	case c.state == stateClosing:
-		c.bgTimer.Reset(0)
-	case c.state == stateOpen && !inMessage:
-		c.bgTimer.Reset(c.bgDelay)
+		c.startBackground(0)
+	case c.state == stateOpen && !inMessage && !c.bgArmed:
+		c.startBackground(c.bgDelay)
 	}
+}
+
+// startBackground sets the background reader's timer. c.mu is held.
+func (c *Conn) startBackground(after time.Duration) {
+	c.bgTimer.Reset(after)
+	c.bgArmed, c.bgReleases = true, c.releases
 }
 
 // background reads while no receiver does: it answers pings and takes in
@@ -102,7 +113,13 @@ func (c *Conn) armBackground(inMessage bool) {
 // waits for a receive call; while closing it discards data.
 func (c *Conn) background() {
 	c.mu.Lock()
+	c.bgArmed = false
 	if c.readers > 0 || c.bgActive || c.state != stateOpen && c.state != stateClosing {
+		c.mu.Unlock()
+		return
+	}
+	if c.state == stateOpen && c.releases != c.bgReleases {
+		c.startBackground(c.bgDelay) // the read side was in use meanwhile
 		c.mu.Unlock()
 		return
 	}
@@ -148,9 +165,9 @@ func (c *Conn) background() {
 // discardClosing skips the data of the message in progress once we have
 // sent our close frame: it is not delivered any more.
 func (c *Conn) discardClosing() error {
-	for c.rd.remaining > 0 {
-		n, err := c.br.Discard(int(min(c.rd.remaining, 1<<30)))
-		c.rd.remaining -= uint64(n)
+	if c.rd.remaining > 0 {
+		n, err := c.skipIn(c.rd.remaining)
+		c.rd.remaining -= n
 		if err != nil {
 			return c.readFailed(err)
 		}
@@ -165,15 +182,23 @@ func (c *Conn) discardClosing() error {
 // nextFrame reads one frame header (RFC 6455 §5.2) and checks it. A control
 // frame is read whole and acted on; for a data frame the header is taken
 // in and the payload left for the receiver. Only readMu's holder calls it.
+//
+// An idle connection waits here, so the path to the poller is kept short:
+// the stack a goroutine needs while it waits is what it keeps (see
+// rawio_linux.go).
 func (c *Conn) nextFrame() error {
-	b, err := c.br.Peek(2)
-	if err != nil {
-		return c.readFailed(err)
+	for c.buffered() < 2 || c.buffered() < headerLen((*c.in.buf)[c.in.r+1]) {
+		if err := c.fill(); err != nil {
+			return c.readFailed(err)
+		}
 	}
+	return c.takeFrame()
+}
+
+// takeFrame is nextFrame once the header is in the buffer.
+func (c *Conn) takeFrame() error {
+	b := (*c.in.buf)[c.in.r:c.in.w]
 	n := headerLen(b[1])
-	if b, err = c.br.Peek(n); err != nil {
-		return c.readFailed(err)
-	}
 	h, minimal := parseHeader(b)
 	if pe := checkHeader(h, minimal, c.rd.inMessage); pe != nil {
 		return c.protocolError(pe)
@@ -181,14 +206,16 @@ func (c *Conn) nextFrame() error {
 	if h.op.isControl() {
 		// Peek the whole frame before taking any of it, so that an
 		// aborted background read leaves the stream intact.
-		if b, err = c.br.Peek(n + int(h.length)); err != nil {
+		b, err := c.peek(n + int(h.length))
+		if err != nil {
 			return c.readFailed(err)
 		}
-		var buf [maxControlPayload]byte
-		payload := buf[:copy(buf[:], b[n:])]
+		// Unmasked in place: the frame is ours until consumed.
+		payload := b[n:]
 		mask(h.key, 0, payload)
-		c.br.Discard(n + int(h.length))
-		return c.control(h.op, payload)
+		err = c.control(h.op, payload)
+		c.consume(n + int(h.length))
+		return err
 	}
 	size := h.length
 	if h.op == opContinuation {
@@ -199,7 +226,7 @@ func (c *Conn) nextFrame() error {
 	if c.maxMessageSize >= 0 && size > uint64(c.maxMessageSize) {
 		return c.protocolError(&protocolError{code: StatusTooLarge, reason: "message too large"})
 	}
-	c.br.Discard(n)
+	c.consume(n)
 	c.rd.h, c.rd.remaining, c.rd.keyPos, c.rd.msgSize = h, h.length, 0, size
 	if h.op != opContinuation {
 		c.rd.inMessage, c.rd.ready = true, true
@@ -253,7 +280,7 @@ func (c *Conn) readFailed(err error) error {
 	}
 	reason := ""
 	switch {
-	case timeout && c.idleTimeout > 0: // netReader's deadline
+	case timeout && c.idleTimeout > 0: // beforeNetRead's deadline
 		reason = "nothing from the client for " + c.idleTimeout.String()
 	case err != io.EOF:
 		reason = err.Error()
@@ -285,9 +312,23 @@ func (c *Conn) ReceiveMessage() (MessageType, io.Reader, error) {
 	if err := c.startMessage(); err != nil {
 		return 0, nil, err
 	}
-	// A reader of its own per message, so that a stale one cannot read
-	// the next message.
-	return c.rd.msgType, &messageReader{c: c, seq: c.rd.seq}, nil
+	return c.rd.msgType, c.messageReader(), nil
+}
+
+// messageReader returns a reader for the message just started. Readers
+// alternate between two per connection, so that the reader of the
+// previous message, if still used, cannot read this one. A reader whose
+// message was not read to its end may still be in use: it is left to
+// the garbage collector and replaced.
+func (c *Conn) messageReader() *messageReader {
+	slot := &c.msgReaders[c.rd.seq&1]
+	r := *slot
+	if r == nil || !r.ended {
+		r = &messageReader{c: c}
+		*slot = r
+	}
+	r.seq, r.ended = c.rd.seq, false
+	return r
 }
 
 // startMessage skips the rest of the previous message and reads frames
@@ -349,7 +390,7 @@ func (c *Conn) readPayload(p []byte) (int, error) {
 	if uint64(len(p)) > c.rd.remaining {
 		p = p[:c.rd.remaining]
 	}
-	n, err := c.br.Read(p)
+	n, err := c.readIn(p)
 	c.rd.keyPos = mask(c.rd.h.key, c.rd.keyPos, p[:n])
 	c.rd.remaining -= uint64(n)
 	if c.rd.msgType == Text && !c.rd.utf8.feed(p[:n]) {
@@ -374,10 +415,11 @@ func (c *Conn) endMessage() error {
 }
 
 // messageReader is the reader ReceiveMessage returns; seq ties it to the
-// message it was returned for.
+// message it was returned for. Fields are guarded by readMu.
 type messageReader struct {
-	c   *Conn
-	seq uint64
+	c     *Conn
+	seq   uint64
+	ended bool // it returned io.EOF at the end of its message
 }
 
 // Read reads payload of the message; see [Conn.ReceiveMessage].
@@ -396,7 +438,9 @@ func (r *messageReader) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	return c.readPayload(p)
+	n, err := c.readPayload(p)
+	r.ended = err == io.EOF
+	return n, err
 }
 
 // ReceiveText receives a text message of at most maxLength bytes. A binary

@@ -13,51 +13,84 @@ import (
 // errWriterClosed is returned by a message writer used after its Close.
 var errWriterClosed = errors.New("websocket: message writer already closed")
 
-// writeBufferSize is the size of a message writer's buffer: a streamed
-// message leaves in frames of this size.
+// writeBufferSize is the payload size of a message writer's buffer: a
+// streamed message leaves in frames of this size.
 const writeBufferSize = 32 << 10
 
 // writeBuffers holds the buffers of message writers between messages, so
-// that an idle connection holds none.
+// that an idle connection holds none. Each has room for the frame header
+// in front of the payload, so that a frame leaves in one write.
 var writeBuffers = sync.Pool{New: func() any {
-	b := make([]byte, 0, writeBufferSize)
+	b := make([]byte, maxHeaderLen+writeBufferSize)
 	return &b
 }}
 
-// progressWriter writes to the network for the connection's bufio.Writer.
-// A write may block for the write timeout without progress; as long as the
-// client takes some bytes within each timeout, it goes on. Once Close has
-// set a deadline for our close frame, no write goes past it.
-type progressWriter struct{ c *Conn }
-
-func (w progressWriter) Write(p []byte) (int, error) {
-	c, written := w.c, 0
-	for {
-		var deadline time.Time
-		if c.writeTimeout >= 0 {
-			deadline = time.Now().Add(c.writeTimeout)
-		}
-		c.nc.SetWriteDeadline(deadline)
-		// Close may have set its deadline meanwhile: the earlier wins.
-		closing := false
-		if by := c.closeBy.Load(); by != 0 && (deadline.IsZero() || by < deadline.UnixNano()) {
-			c.nc.SetWriteDeadline(time.Unix(0, by))
-			closing = true
-		}
-		n, err := c.nc.Write(p[written:])
-		written += n
-		var ne net.Error
-		if err == nil || n == 0 || closing || !errors.As(err, &ne) || !ne.Timeout() {
-			return written, err
-		}
-		// Timed out after taking some bytes: slow, not stalled.
+// writeNet writes a and then b to the network, with one system call where
+// it can (writev for two pieces); wmu is held. A write may block for the
+// write timeout without progress; as long as the client takes some bytes
+// within each timeout, it goes on. Once Close has set a deadline for our
+// close frame, no write goes past it.
+func (c *Conn) writeNet(a, b []byte) error {
+	if c.raw != nil {
+		return c.writeRaw(a, b)
 	}
+	return c.writeConn(a, b)
 }
 
-// writeFrame writes one data frame whose payload is head followed by body
-// (RFC 6455 §5.2, unmasked as servers send, §5.1). Splitting the payload
-// lets a writer send its buffer and the caller's bytes without copying.
-func (c *Conn) writeFrame(op opcode, fin bool, head, body []byte) error {
+// writeConn is writeNet through net.Conn: a small frame is put together
+// in a pooled buffer and written at once, a large one in two writes.
+func (c *Conn) writeConn(a, b []byte) error {
+	if len(b) > 0 && len(a)+len(b) <= writeBufferSize {
+		block := writeBuffers.Get().(*[]byte)
+		err := c.writeAll(append(append((*block)[:0], a...), b...))
+		writeBuffers.Put(block)
+		return err
+	}
+	if err := c.writeAll(a); err != nil {
+		return err
+	}
+	return c.writeAll(b)
+}
+
+// writeAll writes p to net.Conn with the write timeout.
+func (c *Conn) writeAll(p []byte) error {
+	for len(p) > 0 {
+		closing := c.setWriteDeadline()
+		n, err := c.nc.Write(p)
+		if err == nil {
+			return nil
+		}
+		var ne net.Error
+		if n == 0 || closing || !errors.As(err, &ne) || !ne.Timeout() {
+			return err
+		}
+		// Timed out after taking some bytes: slow, not stalled.
+		p = p[n:]
+	}
+	return nil
+}
+
+// setWriteDeadline gives the next write the write timeout, or Close's
+// deadline for our close frame if that is earlier, and reports the latter.
+func (c *Conn) setWriteDeadline() (closing bool) {
+	var deadline time.Time
+	if c.writeTimeout >= 0 {
+		deadline = time.Now().Add(c.writeTimeout)
+	}
+	// Close may set its deadline at any time: the earlier wins.
+	if by := c.closeBy.Load(); by != 0 && (deadline.IsZero() || by < deadline.UnixNano()) {
+		deadline, closing = time.Unix(0, by), true
+	}
+	c.nc.SetWriteDeadline(deadline)
+	return closing
+}
+
+// writeFrame writes one data frame (RFC 6455 §5.2, unmasked as servers
+// send, §5.1) whose payload is a buffered part followed by body. The
+// buffered part is room[maxHeaderLen:], and the header goes into the room
+// before it; with room nil there is no buffered part. Either way the
+// payload is not copied.
+func (c *Conn) writeFrame(op opcode, fin bool, room, body []byte) error {
 	c.wmu.Lock()
 	if c.closeSent {
 		c.wmu.Unlock()
@@ -67,11 +100,19 @@ func (c *Conn) writeFrame(op opcode, fin bool, head, body []byte) error {
 		c.wmu.Unlock()
 		return fx.err
 	}
-	hdr := appendHeader(c.hdrBuf[:0], fin, op, len(head)+len(body))
-	c.bw.Write(hdr)
-	c.bw.Write(head)
-	c.bw.Write(body)
-	err := c.bw.Flush()
+	size := len(body)
+	if room != nil {
+		size += len(room) - maxHeaderLen
+	}
+	hdr := appendHeader(c.hdrBuf[:0], fin, op, size)
+	var err error
+	if room != nil {
+		start := maxHeaderLen - len(hdr)
+		copy(room[start:], hdr)
+		err = c.writeNet(room[start:], body)
+	} else {
+		err = c.writeNet(hdr, body)
+	}
 	c.wmu.Unlock()
 	if err != nil {
 		return c.writeFailed(err)
@@ -96,10 +137,7 @@ func (c *Conn) writeControlLocked(op opcode, payload []byte) error {
 		return nil
 	}
 	c.closeSent = op == opClose
-	frame := appendHeader(c.ctlBuf[:0], true, op, len(payload))
-	frame = append(frame, payload...)
-	c.bw.Write(frame)
-	return c.bw.Flush()
+	return c.writeNet(appendHeader(c.hdrBuf[:0], true, op, len(payload)), payload)
 }
 
 // writeFailed ends the connection after a failed write.
@@ -113,7 +151,12 @@ func (c *Conn) acquireSend() error {
 	select {
 	case c.sendTok <- struct{}{}:
 		return nil
-	case <-c.done:
+	default: // another sender has it: wait, unless the connection ends
+	}
+	select {
+	case c.sendTok <- struct{}{}:
+		return nil
+	case <-c.ended():
 		return ErrConnClosed
 	}
 }
@@ -177,14 +220,29 @@ type messageWriter struct {
 	op     opcode // of the next frame: the message type, then continuation
 	text   bool
 	closed bool
-	buf    *[]byte // pooled while a message is in progress
-	utf8   utf8Validator
+	// block is pooled while a message is in progress: room for a frame
+	// header, then n bytes of buffered payload.
+	block *[]byte
+	n     int
+	utf8  utf8Validator
 }
 
 func (w *messageWriter) start(op opcode) {
 	w.op, w.text, w.closed = op, op == opText, false
-	w.buf = writeBuffers.Get().(*[]byte)
+	w.block, w.n = writeBuffers.Get().(*[]byte), 0
 	w.utf8 = utf8Validator{}
+}
+
+// buffered is the payload waiting to be sent, with the header's room
+// in front of it.
+func (w *messageWriter) buffered() []byte { return (*w.block)[:maxHeaderLen+w.n] }
+
+// keep makes the buffered payload start with its bytes from, followed
+// by more.
+func (w *messageWriter) keep(from int, more []byte) {
+	payload := (*w.block)[maxHeaderLen:]
+	w.n = copy(payload, payload[from:w.n])
+	w.n += copy(payload[w.n:], more)
 }
 
 // Write adds p to the message; see [Conn.SendMessage].
@@ -210,22 +268,18 @@ func (w *messageWriter) Write(p []byte) (int, error) {
 			p, err = p[:n], errInvalidUTF8
 		}
 	}
-	buf := *w.buf
-	if len(buf)+len(p) <= cap(buf) {
-		*w.buf = append(buf, p...)
+	if w.n+len(p) <= writeBufferSize {
+		w.n += copy((*w.block)[maxHeaderLen+w.n:], p)
 		return len(p), err
 	}
 	// Send what is buffered and p as one frame, except an incomplete
 	// character at the end, which waits for its remaining bytes.
-	send := len(buf) + len(p) - w.utf8.pending()
-	head, body := buf[:min(send, len(buf))], p[:max(send-len(buf), 0)]
-	if ferr := w.frame(false, head, body); ferr != nil {
+	send := w.n + len(p) - w.utf8.pending()
+	head, body := min(send, w.n), p[:max(send-w.n, 0)]
+	if ferr := w.frame(false, (*w.block)[:maxHeaderLen+head], body); ferr != nil {
 		return 0, ferr
 	}
-	var tail [utf8.UTFMax]byte
-	n := copy(tail[:], buf[len(head):])
-	n += copy(tail[n:], p[len(body):])
-	*w.buf = append(buf[:0], tail[:n]...)
+	w.keep(head, p[len(body):])
 	return len(p), err
 }
 
@@ -240,21 +294,20 @@ func (w *messageWriter) ReadFrom(r io.Reader) (n int64, err error) {
 		return 0, fx.err
 	}
 	for {
-		buf := *w.buf
-		if len(buf) == cap(buf) {
+		if w.n == writeBufferSize {
 			if err := w.flush(); err != nil {
 				return n, err
 			}
-			buf = *w.buf
 		}
-		m, rerr := r.Read(buf[len(buf):cap(buf)])
+		space := (*w.block)[maxHeaderLen+w.n:]
+		m, rerr := r.Read(space)
 		if v := w.utf8; w.text {
-			if !v.feed(buf[len(buf) : len(buf)+m]) {
+			if !v.feed(space[:m]) {
 				return n, errInvalidUTF8
 			}
 			w.utf8 = v
 		}
-		*w.buf = buf[:len(buf)+m]
+		w.n += m
 		n += int64(m)
 		if rerr == io.EOF {
 			return n, nil
@@ -268,18 +321,17 @@ func (w *messageWriter) ReadFrom(r io.Reader) (n int64, err error) {
 // flush sends the full buffer as a frame, keeping back an incomplete
 // character at its end.
 func (w *messageWriter) flush() error {
-	buf := *w.buf
-	send := len(buf) - w.utf8.pending()
-	if err := w.frame(false, buf[:send], nil); err != nil {
+	send := w.n - w.utf8.pending()
+	if err := w.frame(false, (*w.block)[:maxHeaderLen+send], nil); err != nil {
 		return err
 	}
-	*w.buf = append(buf[:0], buf[send:]...)
+	w.keep(send, nil)
 	return nil
 }
 
 // frame sends one frame of the message.
-func (w *messageWriter) frame(fin bool, head, body []byte) error {
-	err := w.c.writeFrame(w.op, fin, head, body)
+func (w *messageWriter) frame(fin bool, room, body []byte) error {
+	err := w.c.writeFrame(w.op, fin, room, body)
 	w.op = opContinuation
 	return err
 }
@@ -291,16 +343,14 @@ func (w *messageWriter) Close() error {
 	}
 	w.closed = true
 	var err error
-	buf := *w.buf
 	if w.text && !w.utf8.complete() {
-		buf, err = buf[:len(buf)-w.utf8.pending()], errInvalidUTF8
+		w.n, err = w.n-w.utf8.pending(), errInvalidUTF8
 	}
-	if ferr := w.frame(true, buf, nil); ferr != nil {
+	if ferr := w.frame(true, w.buffered(), nil); ferr != nil {
 		err = ferr
 	}
-	*w.buf = buf[:0]
-	writeBuffers.Put(w.buf)
-	w.buf = nil
+	writeBuffers.Put(w.block)
+	w.block, w.n = nil, 0
 	w.c.releaseSend()
 	return err
 }

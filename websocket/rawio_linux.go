@@ -1,0 +1,185 @@
+package websocket
+
+import (
+	"io"
+	"net"
+	"os"
+	"syscall"
+	"time"
+	"unsafe"
+)
+
+// Reads and writes on the socket itself, through syscall.RawConn, which
+// keeps the descriptor from being closed under us and waits on the
+// runtime's poller. Two reasons:
+//
+//   - A read takes a pooled buffer only when the socket has bytes; while
+//     the poller waits, the connection holds none.
+//   - A write that does not block needs no deadline: the write timeout is
+//     set only when the socket is full and the write must wait. Setting a
+//     deadline on every write costs a timer update each time, and, called
+//     from deep inside a send, grows the goroutine's stack past its first
+//     2 KiB, which an idle connection then keeps.
+//
+// The system calls themselves are raw (no scheduler hand-off): the socket
+// is non-blocking, so they return at once.
+
+// rawIO holds the socket and the state of its raw reads and writes.
+type rawIO struct {
+	conn     syscall.RawConn
+	fill     func(fd uintptr) bool // c.fillFromFD, made once
+	flush    func(fd uintptr) bool // c.flushToFD, made once
+	n        int                   // what fillFromFD read (readMu)
+	readErr  error                 // fillFromFD's error (readMu)
+	writeErr error                 // flushToFD's error (wmu)
+	iov      [2]syscall.Iovec      // what flushToFD writes
+	deadline bool                  // flushToFD set a write deadline to wait
+}
+
+// useRawIO switches the connection to raw reads and writes if its
+// network connection allows them (TCP, Unix sockets).
+func (c *Conn) useRawIO() {
+	sc, ok := c.nc.(syscall.Conn)
+	if !ok {
+		return
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return
+	}
+	c.raw = &rawIO{conn: raw, fill: c.fillFromFD, flush: c.flushToFD}
+}
+
+// fillRaw reads into the buffer once the socket has bytes.
+func (c *Conn) fillRaw() (int, error) {
+	if err := c.raw.conn.Read(c.raw.fill); err != nil {
+		return 0, err
+	}
+	return c.raw.n, c.raw.readErr
+}
+
+// fillFromFD is fillRaw's read, called by the poller until it returns
+// true: it takes a buffer only to read, and gives it back when the socket
+// has nothing yet, before the poller waits.
+func (c *Conn) fillFromFD(fd uintptr) bool {
+	if c.in.buf == nil {
+		c.in.buf = readBuffers.Get().(*[]byte)
+	}
+	b := (*c.in.buf)[c.in.w:]
+	for {
+		n, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+		switch e {
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			if c.buffered() == 0 {
+				c.releaseInbuf()
+			}
+			return false
+		case 0:
+			c.raw.n, c.raw.readErr = int(n), nil
+			if n == 0 {
+				c.raw.readErr = io.EOF
+			}
+		default:
+			c.raw.n, c.raw.readErr = 0, c.netError("read", e)
+		}
+		return true
+	}
+}
+
+// writeRaw writes a and then b in as few system calls as the socket
+// allows: writev for two pieces.
+func (c *Conn) writeRaw(a, b []byte) error {
+	r := c.raw
+	r.iov[0], r.iov[1] = iovec(a), iovec(b)
+	r.writeErr = nil
+	err := r.conn.Write(r.flush)
+	if err == nil {
+		err = r.writeErr
+	}
+	if r.deadline {
+		c.clearWriteDeadline()
+	}
+	r.iov = [2]syscall.Iovec{} // keeps nothing of the caller's
+	return err
+}
+
+// iovec describes p for writev.
+func iovec(p []byte) (v syscall.Iovec) {
+	if len(p) > 0 {
+		v.Base = &p[0]
+		v.SetLen(len(p))
+	}
+	return v
+}
+
+// setWriteDeadlineToWait sets the deadline of a write that must wait for
+// room in the socket: the write timeout from now, or Close's deadline for
+// our close frame if that is earlier.
+func (c *Conn) setWriteDeadlineToWait() {
+	c.raw.deadline = true
+	var deadline time.Time
+	if c.writeTimeout >= 0 {
+		deadline = time.Now().Add(c.writeTimeout)
+	}
+	c.nc.SetWriteDeadline(deadline)
+	// Close may set its deadline at any time: the earlier wins.
+	if by := c.closeBy.Load(); by != 0 && (deadline.IsZero() || by < deadline.UnixNano()) {
+		c.nc.SetWriteDeadline(time.Unix(0, by))
+	}
+}
+
+// clearWriteDeadline undoes setWriteDeadlineToWait once the write is
+// done: no deadline, or Close's.
+func (c *Conn) clearWriteDeadline() {
+	c.raw.deadline = false
+	c.nc.SetWriteDeadline(time.Time{})
+	if by := c.closeBy.Load(); by != 0 {
+		c.nc.SetWriteDeadline(time.Unix(0, by))
+	}
+}
+
+// flushToFD is writeRaw's write, called by the poller until it returns
+// true. When the socket is full it sets the write deadline before the
+// poller waits. Every wait starts the timeout again, so a client that
+// takes bytes now and then is not cut off.
+func (c *Conn) flushToFD(fd uintptr) bool {
+	r := c.raw
+	for {
+		if r.iov[0].Len == 0 {
+			r.iov[0], r.iov[1] = r.iov[1], syscall.Iovec{}
+		}
+		if r.iov[0].Len == 0 {
+			return true
+		}
+		n, _, e := syscall.RawSyscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&r.iov[0])), 2)
+		switch e {
+		case 0:
+			for i := range r.iov { // past what was written
+				left := uint64(r.iov[i].Len)
+				step := min(uint64(n), left)
+				n -= uintptr(step)
+				if step == left {
+					r.iov[i] = syscall.Iovec{}
+				} else {
+					r.iov[i].Base = (*byte)(unsafe.Add(unsafe.Pointer(r.iov[i].Base), step))
+					r.iov[i].SetLen(int(left - step))
+				}
+			}
+		case syscall.EINTR:
+		case syscall.EAGAIN:
+			c.setWriteDeadlineToWait()
+			return false
+		default:
+			r.writeErr = c.netError("write", e)
+			return true
+		}
+	}
+}
+
+// netError is err as the net package reports a failed read or write.
+func (c *Conn) netError(op string, err error) error {
+	return &net.OpError{Op: op, Net: c.nc.LocalAddr().Network(), Source: c.nc.LocalAddr(),
+		Addr: c.nc.RemoteAddr(), Err: os.NewSyscallError(op, err)}
+}
