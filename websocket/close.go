@@ -25,12 +25,13 @@ func (c *Conn) apply(fx effects) {
 // for the transition into closed or dropped. With awaitClose, Close may
 // still be writing our close frame (it holds wmu from the transition to
 // closing until the frame is out, and its write deadline bounds that): the
-// frame must reach the wire before the FIN. With linger, our close frame
-// was the last thing sent on a working connection: the server half-closes
+// frame must reach the wire before the FIN. With linger, we failed the
+// connection and the client may still be sending: the server half-closes
 // first (RFC 6455 §7.1.1) and reads what the client still sends, bounded
 // in time and bytes, so that closing does not reset the connection under
-// the close frame. Lingering reads the network, so it happens only on the
-// read side, which holds readMu.
+// our close frame. Lingering reads the network, so it happens only on the
+// read side, which holds readMu. Otherwise what has already arrived is
+// discarded, without waiting, for the same reason.
 func (c *Conn) finish(linger, awaitClose bool) {
 	if c.bgTimer != nil {
 		c.bgTimer.Stop()
@@ -46,6 +47,8 @@ func (c *Conn) finish(linger, awaitClose bool) {
 		if hc, ok := c.nc.(interface{ CloseWrite() error }); linger && ok && hc.CloseWrite() == nil {
 			c.nc.SetReadDeadline(time.Now().Add(lingerTimeout))
 			io.CopyN(io.Discard, c.nc, lingerMax)
+		} else if c.raw != nil {
+			c.discardArrived()
 		}
 		c.nc.Close()
 	}

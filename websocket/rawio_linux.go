@@ -88,6 +88,25 @@ func (c *Conn) fillFromFD(fd uintptr) bool {
 	}
 }
 
+// discardArrived reads and discards what the socket holds, up to
+// lingerMax bytes, without waiting for more.
+func (c *Conn) discardArrived() {
+	buf := readBuffers.Get().(*[]byte)
+	c.raw.conn.Control(func(fd uintptr) {
+		for total := 0; total < lingerMax; {
+			n, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&(*buf)[0])), uintptr(len(*buf)))
+			if e == syscall.EINTR {
+				continue
+			}
+			if e != 0 || n == 0 {
+				return
+			}
+			total += int(n)
+		}
+	})
+	readBuffers.Put(buf)
+}
+
 // writeRaw writes a and then b in as few system calls as the socket
 // allows: writev for two pieces.
 func (c *Conn) writeRaw(a, b []byte) error {

@@ -97,7 +97,7 @@ func (c *Conn) step(ev event, code Status, reason string) (fx effects) {
 			c.state = stateClosed
 			c.status, c.reason = code, reason
 			fx.sendClose, fx.closeCode = true, replyCode(code)
-			fx.closeTCP, fx.linger = true, true
+			fx.closeTCP = true
 		case evProtocolError: // O7: fail the connection
 			c.state = stateDropped
 			fx.sendClose, fx.closeCode, fx.closeReason = true, code, reason
@@ -118,7 +118,7 @@ func (c *Conn) step(ev event, code Status, reason string) (fx effects) {
 		case evRecvClose: // K4: the close handshake is complete
 			c.state = stateClosed
 			c.status, c.reason = code, reason
-			fx.closeTCP, fx.linger, fx.awaitClose = true, true, true
+			fx.closeTCP, fx.awaitClose = true, true
 		case evProtocolError, evReadFailed, evWriteFailed, evCloseTimeout: // K5–K8
 			c.state = stateDropped
 			fx.closeTCP, fx.awaitClose = true, true
