@@ -2,6 +2,7 @@ package websocket
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/rand"
 	"encoding/binary"
 	"io"
@@ -125,5 +126,40 @@ func BenchmarkEcho(b *testing.B) {
 				c.roundTrip(b, tt.op, payload)
 			}
 		})
+	}
+}
+
+// BenchmarkHandshake measures a connection's life over loopback TCP:
+// connect, opening handshake, closing handshake started by the client,
+// the server's FIN. allocs/op are the server's and the client's together.
+func BenchmarkHandshake(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := &http.Server{Handler: &Handler{Handle: echoHandler}}
+	go srv.Serve(ln)
+	defer srv.Close()
+	req := []byte("GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	closeFrame := []byte{0x88, 0x82, 1, 2, 3, 4, 0x03 ^ 1, 0xe8 ^ 2}
+	buf := make([]byte, 4096)
+	b.ReportAllocs()
+	for b.Loop() {
+		nc, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			b.Fatal(err)
+		}
+		nc.Write(req)
+		// The 101 response, then our close frame and its echo, then EOF.
+		n, err := nc.Read(buf)
+		if err != nil || !bytes.HasPrefix(buf[:n], []byte("HTTP/1.1 101 ")) {
+			b.Fatalf("handshake: %q %v", buf[:n], err)
+		}
+		nc.Write(closeFrame)
+		if _, err := io.Copy(io.Discard, nc); err != nil {
+			b.Fatal(err)
+		}
+		nc.Close()
 	}
 }

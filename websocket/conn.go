@@ -127,25 +127,26 @@ func newConn() *Conn {
 	return c
 }
 
-// open attaches the hijacked network connection and moves to the open
-// state. The background reader is armed at once, so that a handler which
-// only sends still has its pings answered and the client's close seen.
-// net/http's buffers are dropped once the handshake response is out: what
-// the client sent after its request is moved to a pooled read buffer.
-func (c *Conn) open(nc net.Conn, http *bufio.ReadWriter) {
+// attach takes over the hijacked network connection. What the client sent
+// after its request is still in net/http's reader: it moves to a pooled
+// read buffer, and net/http's buffers go with the request.
+func (c *Conn) attach(nc net.Conn, http *bufio.Reader) {
 	c.nc = nc
 	c.useRawIO()
-	if n := http.Reader.Buffered(); n > 0 {
+	if n := http.Buffered(); n > 0 {
 		c.in.buf = readBuffers.Get().(*[]byte)
 		if n > len(*c.in.buf) { // net/http's buffer is 4 KiB, as ours
 			b := make([]byte, n)
 			c.in.buf = &b
 		}
-		c.in.w, _ = http.Reader.Read((*c.in.buf)[:n])
+		c.in.w, _ = http.Read((*c.in.buf)[:n])
 	}
-	// We own both after Hijack; zeroed, they let their buffers go, though
-	// net/http's conn keeps pointers to them while Handle runs.
-	*http.Reader, *http.Writer = bufio.Reader{}, bufio.Writer{}
+}
+
+// open moves to the open state once the 101 response is out. The
+// background reader is armed at once, so that a handler which only sends
+// still has its pings answered and the client's close seen.
+func (c *Conn) open() {
 	c.lastRead.Store(time.Now().UnixNano())
 	c.mu.Lock()
 	c.step(evAccepted, 0, "")

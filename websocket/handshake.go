@@ -95,9 +95,6 @@ type Handler struct {
 	bgDelay time.Duration
 }
 
-// handshakeWriteTimeout bounds the write of the 101 response.
-const handshakeWriteTimeout = 10 * time.Second
-
 // acceptGUID is appended to the client's key to form the accept value
 // (RFC 6455 §1.3).
 const acceptGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -168,17 +165,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		refuse(w, http.StatusInternalServerError, "cannot take over the connection")
 		return
 	}
-	// The HTTP server's deadlines do not apply to the WebSocket.
-	nc.SetDeadline(time.Now().Add(handshakeWriteTimeout))
+	// Hijack has cleared the HTTP server's deadlines; the response is
+	// written as frames are, under the write timeout.
+	c.attach(nc, brw.Reader)
 	resp := appendResponse(brw.Writer.AvailableBuffer(), key, c.Protocol, h.ServerName)
-	brw.Writer.Write(resp)
-	if err := brw.Writer.Flush(); err != nil {
+	if err := c.writeNet(resp, nil); err != nil {
 		c.refused()
 		nc.Close()
 		return
 	}
-	nc.SetDeadline(time.Time{})
-	c.open(nc, brw)
+	c.open()
 	errorLog, _ := req.Context().Value(http.ServerContextKey).(*http.Server)
 	go h.run(c, errorLog)
 }

@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -34,6 +35,9 @@ type rawIO struct {
 	writeErr error                 // flushToFD's error (wmu)
 	iov      [2]syscall.Iovec      // what flushToFD writes
 	deadline bool                  // flushToFD set a write deadline to wait
+	// unread: the last read filled the buffer, so the socket may hold
+	// more (see discardArrived).
+	unread atomic.Bool
 }
 
 // useRawIO switches the connection to raw reads and writes if its
@@ -78,6 +82,7 @@ func (c *Conn) fillFromFD(fd uintptr) bool {
 			return false
 		case 0:
 			c.raw.n, c.raw.readErr = int(n), nil
+			c.raw.unread.Store(int(n) == len(b))
 			if n == 0 {
 				c.raw.readErr = io.EOF
 			}
@@ -89,8 +94,13 @@ func (c *Conn) fillFromFD(fd uintptr) bool {
 }
 
 // discardArrived reads and discards what the socket holds, up to
-// lingerMax bytes, without waiting for more.
+// lingerMax bytes, without waiting for more. If the last read left the
+// socket empty, it has nothing to do: a client sends nothing after its
+// close frame, and its FIN does not turn our close into a reset.
 func (c *Conn) discardArrived() {
+	if !c.raw.unread.Load() {
+		return
+	}
 	buf := readBuffers.Get().(*[]byte)
 	c.raw.conn.Control(func(fd uintptr) {
 		for total := 0; total < lingerMax; {
