@@ -13,12 +13,26 @@ func (c *Conn) apply(fx effects) {
 		c.writeControl(opPing, nil)
 	}
 	if fx.sendClose {
-		var buf [maxControlPayload]byte
-		c.writeControl(opClose, appendClosePayload(buf[:0], fx.closeCode, fx.closeReason))
+		c.wmu.Lock()
+		err := c.writeCloseLocked(fx.closeCode, fx.closeReason)
+		c.wmu.Unlock()
+		if err != nil {
+			c.writeFailed(err)
+		}
 	}
 	if fx.closeTCP {
 		c.finish(fx.linger, fx.awaitClose)
 	}
+}
+
+// writeCloseLocked writes our close frame; wmu is held. The payload is
+// put together in a pooled buffer: an array here would escape with the
+// write and cost an allocation per connection.
+func (c *Conn) writeCloseLocked(code Status, reason string) error {
+	buf := readBuffers.Get().(*[]byte)
+	err := c.writeControlLocked(opClose, appendClosePayload((*buf)[:0], code, reason))
+	readBuffers.Put(buf)
+	return err
 }
 
 // finish closes TCP and wakes everybody waiting for the end. It runs once,
@@ -105,9 +119,10 @@ func (c *Conn) Close(code Status, message string) error {
 		return errInvalidUTF8
 	}
 	// A sender blocked on a client that does not read must not hold the
-	// close frame back for longer than the close timeout.
+	// close frame back for longer than the close timeout. (After the end
+	// there is nobody to unblock, and no socket to set a deadline on.)
 	deadline := time.Now().Add(c.closeTimeout)
-	if c.nc != nil && c.closeBy.CompareAndSwap(0, deadline.UnixNano()) {
+	if c.nc != nil && c.currentState() == stateOpen && c.closeBy.CompareAndSwap(0, deadline.UnixNano()) {
 		c.nc.SetWriteDeadline(deadline)
 	}
 	// The send side is taken before the state changes, so that while the
@@ -124,8 +139,7 @@ func (c *Conn) Close(code Status, message string) error {
 		c.wmu.Unlock()
 		return fx.err
 	}
-	var buf [maxControlPayload]byte
-	err := c.writeControlLocked(opClose, appendClosePayload(buf[:0], fx.closeCode, fx.closeReason))
+	err := c.writeCloseLocked(fx.closeCode, fx.closeReason)
 	c.wmu.Unlock()
 	if err != nil {
 		c.writeFailed(err)

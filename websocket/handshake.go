@@ -1,6 +1,7 @@
 package websocket
 
 import (
+	"bufio"
 	"crypto/sha1"
 	"encoding/base64"
 	"log"
@@ -159,7 +160,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 
-	nc, brw, err := http.NewResponseController(w).Hijack()
+	var nc net.Conn
+	var brw *bufio.ReadWriter
+	var err error
+	if hj, ok := w.(http.Hijacker); ok {
+		nc, brw, err = hj.Hijack()
+	} else { // a wrapped ResponseWriter
+		nc, brw, err = http.NewResponseController(w).Hijack()
+	}
 	if err != nil {
 		c.refused()
 		refuse(w, http.StatusInternalServerError, "cannot take over the connection")
@@ -238,7 +246,8 @@ func checkRequest(req *http.Request) (key string, status int, reason string) {
 	if len(keys) != 1 {
 		return "", http.StatusBadRequest, "need exactly one Sec-WebSocket-Key"
 	}
-	if raw, err := base64.StdEncoding.DecodeString(keys[0]); err != nil || len(raw) != 16 {
+	var buf [24]byte
+	if raw, err := base64.StdEncoding.AppendDecode(buf[:0], []byte(keys[0])); err != nil || len(raw) != 16 {
 		return "", http.StatusBadRequest, "Sec-WebSocket-Key is not 16 bytes in base64"
 	}
 	return keys[0], 0, ""
@@ -258,7 +267,7 @@ func refuse(w http.ResponseWriter, status int, reason string) {
 // appendResponse appends the 101 response (RFC 6455 §4.2.2).
 func appendResponse(b []byte, key, protocol, server string) []byte {
 	b = append(b, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "...)
-	b = append(b, acceptKey(key)...)
+	b = appendAcceptKey(b, key)
 	if protocol != "" {
 		b = append(b, "\r\nSec-WebSocket-Protocol: "...)
 		b = append(b, protocol...)
@@ -271,9 +280,13 @@ func appendResponse(b []byte, key, protocol, server string) []byte {
 }
 
 // acceptKey computes Sec-WebSocket-Accept for a client's key (RFC 6455 §4.2.2).
-func acceptKey(key string) string {
-	sum := sha1.Sum([]byte(key + acceptGUID))
-	return base64.StdEncoding.EncodeToString(sum[:])
+func acceptKey(key string) string { return string(appendAcceptKey(nil, key)) }
+
+// appendAcceptKey appends acceptKey(key) to b.
+func appendAcceptKey(b []byte, key string) []byte {
+	var in [64]byte // a valid key and the GUID fit
+	sum := sha1.Sum(append(append(in[:0], key...), acceptGUID...))
+	return base64.StdEncoding.AppendEncode(b, sum[:])
 }
 
 // headerTokens returns the comma-separated values of all fields named name,
@@ -281,10 +294,10 @@ func acceptKey(key string) string {
 func headerTokens(h http.Header, name string) []string {
 	var out []string
 	for _, v := range h.Values(name) {
-		for _, t := range strings.Split(v, ",") {
-			// Only space and tab separate list elements (RFC 9110
-			// §5.6.1); other Unicode spaces are part of a token.
-			if t = strings.Trim(t, " \t"); t != "" {
+		for v != "" {
+			var t string
+			t, v = nextToken(v)
+			if t != "" {
 				out = append(out, t)
 			}
 		}
@@ -294,12 +307,24 @@ func headerTokens(h http.Header, name string) []string {
 
 // hasToken reports whether a field named name lists token, ignoring case.
 func hasToken(h http.Header, name, token string) bool {
-	for _, t := range headerTokens(h, name) {
-		if strings.EqualFold(t, token) {
-			return true
+	for _, v := range h.Values(name) {
+		for v != "" {
+			var t string
+			t, v = nextToken(v)
+			if strings.EqualFold(t, token) {
+				return true
+			}
 		}
 	}
 	return false
+}
+
+// nextToken splits the first element off a comma-separated list, trimmed.
+// Only space and tab separate list elements (RFC 9110 §5.6.1); other
+// Unicode spaces are part of a token.
+func nextToken(list string) (token, rest string) {
+	token, rest, _ = strings.Cut(list, ",")
+	return strings.Trim(token, " \t"), rest
 }
 
 // sameHost reports whether origin names the host the request was sent to,

@@ -1,6 +1,9 @@
 package websocket
 
-import "fmt"
+import (
+	"fmt"
+	"strconv"
+)
 
 // state is where a connection is in its lifecycle. STATE_MACHINE.md is the
 // specification; step below is the only code that changes a state.
@@ -145,13 +148,20 @@ func (c *Conn) step(ev event, code Status, reason string) (fx effects) {
 func causeOf(ev event, code Status, reason string) error {
 	switch {
 	case ev == evProtocolError:
-		return fmt.Errorf("%w: %s (sent close %d)", ErrConnClosed, reason, code)
+		return closedBecause(reason + " (sent close " + strconv.Itoa(int(code)) + ")")
 	case ev == evCloseTimeout:
-		return fmt.Errorf("%w: no close frame from the client in time", ErrConnClosed)
+		return closedBecause("no close frame from the client in time")
 	case (ev == evReadFailed || ev == evWriteFailed) && reason != "":
-		return fmt.Errorf("%w: %s", ErrConnClosed, reason)
+		return closedBecause(reason)
 	}
 	return ErrConnClosed
+}
+
+// closedBecause is ErrConnClosed with the reason. It is a function of its
+// own so that causeOf, called on every connection's last transition, stays
+// small: a large frame there would grow the goroutine's stack.
+func closedBecause(reason string) error {
+	return fmt.Errorf("%w: %s", ErrConnClosed, reason)
 }
 
 // replyCode is the code of the close frame that answers a client's close
