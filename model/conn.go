@@ -75,7 +75,7 @@ type TCPClose struct{ Linger bool }
 
 // WriteBufferSize is the message writer's buffer: a message written with
 // SendMessage leaves in frames of this size.
-const WriteBufferSize = 32 << 10
+const WriteBufferSize = 64 << 10
 
 // DefaultMaxMessageSize is the longest data message a client may send
 // unless a test sets Conn.MaxMessageSize.

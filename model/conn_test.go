@@ -205,13 +205,13 @@ func TestModelWriterFrames(t *testing.T) {
 		wantN        []int    // bytes each Write took
 		wantCloseErr Err
 	}{
-		{"exactly full stays buffered", OpBinary, [][]byte{full}, []string{"32768 fin"}, []int{32768}, NoErr},
-		{"one byte more sends a frame", OpBinary, [][]byte{full, []byte("b")}, []string{"32769", "0 fin"}, []int{32768, 1}, NoErr},
-		{"binary holds nothing back", OpBinary, [][]byte{full[:WriteBufferSize-1], []byte{0xE2, 0x82}}, []string{"32769", "0 fin"}, []int{32767, 2}, NoErr},
-		{"text holds back 1 byte, Close drops it", OpText, [][]byte{full, []byte("\xe2")}, []string{"32768", "0 fin"}, []int{32768, 1}, ErrInvalidUTF8},
-		{"text holds back 2 bytes, Close drops them", OpText, [][]byte{full, []byte("\xe2\x82")}, []string{"32768", "0 fin"}, []int{32768, 2}, ErrInvalidUTF8},
-		{"text holds back 3 bytes, Close drops them", OpText, [][]byte{full, []byte("\xf0\x9d\x84")}, []string{"32768", "0 fin"}, []int{32768, 3}, ErrInvalidUTF8},
-		{"text completes across frames", OpText, [][]byte{full, []byte("\xe2\x82"), []byte("\xac")}, []string{"32768", "3 fin"}, []int{32768, 2, 1}, NoErr},
+		{"exactly full stays buffered", OpBinary, [][]byte{full}, []string{"65536 fin"}, []int{65536}, NoErr},
+		{"one byte more sends a frame", OpBinary, [][]byte{full, []byte("b")}, []string{"65537", "0 fin"}, []int{65536, 1}, NoErr},
+		{"binary holds nothing back", OpBinary, [][]byte{full[:WriteBufferSize-1], []byte{0xE2, 0x82}}, []string{"65537", "0 fin"}, []int{65535, 2}, NoErr},
+		{"text holds back 1 byte, Close drops it", OpText, [][]byte{full, []byte("\xe2")}, []string{"65536", "0 fin"}, []int{65536, 1}, ErrInvalidUTF8},
+		{"text holds back 2 bytes, Close drops them", OpText, [][]byte{full, []byte("\xe2\x82")}, []string{"65536", "0 fin"}, []int{65536, 2}, ErrInvalidUTF8},
+		{"text holds back 3 bytes, Close drops them", OpText, [][]byte{full, []byte("\xf0\x9d\x84")}, []string{"65536", "0 fin"}, []int{65536, 3}, ErrInvalidUTF8},
+		{"text completes across frames", OpText, [][]byte{full, []byte("\xe2\x82"), []byte("\xac")}, []string{"65536", "3 fin"}, []int{65536, 2, 1}, NoErr},
 		{"invalid text: the valid start is taken", OpText, [][]byte{[]byte("ab\xffcd")}, []string{"2 fin"}, []int{2}, NoErr},
 	}
 	for _, tt := range tests {

@@ -15,7 +15,7 @@ var errWriterClosed = errors.New("websocket: message writer already closed")
 
 // writeBufferSize is the payload size of a message writer's buffer: a
 // streamed message leaves in frames of this size.
-const writeBufferSize = 32 << 10
+const writeBufferSize = 64 << 10
 
 // writeBuffers holds the buffers of message writers between messages, so
 // that an idle connection holds none. Each has room for the frame header
