@@ -156,3 +156,13 @@ func TestStepRecordsClientStatus(t *testing.T) {
 		})
 	}
 }
+
+// The model frames streamed messages as the library does.
+func TestModelConstantsMatch(t *testing.T) {
+	if writeBufferSize != model.WriteBufferSize {
+		t.Errorf("writeBufferSize %d, model.WriteBufferSize %d", writeBufferSize, model.WriteBufferSize)
+	}
+	if defaultMaxMessageSize != model.DefaultMaxMessageSize {
+		t.Errorf("defaultMaxMessageSize %d, model.DefaultMaxMessageSize %d", defaultMaxMessageSize, model.DefaultMaxMessageSize)
+	}
+}
