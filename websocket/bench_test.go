@@ -107,19 +107,99 @@ func (c *benchClient) roundTrip(b *testing.B, op opcode, payload []byte) {
 	}
 }
 
+// echoSizes are the echo benchmarks' messages: the harness's cases.
+var echoSizes = []struct {
+	op   opcode
+	size int
+}{{opBinary, 16}, {opText, 1024}, {opBinary, 64 << 10}}
+
+// benchPayload is a message of size letters.
+func benchPayload(size int) []byte {
+	p := make([]byte, size)
+	for i := range p {
+		p[i] = 'a' + byte(i%26)
+	}
+	return p
+}
+
 // BenchmarkEcho measures a message's round trip through the echo handler
-// over loopback TCP; allocs/op are the server's and the client's together.
+// (ReceiveMessage, SendMessage, io.Copy) over loopback TCP; allocs/op are
+// the server's and the client's together, and the client allocates
+// nothing.
 func BenchmarkEcho(b *testing.B) {
-	for _, tt := range []struct {
-		op   opcode
-		size int
-	}{{opBinary, 16}, {opText, 1024}, {opBinary, 64 << 10}} {
-		payload := make([]byte, tt.size)
-		for i := range payload {
-			payload[i] = 'a' + byte(i%26)
-		}
+	for _, tt := range echoSizes {
+		payload := benchPayload(tt.size)
 		b.Run(MessageType(tt.op).String()+"-"+sizeName(tt.size), func(b *testing.B) {
 			c := dialBench(b, echoHandler)
+			b.SetBytes(int64(tt.size))
+			b.ReportAllocs()
+			for b.Loop() {
+				c.roundTrip(b, tt.op, payload)
+			}
+		})
+	}
+}
+
+// BenchmarkEchoPipe is BenchmarkEcho over net.Pipe: no system calls, so
+// the library's own cost per message, through net.Conn rather than the
+// raw socket.
+func BenchmarkEchoPipe(b *testing.B) {
+	for _, tt := range echoSizes {
+		payload := benchPayload(tt.size)
+		b.Run(MessageType(tt.op).String()+"-"+sizeName(tt.size), func(b *testing.B) {
+			c := pipeBench(b, echoHandler)
+			b.SetBytes(int64(tt.size))
+			b.ReportAllocs()
+			for b.Loop() {
+				c.roundTrip(b, tt.op, payload)
+			}
+		})
+	}
+}
+
+// pipeBench runs handle on an open Conn over net.Pipe.
+func pipeBench(b *testing.B, handle func(*Conn)) *benchClient {
+	b.Helper()
+	server, client := net.Pipe()
+	c := newConn()
+	c.attach(server, bufio.NewReader(server))
+	c.open()
+	go handle(c)
+	b.Cleanup(func() {
+		client.Close()
+		c.GetStatus()
+	})
+	return &benchClient{nc: client, br: bufio.NewReaderSize(client, 64<<10)}
+}
+
+// BenchmarkReceive measures the round trip of a message received whole
+// with ReceiveBinary (into the handler's buffer) or ReceiveText (into a
+// new string) and sent back with SendBinary or SendText, over loopback.
+func BenchmarkReceive(b *testing.B) {
+	handlers := map[opcode]func(*Conn){
+		opBinary: func(c *Conn) {
+			buf := make([]byte, 64<<10)
+			for {
+				n, err := c.ReceiveBinary(buf)
+				if err != nil || c.SendBinary(buf[:n]) != nil {
+					return
+				}
+			}
+		},
+		opText: func(c *Conn) {
+			for {
+				s, err := c.ReceiveText(64 << 10)
+				if err != nil || c.SendText(s) != nil {
+					return
+				}
+			}
+		},
+	}
+	for _, tt := range echoSizes {
+		payload := benchPayload(tt.size)
+		name := map[opcode]string{opBinary: "ReceiveBinary", opText: "ReceiveText"}[tt.op]
+		b.Run(name+"-"+sizeName(tt.size), func(b *testing.B) {
+			c := dialBench(b, handlers[tt.op])
 			b.SetBytes(int64(tt.size))
 			b.ReportAllocs()
 			for b.Loop() {

@@ -79,7 +79,8 @@ type Conn struct {
 	// wmu guards the network write side: every frame is written whole
 	// under it, so control frames can slip between a message's frames.
 	wmu       sync.Mutex
-	closeSent bool // our close frame is on the wire: nothing may follow it
+	closeSent bool  // our close frame is on the wire: nothing may follow it
+	wdl       int64 // the write deadline set on nc by writeAll, Unix ns; 0: none
 	hdrBuf    [maxHeaderLen]byte
 }
 

@@ -6,6 +6,7 @@ import (
 	"net"
 	"slices"
 	"time"
+	"unsafe"
 )
 
 // readState is the position of the read side in the client's frame stream;
@@ -452,7 +453,11 @@ func (c *Conn) ReceiveText(maxLength int) (string, error) {
 	if err == ErrTooLarge {
 		b = b[:len(b)-openTail(b)]
 	}
-	return string(b), err
+	if len(b) == 0 {
+		return "", err
+	}
+	// b was made for this call and is not kept: the string may have it.
+	return unsafe.String(&b[0], len(b)), err
 }
 
 // ReceiveBinary receives a binary message into buf and returns its length.

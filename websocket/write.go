@@ -52,37 +52,54 @@ func (c *Conn) writeConn(a, b []byte) error {
 	return c.writeAll(b)
 }
 
-// writeAll writes p to net.Conn with the write timeout.
+// writeAll writes p to net.Conn with the write timeout. Moving the
+// deadline costs a timer update (and on some connections, such as
+// net.Pipe's, an allocation), so it is moved only when less than half the
+// timeout is left; a write that then times out without progress before a
+// whole timeout has passed is given the rest of it and goes on.
 func (c *Conn) writeAll(p []byte) error {
+	start := time.Now()
 	for len(p) > 0 {
-		closing := c.setWriteDeadline()
+		closing := c.armWriteDeadline(start)
 		n, err := c.nc.Write(p)
 		if err == nil {
 			return nil
 		}
 		var ne net.Error
-		if n == 0 || closing || !errors.As(err, &ne) || !ne.Timeout() {
+		if closing || !errors.As(err, &ne) || !ne.Timeout() {
 			return err
 		}
-		// Timed out after taking some bytes: slow, not stalled.
+		if n > 0 {
+			start = time.Now() // slow, not stalled: the timeout starts again
+		} else if time.Since(start) >= c.writeTimeout {
+			return err
+		}
 		p = p[n:]
+		c.wdl = 0 // the deadline has passed
 	}
 	return nil
 }
 
-// setWriteDeadline gives the next write the write timeout, or Close's
-// deadline for our close frame if that is earlier, and reports the latter.
-func (c *Conn) setWriteDeadline() (closing bool) {
-	var deadline time.Time
-	if c.writeTimeout >= 0 {
-		deadline = time.Now().Add(c.writeTimeout)
+// armWriteDeadline makes sure that a write starting at start may go
+// without progress for the write timeout, or until Close's deadline for
+// our close frame if that is earlier, and reports the latter. wmu is held.
+func (c *Conn) armWriteDeadline(start time.Time) (closing bool) {
+	by := c.closeBy.Load()
+	if by != 0 && (c.writeTimeout < 0 || by < start.Add(c.writeTimeout).UnixNano()) {
+		c.nc.SetWriteDeadline(time.Unix(0, by))
+		c.wdl = by
+		return true
 	}
-	// Close may set its deadline at any time: the earlier wins.
-	if by := c.closeBy.Load(); by != 0 && (deadline.IsZero() || by < deadline.UnixNano()) {
-		deadline, closing = time.Unix(0, by), true
+	if c.writeTimeout < 0 {
+		return false // no deadline was ever set: Hijack cleared net/http's
 	}
-	c.nc.SetWriteDeadline(deadline)
-	return closing
+	deadline := start.Add(c.writeTimeout).UnixNano()
+	// Close sets its deadline without telling wdl: once it has, always set.
+	if by != 0 || c.wdl < deadline-int64(c.writeTimeout/2) || c.wdl > deadline {
+		c.nc.SetWriteDeadline(time.Unix(0, deadline))
+		c.wdl = deadline
+	}
+	return false
 }
 
 // writeFrame writes one data frame (RFC 6455 §5.2, unmasked as servers

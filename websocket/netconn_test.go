@@ -1,0 +1,72 @@
+package websocket
+
+import (
+	"bufio"
+	"errors"
+	"net"
+	"testing"
+	"time"
+)
+
+// Over a net.Conn that is not a socket (TLS, net.Pipe), writes go through
+// net.Conn and its deadlines: the write timeout must still cut off a
+// client that stopped reading, and spare one that reads slowly.
+
+// pipeConn returns an open Conn over net.Pipe with the write timeout, and
+// the client's end.
+func pipeConn(t *testing.T, writeTimeout time.Duration) (*Conn, net.Conn) {
+	t.Helper()
+	server, client := net.Pipe()
+	c := newConn()
+	c.writeTimeout = writeTimeout
+	c.attach(server, bufio.NewReader(server))
+	c.open()
+	t.Cleanup(func() {
+		client.Close()
+		c.GetStatus()
+	})
+	return c, client
+}
+
+func TestWriteTimeoutOverNetConn(t *testing.T) {
+	t.Parallel()
+	const timeout = 300 * time.Millisecond
+	c, client := pipeConn(t, timeout)
+	// A write that went through leaves its deadline behind, due a little
+	// after the stalled write starts: that one must still get a whole
+	// timeout.
+	go client.Read(make([]byte, 64))
+	if err := c.SendBinary([]byte("read")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(timeout * 2 / 5)
+	start := time.Now()
+	err := c.SendBinary(make([]byte, 1<<20))
+	elapsed := time.Since(start)
+	if !errors.Is(err, ErrConnClosed) {
+		t.Fatalf("send to a client that never reads returned %v, want an error wrapping ErrConnClosed", err)
+	}
+	if elapsed < timeout || elapsed > 10*timeout {
+		t.Errorf("the stalled send failed after %v, want the write timeout (%v)", elapsed, timeout)
+	}
+}
+
+func TestWriteTimeoutOverNetConnSparesSlowReader(t *testing.T) {
+	t.Parallel()
+	const timeout = 300 * time.Millisecond
+	c, client := pipeConn(t, timeout)
+	go func() {
+		buf := make([]byte, 4<<10)
+		for {
+			time.Sleep(timeout / 4)
+			if _, err := client.Read(buf); err != nil {
+				return
+			}
+		}
+	}()
+	// 64 KiB in 4 KiB reads a quarter of the timeout apart: four times
+	// as long as the timeout, with progress all along.
+	if err := c.SendBinary(make([]byte, 64<<10)); err != nil {
+		t.Errorf("send to a slow but steady reader returned %v", err)
+	}
+}
