@@ -2,7 +2,7 @@
 
 FUZZTIME ?= 60s
 
-.PHONY: run echo test race bench fmt vet proptest fuzz soak mutation
+.PHONY: run echo test race bench bench-smoke fmt vet proptest fuzz soak mutation
 
 # Chat example: open http://127.0.0.1:8080/ in a browser.
 run:
@@ -13,14 +13,23 @@ echo:
 	go run ./examples/echo -addr 127.0.0.1:9001
 
 test:
-	go vet ./... && go test -race -count=1 ./...
+	go vet ./... && go test -race -count=1 ./... && $(MAKE) --no-print-directory bench-smoke
 
 # Repeated runs under the race detector, to shake out rare interleavings.
 race:
 	go test -race -count=10 ./...
 
+# Frame headers, masking, UTF-8, echo over net.Pipe and loopback, receives,
+# handshakes; each with allocs/op. Compare runs with benchstat.
 bench:
 	go test -run '^$$' -bench . -benchmem ./websocket/
+
+# The steady-state echo benchmarks, briefly: fails if a message costs an
+# allocation (allocs/op > 0), never on timings. ReceiveText is left out:
+# its string is an allocation by design.
+bench-smoke:
+	go test -run '^$$' -bench 'Echo|Receive/ReceiveBinary' -benchtime 2000x -benchmem ./websocket/ | \
+		awk '{ print } /allocs\/op/ && $$(NF-1) > 0 { bad = 1 } END { if (bad) print "bench-smoke: allocations per message (allocs/op > 0)"; exit bad }'
 
 fmt:
 	gofmt -s -l -w .
