@@ -3,7 +3,7 @@
 //
 // A server mounts a [Handler] on an http.ServeMux; every client that
 // completes the opening handshake gets its own [Conn], passed to
-// [Handler.Handle]:
+// [Handler.Handle], which runs on a goroutine of its own:
 //
 //	func echo(conn *websocket.Conn) {
 //		defer conn.Close(websocket.StatusOK, "")
