@@ -298,6 +298,8 @@ func (c *Conn) readFailed(err error) error {
 //
 // Read the message to its end before the next receive call: the reader is
 // valid until then, and the next call discards whatever was left unread.
+// (Readers are reused: do not keep one past the next receive call.) The
+// reader implements io.WriterTo, so io.Copy from it allocates nothing.
 // While a message waits unread, control frames behind it are not
 // processed. Once the connection has ended or started closing, the error
 // is ErrConnClosed, or wraps it saying why the connection failed: every
@@ -442,6 +444,38 @@ func (r *messageReader) Read(p []byte) (int, error) {
 	n, err := c.readPayload(p)
 	r.ended = err == io.EOF
 	return n, err
+}
+
+// WriteTo writes the rest of the message to w; io.Copy uses it. To a
+// writer from SendMessage it hands over to that writer's ReadFrom, which
+// reads straight into the writer's buffer; for any other writer it
+// borrows a pooled buffer for the copy.
+func (r *messageReader) WriteTo(w io.Writer) (n int64, err error) {
+	if mw, ok := w.(*messageWriter); ok {
+		return mw.ReadFrom(r)
+	}
+	block := writeBuffers.Get().(*[]byte)
+	defer writeBuffers.Put(block)
+	buf := (*block)[maxHeaderLen:]
+	for {
+		m, rerr := r.Read(buf)
+		if m > 0 {
+			k, werr := w.Write(buf[:m])
+			n += int64(k)
+			if werr == nil && k < m {
+				werr = io.ErrShortWrite
+			}
+			if werr != nil {
+				return n, werr
+			}
+		}
+		if rerr == io.EOF {
+			return n, nil
+		}
+		if rerr != nil {
+			return n, rerr
+		}
+	}
 }
 
 // ReceiveText receives a text message of at most maxLength bytes. A binary

@@ -1,0 +1,54 @@
+package websocket
+
+import (
+	"bytes"
+	"io"
+	"testing"
+)
+
+// plainWriter hides every method but Write, as most writers have.
+type plainWriter struct{ bytes.Buffer }
+
+func (w *plainWriter) Write(p []byte) (int, error) { return w.Buffer.Write(p) }
+
+// maskedFrame is a client frame with the key 1 2 3 4.
+func maskedFrame(fin bool, op opcode, payload string) []byte {
+	key := [4]byte{1, 2, 3, 4}
+	b := appendHeader(nil, fin, op, len(payload))
+	b[1] |= 0x80
+	b = append(append(b, key[:]...), payload...)
+	mask(key, 0, b[len(b)-len(payload):])
+	return b
+}
+
+// io.Copy from a message reader to a writer that is not a message
+// writer goes through WriteTo: the whole message, across its fragments,
+// and no allocation per message.
+func TestCopyMessageToPlainWriter(t *testing.T) {
+	c, client := pipeConn(t, defaultWriteTimeout)
+	message := append(maskedFrame(false, opBinary, "hello, "), maskedFrame(true, opContinuation, "world")...)
+	const runs = 100
+	go func() {
+		for range runs + 3 { // two, then AllocsPerRun's warm-up and runs
+			if _, err := client.Write(message); err != nil {
+				return
+			}
+		}
+	}()
+	dst := &plainWriter{}
+	copyOne := func() {
+		dst.Reset()
+		_, r, err := c.ReceiveMessage()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, err := io.Copy(dst, r); err != nil || n != 12 || dst.String() != "hello, world" {
+			t.Fatalf("io.Copy gave %d bytes %q, %v; want the 12 bytes of the message", n, dst.String(), err)
+		}
+	}
+	copyOne()
+	copyOne() // the buffers are in their pools now
+	if allocs := testing.AllocsPerRun(runs, copyOne); allocs > 0 {
+		t.Errorf("%.1f allocations per message copied", allocs)
+	}
+}
