@@ -6,10 +6,10 @@ import (
 	"testing"
 )
 
-// plainWriter hides every method but Write, as most writers have.
-type plainWriter struct{ bytes.Buffer }
+// plainWriter has Write only, as most writers.
+type plainWriter struct{ buf bytes.Buffer }
 
-func (w *plainWriter) Write(p []byte) (int, error) { return w.Buffer.Write(p) }
+func (w *plainWriter) Write(p []byte) (int, error) { return w.buf.Write(p) }
 
 // maskedFrame is a client frame with the key 1 2 3 4.
 func maskedFrame(fin bool, op opcode, payload string) []byte {
@@ -37,13 +37,13 @@ func TestCopyMessageToPlainWriter(t *testing.T) {
 	}()
 	dst := &plainWriter{}
 	copyOne := func() {
-		dst.Reset()
+		dst.buf.Reset()
 		_, r, err := c.ReceiveMessage()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if n, err := io.Copy(dst, r); err != nil || n != 12 || dst.String() != "hello, world" {
-			t.Fatalf("io.Copy gave %d bytes %q, %v; want the 12 bytes of the message", n, dst.String(), err)
+		if n, err := io.Copy(dst, r); err != nil || n != 12 || dst.buf.String() != "hello, world" {
+			t.Fatalf("io.Copy gave %d bytes %q, %v; want the 12 bytes of the message", n, dst.buf.String(), err)
 		}
 	}
 	copyOne()
