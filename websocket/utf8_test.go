@@ -102,6 +102,18 @@ func BenchmarkUTF8Validator(b *testing.B) {
 				}
 			}
 		})
+		b.Run(tt.name+"-"+sizeName(len(p))+"-fragments-utf8.Valid", func(b *testing.B) {
+			// The reference for fragments: utf8.Valid on each piece
+			// (which, unlike the validator, fails on a character cut
+			// at the end of a piece; the work is the same).
+			b.SetBytes(int64(len(p)))
+			b.ReportAllocs()
+			for b.Loop() {
+				for q := p; len(q) > 0; q = q[min(100, len(q)):] {
+					utf8.Valid(q[:min(100, len(q))])
+				}
+			}
+		})
 		b.Run(tt.name+"-"+sizeName(len(p))+"-utf8.Valid", func(b *testing.B) {
 			b.SetBytes(int64(len(p)))
 			b.ReportAllocs()
