@@ -3,7 +3,10 @@ package websocket
 import (
 	"bufio"
 	"errors"
+	"io"
 	"net"
+	"net/http"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -68,5 +71,73 @@ func TestWriteTimeoutOverNetConnSparesSlowReader(t *testing.T) {
 	// as long as the timeout, with progress all along.
 	if err := c.SendBinary(make([]byte, 64<<10)); err != nil {
 		t.Errorf("send to a slow but steady reader returned %v", err)
+	}
+}
+
+// countingConn is a listener's wrapper around a TCP connection: it has
+// SyscallConn, promoted, but reads and writes of its own.
+type countingConn struct {
+	*net.TCPConn
+	read, written *atomic.Int64
+}
+
+func (c countingConn) Read(p []byte) (int, error) {
+	n, err := c.TCPConn.Read(p)
+	c.read.Add(int64(n))
+	return n, err
+}
+
+func (c countingConn) Write(p []byte) (int, error) {
+	n, err := c.TCPConn.Write(p)
+	c.written.Add(int64(n))
+	return n, err
+}
+
+type countingListener struct {
+	net.Listener
+	read, written atomic.Int64
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	nc, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return countingConn{nc.(*net.TCPConn), &l.read, &l.written}, nil
+}
+
+// A wrapped connection is read and written through its wrapper, even if
+// it exposes the socket's SyscallConn.
+func TestWrappedConnGoesThroughWrapper(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := &countingListener{Listener: ln}
+	srv := &http.Server{Handler: &Handler{Handle: echoHandler}}
+	go srv.Serve(cl)
+	defer srv.Close()
+	nc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	io.WriteString(nc, "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	br := bufio.NewReader(nc)
+	if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("handshake: %v", err)
+	}
+	before := cl.read.Load()
+	nc.Write(maskedFrame(true, opBinary, "through the wrapper"))
+	echo := make([]byte, 2+len("through the wrapper"))
+	if _, err := io.ReadFull(br, echo); err != nil || string(echo[2:]) != "through the wrapper" {
+		t.Fatalf("echo %q, %v", echo, err)
+	}
+	if read := cl.read.Load() - before; read != int64(len(maskedFrame(true, opBinary, "through the wrapper"))) {
+		t.Errorf("the wrapper's Read saw %d bytes of the frame, want all of them", read)
+	}
+	if cl.written.Load() == 0 {
+		t.Error("nothing was written through the wrapper")
 	}
 }

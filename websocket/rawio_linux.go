@@ -41,10 +41,17 @@ type rawIO struct {
 }
 
 // useRawIO switches the connection to raw reads and writes if its
-// network connection allows them (TCP, Unix sockets).
+// network connection is a TCP or Unix socket itself: a wrapper, even one
+// that has SyscallConn, may do something of its own in Read and Write
+// (count, buffer, encrypt), which must not be bypassed.
 func (c *Conn) useRawIO() {
-	sc, ok := c.nc.(syscall.Conn)
-	if !ok {
+	var sc syscall.Conn
+	switch nc := c.nc.(type) {
+	case *net.TCPConn:
+		sc = nc
+	case *net.UnixConn:
+		sc = nc
+	default:
 		return
 	}
 	raw, err := sc.SyscallConn()
