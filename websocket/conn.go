@@ -110,7 +110,8 @@ const (
 	lingerMax = 1 << 20
 
 	// backgroundDelay is how long the read side must be idle before the
-	// background reader starts. Receiving in a loop never starts it.
+	// background reader starts (up to twice that: see armBackground).
+	// Receiving in a loop never starts it.
 	backgroundDelay = 10 * time.Millisecond
 )
 
