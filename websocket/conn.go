@@ -158,6 +158,26 @@ func (c *Conn) open() {
 	c.mu.Unlock()
 }
 
+// allowed is stepLocked for an API call that asks to go ahead (Send,
+// Receive): such an event has no effects but its error.
+func (c *Conn) allowed(ev event) error {
+	c.mu.Lock()
+	err := c.stepErr(ev)
+	c.mu.Unlock()
+	return err
+}
+
+// stepErr is step for an API call that asks to go ahead; c.mu is held.
+// It is never inlined so that step's effects, a large value, live in its
+// frame only while it runs, not in the callers' all along the read and
+// write paths: those paths decide how much stack an idle connection's
+// goroutine keeps (see nextFrame).
+//
+//go:noinline
+func (c *Conn) stepErr(ev event) error {
+	return c.step(ev, 0, "").err
+}
+
 // stepLocked is step with c.mu taken.
 func (c *Conn) stepLocked(ev event, code Status, reason string) effects {
 	c.mu.Lock()

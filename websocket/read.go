@@ -36,9 +36,9 @@ var aLongTimeAgo = time.Unix(1, 0)
 // state (rows K10, T1, T2), without waiting for the read side.
 func (c *Conn) acquireRead() error {
 	c.mu.Lock()
-	if fx := c.step(evReceive, 0, ""); fx.err != nil {
+	if err := c.stepErr(evReceive); err != nil {
 		c.mu.Unlock()
-		return fx.err
+		return err
 	}
 	c.readers++
 	if c.bgActive {
@@ -454,6 +454,13 @@ func (r *messageReader) WriteTo(w io.Writer) (n int64, err error) {
 	if mw, ok := w.(*messageWriter); ok {
 		return mw.ReadFrom(r)
 	}
+	return r.copyTo(w)
+}
+
+// copyTo is WriteTo to a writer other than a message writer. It is a
+// function of its own so that WriteTo, on the path of every echoed
+// message, stays small (see nextFrame on stack depth).
+func (r *messageReader) copyTo(w io.Writer) (n int64, err error) {
 	block := writeBuffers.Get().(*[]byte)
 	defer writeBuffers.Put(block)
 	buf := (*block)[maxHeaderLen:]

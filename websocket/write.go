@@ -113,9 +113,9 @@ func (c *Conn) writeFrame(op opcode, fin bool, room, body []byte) error {
 		c.wmu.Unlock()
 		return ErrConnClosed
 	}
-	if fx := c.stepLocked(evSend, 0, ""); fx.err != nil {
+	if err := c.allowed(evSend); err != nil {
 		c.wmu.Unlock()
-		return fx.err
+		return err
 	}
 	size := len(body)
 	if room != nil {
@@ -222,9 +222,9 @@ func (c *Conn) SendMessage(tp MessageType) (io.WriteCloser, error) {
 	if err := c.acquireSend(); err != nil {
 		return nil, err
 	}
-	if fx := c.stepLocked(evSend, 0, ""); fx.err != nil {
+	if err := c.allowed(evSend); err != nil {
 		c.releaseSend()
-		return nil, fx.err
+		return nil, err
 	}
 	c.w.start(opcode(tp))
 	return &c.w, nil
@@ -269,8 +269,8 @@ func (w *messageWriter) Write(p []byte) (int, error) {
 	}
 	// Even bytes that would only be buffered are refused once the
 	// connection has started closing.
-	if fx := w.c.stepLocked(evSend, 0, ""); fx.err != nil {
-		return 0, fx.err
+	if err := w.c.allowed(evSend); err != nil {
+		return 0, err
 	}
 	var err error
 	if w.text {
@@ -307,8 +307,8 @@ func (w *messageWriter) ReadFrom(r io.Reader) (n int64, err error) {
 	if w.closed {
 		return 0, errWriterClosed
 	}
-	if fx := w.c.stepLocked(evSend, 0, ""); fx.err != nil {
-		return 0, fx.err
+	if err := w.c.allowed(evSend); err != nil {
+		return 0, err
 	}
 	for {
 		if w.n == writeBufferSize {
