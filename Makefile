@@ -2,7 +2,7 @@
 
 FUZZTIME ?= 60s
 
-.PHONY: run echo test race bench bench-smoke fmt vet proptest fuzz soak mutation
+.PHONY: run echo deps test race bench bench-smoke fmt vet proptest fuzz soak mutation
 
 # Chat example: open http://127.0.0.1:8080/ in a browser.
 run:
@@ -12,7 +12,11 @@ run:
 echo:
 	go run ./examples/echo -addr 127.0.0.1:9001
 
-test:
+# What the interop tests need (Debian packages, Node's ws): see .ci/deps.
+deps:
+	bash .ci/deps
+
+test: deps
 	go vet ./... && go test -race -count=1 ./... && $(MAKE) --no-print-directory bench-smoke
 
 # Repeated runs under the race detector, to shake out rare interleavings.
