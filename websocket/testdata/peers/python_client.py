@@ -65,6 +65,16 @@ async def main():
 
         await check("ping answered with a pong", ping())
 
+        async def in_order():
+            for i in range(1000):
+                await ws.send(f"message {i}")
+            for i in range(1000):
+                got = await ws.recv()
+                if got != f"message {i}":
+                    raise AssertionError(f"echo {i} was {got!r}")
+
+        await check("1,000 messages back-to-back, in order", in_order())
+
         async def close_1000():
             await ws.close(1000, "bye")
             if ws.close_code != 1000:
