@@ -40,18 +40,22 @@ const (
 //go:embed index.html
 var indexHTML []byte
 
-func main() {
-	addr := flag.String("addr", "127.0.0.1:8080", "address to listen on")
-	flag.Parse()
-
-	h := newHub()
+// newMux serves the page at / and the chat's WebSocket at /ws.
+func newMux(h *hub) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", serveIndex)
 	// No AccessOk: the default policy accepts requests without an Origin
 	// and from pages served by this same host, and refuses the rest.
 	mux.Handle("/ws", &websocket.Handler{Handle: h.serve, ServerName: "wsmachine-chat"})
+	return mux
+}
 
-	srv := &http.Server{Addr: *addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+func main() {
+	addr := flag.String("addr", "127.0.0.1:8080", "address to listen on")
+	flag.Parse()
+
+	h := newHub()
+	srv := &http.Server{Addr: *addr, Handler: newMux(h), ReadHeaderTimeout: 10 * time.Second}
 
 	// Shutdown does not know about hijacked (WebSocket) connections: it
 	// calls closeAll to close them, while it waits for plain HTTP ones.
