@@ -22,6 +22,11 @@ func (v *utf8Validator) pending() int { return int(v.have) }
 // feed validates p as the continuation of the text fed so far and reports
 // whether it can still be, or become, valid UTF-8.
 func (v *utf8Validator) feed(p []byte) bool {
+	// The common case first: no character left open, and the piece ends
+	// in ASCII, so none is left open after it either.
+	if v.need == 0 && len(p) > 0 && p[len(p)-1] < utf8.RuneSelf {
+		return utf8.Valid(p)
+	}
 	// Finish the character left open by the previous piece.
 	for v.need > 0 && len(p) > 0 {
 		if !v.step(p[0]) {
