@@ -155,25 +155,14 @@ func iovec(p []byte) (v syscall.Iovec) {
 // our close frame if that is earlier.
 func (c *Conn) setWriteDeadlineToWait() {
 	c.raw.deadline = true
-	var deadline time.Time
-	if c.writeTimeout >= 0 {
-		deadline = time.Now().Add(c.writeTimeout)
-	}
-	c.nc.SetWriteDeadline(deadline)
-	// Close may set its deadline at any time: the earlier wins.
-	if by := c.closeBy.Load(); by != 0 && (deadline.IsZero() || by < deadline.UnixNano()) {
-		c.nc.SetWriteDeadline(time.Unix(0, by))
-	}
+	c.setWriteDeadline(c.writeTimeoutFrom(time.Now()))
 }
 
 // clearWriteDeadline undoes setWriteDeadlineToWait once the write is
 // done: no deadline, or Close's.
 func (c *Conn) clearWriteDeadline() {
 	c.raw.deadline = false
-	c.nc.SetWriteDeadline(time.Time{})
-	if by := c.closeBy.Load(); by != 0 {
-		c.nc.SetWriteDeadline(time.Unix(0, by))
-	}
+	c.setWriteDeadline(time.Time{})
 }
 
 // flushToFD is writeRaw's write, called by the poller until it returns

@@ -84,20 +84,40 @@ func (c *Conn) writeAll(p []byte) error {
 // without progress for the write timeout, or until Close's deadline for
 // our close frame if that is earlier, and reports the latter. wmu is held.
 func (c *Conn) armWriteDeadline(start time.Time) (closing bool) {
-	by := c.closeBy.Load()
-	if by != 0 && (c.writeTimeout < 0 || by < start.Add(c.writeTimeout).UnixNano()) {
-		c.nc.SetWriteDeadline(time.Unix(0, by))
-		c.wdl = by
-		return true
-	}
-	if c.writeTimeout < 0 {
-		return false // no deadline was ever set: Hijack cleared net/http's
-	}
-	deadline := start.Add(c.writeTimeout).UnixNano()
+	deadline := c.writeTimeoutFrom(start)
 	// Close sets its deadline without telling wdl: once it has, always set.
-	if by != 0 || c.wdl < deadline-int64(c.writeTimeout/2) || c.wdl > deadline {
-		c.nc.SetWriteDeadline(time.Unix(0, deadline))
-		c.wdl = deadline
+	if c.closeBy.Load() == 0 {
+		if deadline.IsZero() {
+			return false // no deadline was ever set: Hijack cleared net/http's
+		}
+		if d := deadline.UnixNano(); c.wdl >= d-int64(c.writeTimeout/2) && c.wdl <= d {
+			return false // the one set leaves at least half the timeout
+		}
+	}
+	if !deadline.IsZero() {
+		c.wdl = deadline.UnixNano()
+	}
+	return c.setWriteDeadline(deadline)
+}
+
+// writeTimeoutFrom is when a write that makes no progress from t on times
+// out; zero if there is no write timeout.
+func (c *Conn) writeTimeoutFrom(t time.Time) time.Time {
+	if c.writeTimeout < 0 {
+		return time.Time{}
+	}
+	return t.Add(c.writeTimeout)
+}
+
+// setWriteDeadline sets deadline (zero: none) on the connection, or
+// Close's deadline for our close frame if that is earlier, and reports the
+// latter. Close may set its deadline at any time: looking at it after
+// setting ours makes the earlier one win, whatever the order.
+func (c *Conn) setWriteDeadline(deadline time.Time) (closing bool) {
+	c.nc.SetWriteDeadline(deadline)
+	if by := c.closeBy.Load(); by != 0 && (deadline.IsZero() || by < deadline.UnixNano()) {
+		c.nc.SetWriteDeadline(time.Unix(0, by))
+		return true
 	}
 	return false
 }
