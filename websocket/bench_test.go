@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/binary"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -40,6 +41,27 @@ type benchClient struct {
 	hdr [10]byte
 }
 
+// upgradeRequest is a client's opening handshake for path, with the key
+// of RFC 6455 §1.3.
+func upgradeRequest(path string) string {
+	return "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+}
+
+// upgrade sends the opening handshake for path on nc and reads the 101
+// response; the reader goes on with the server's frames.
+func upgrade(nc net.Conn, path string) (*bufio.Reader, error) {
+	if _, err := io.WriteString(nc, upgradeRequest(path)); err != nil {
+		return nil, err
+	}
+	br := bufio.NewReader(nc)
+	resp, err := http.ReadResponse(br, nil)
+	if err == nil && resp.StatusCode != http.StatusSwitchingProtocols {
+		err = errors.New("handshake answered " + resp.Status)
+	}
+	return br, err
+}
+
 func dialBench(b *testing.B, handle func(*Conn)) *benchClient {
 	b.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -54,12 +76,9 @@ func dialBench(b *testing.B, handle func(*Conn)) *benchClient {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { nc.Close() })
-	io.WriteString(nc, "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
-	br := bufio.NewReaderSize(nc, 64<<10)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
-		b.Fatalf("handshake: %v %v", resp, err)
+	br, err := upgrade(nc, "/")
+	if err != nil {
+		b.Fatalf("handshake: %v", err)
 	}
 	return &benchClient{nc: nc, br: br}
 }
@@ -220,8 +239,7 @@ func BenchmarkHandshake(b *testing.B) {
 	srv := &http.Server{Handler: &Handler{Handle: echoHandler}}
 	go srv.Serve(ln)
 	defer srv.Close()
-	req := []byte("GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	req := []byte(upgradeRequest("/"))
 	closeFrame := []byte{0x88, 0x82, 1, 2, 3, 4, 0x03 ^ 1, 0xe8 ^ 2}
 	buf := make([]byte, 4096)
 	b.ReportAllocs()

@@ -1,7 +1,6 @@
 package websocket
 
 import (
-	"bufio"
 	"io"
 	"net"
 	"net/http"
@@ -34,10 +33,8 @@ func TestIdleConnectionsHoldNoBuffers(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer nc.Close()
-		io.WriteString(nc, "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-			"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
-		br := bufio.NewReader(nc)
-		if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		br, err := upgrade(nc, "/")
+		if err != nil {
 			t.Fatalf("handshake: %v", err)
 		}
 		frame := append([]byte{0x81, 0xFE, 4, 0, 0, 0, 0, 0}, message...) // masked with a zero key

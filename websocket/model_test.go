@@ -98,8 +98,7 @@ func newHarness(t fataler, r *rapid.T, s *modelServer) *harness {
 		t.Fatalf("dial: %v", err)
 	}
 	nc.SetDeadline(time.Now().Add(time.Minute))
-	io.WriteString(nc, "GET /model HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	io.WriteString(nc, upgradeRequest("/model"))
 	br := bufio.NewReader(nc)
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {

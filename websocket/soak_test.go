@@ -145,8 +145,7 @@ func soakClient(addr string, r *rand.Rand, end time.Time, stop chan struct{}, st
 	}
 	defer nc.Close()
 	nc.SetDeadline(end.Add(20 * time.Second))
-	io.WriteString(nc, "GET /soak HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	io.WriteString(nc, upgradeRequest("/soak"))
 	br := bufio.NewReader(nc)
 	if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
 		stats.fail("handshake")
