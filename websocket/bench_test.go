@@ -146,27 +146,26 @@ func benchPayload(size int) []byte {
 // the server's and the client's together, and the client allocates
 // nothing.
 func BenchmarkEcho(b *testing.B) {
-	for _, tt := range echoSizes {
-		payload := benchPayload(tt.size)
-		b.Run(MessageType(tt.op).String()+"-"+sizeName(tt.size), func(b *testing.B) {
-			c := dialBench(b, echoHandler)
-			b.SetBytes(int64(tt.size))
-			b.ReportAllocs()
-			for b.Loop() {
-				c.roundTrip(b, tt.op, payload)
-			}
-		})
-	}
+	benchRoundTrips(b, typeName, func(b *testing.B, _ opcode) *benchClient { return dialBench(b, echoHandler) })
 }
 
 // BenchmarkEchoPipe is BenchmarkEcho over net.Pipe: no system calls, so
 // the library's own cost per message, through net.Conn rather than the
 // raw socket.
 func BenchmarkEchoPipe(b *testing.B) {
+	benchRoundTrips(b, typeName, func(b *testing.B, _ opcode) *benchClient { return pipeBench(b, echoHandler) })
+}
+
+// typeName names a sub-benchmark by the message type.
+func typeName(op opcode) string { return MessageType(op).String() }
+
+// benchRoundTrips runs a sub-benchmark of round trips for each of
+// echoSizes, against the client dial returns for the message's opcode.
+func benchRoundTrips(b *testing.B, name func(opcode) string, dial func(*testing.B, opcode) *benchClient) {
 	for _, tt := range echoSizes {
 		payload := benchPayload(tt.size)
-		b.Run(MessageType(tt.op).String()+"-"+sizeName(tt.size), func(b *testing.B) {
-			c := pipeBench(b, echoHandler)
+		b.Run(name(tt.op)+"-"+sizeName(tt.size), func(b *testing.B) {
+			c := dial(b, tt.op)
 			b.SetBytes(int64(tt.size))
 			b.ReportAllocs()
 			for b.Loop() {
@@ -214,18 +213,8 @@ func BenchmarkReceive(b *testing.B) {
 			}
 		},
 	}
-	for _, tt := range echoSizes {
-		payload := benchPayload(tt.size)
-		name := map[opcode]string{opBinary: "ReceiveBinary", opText: "ReceiveText"}[tt.op]
-		b.Run(name+"-"+sizeName(tt.size), func(b *testing.B) {
-			c := dialBench(b, handlers[tt.op])
-			b.SetBytes(int64(tt.size))
-			b.ReportAllocs()
-			for b.Loop() {
-				c.roundTrip(b, tt.op, payload)
-			}
-		})
-	}
+	benchRoundTrips(b, func(op opcode) string { return "Receive" + typeName(op) },
+		func(b *testing.B, op opcode) *benchClient { return dialBench(b, handlers[op]) })
 }
 
 // BenchmarkHandshake measures a connection's life over loopback TCP:
