@@ -164,8 +164,8 @@ func TestMessageTypeString(t *testing.T) {
 
 func TestAcceptKeyRFCExample(t *testing.T) {
 	// RFC 6455 §1.3.
-	if got := acceptKey("dGhlIHNhbXBsZSBub25jZQ=="); got != "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" {
-		t.Errorf("acceptKey = %q", got)
+	if got := string(appendAcceptKey(nil, "dGhlIHNhbXBsZSBub25jZQ==")); got != "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" {
+		t.Errorf("appendAcceptKey = %q", got)
 	}
 }
 

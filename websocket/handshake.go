@@ -279,10 +279,8 @@ func appendResponse(b []byte, key, protocol, server string) []byte {
 	return append(b, "\r\n\r\n"...)
 }
 
-// acceptKey computes Sec-WebSocket-Accept for a client's key (RFC 6455 §4.2.2).
-func acceptKey(key string) string { return string(appendAcceptKey(nil, key)) }
-
-// appendAcceptKey appends acceptKey(key) to b.
+// appendAcceptKey appends Sec-WebSocket-Accept for a client's key to b
+// (RFC 6455 §4.2.2).
 func appendAcceptKey(b []byte, key string) []byte {
 	var in [64]byte // a valid key and the GUID fit
 	sum := sha1.Sum(append(append(in[:0], key...), acceptGUID...))
