@@ -747,6 +747,20 @@ func TestDataAfterClientCloseIgnored(t *testing.T) {
 	}
 }
 
+// More bytes behind the client's close frame than one read takes are
+// discarded before the server closes TCP, so that the close is a FIN, not
+// a reset that could destroy the echoed close frame.
+func TestBytesAfterClientCloseDoNotResetTheConnection(t *testing.T) {
+	t.Parallel()
+	ts, results := startEcho(t)
+	c := dialWS(t, ts)
+	c.Write(concat(frameBytes(opClose, closePayload(1000, "done")), bytes.Repeat([]byte{0xff}, 64<<10)))
+	c.ExpectClose(1000) // and then EOF, not a reset
+	if res := recv(t, results, "handler to end"); res.Status != (statusResult{websocket.StatusOK, "done"}) {
+		t.Errorf("GetStatus = %v, want {1000 done}", res.Status)
+	}
+}
+
 // A close frame in the middle of a fragmented message is answered; the
 // handler's reader fails with ErrConnClosed instead of returning io.EOF.
 func TestCloseDuringFragmentedMessage(t *testing.T) {
