@@ -121,27 +121,37 @@ func TestWriteTimeoutReleasesSenders(t *testing.T) {
 }
 
 // A client that reads slowly but steadily is not cut off, however long the
-// whole message takes: the timeout is for a write without progress.
+// whole message takes: the timeout is for a write without progress. The
+// reads here come every 5 ms, but the server's socket holds megabytes, and
+// the poller wakes a writer only when a good part of that is free again:
+// far more than a 100 ms timeout apart.
 func TestWriteTimeoutSparesSlowReader(t *testing.T) {
 	t.Parallel()
-	const size = 8 << 20
-	sent := make(chan error, 1)
-	ts := startServer(t, &websocket.Handler{WriteTimeout: 200 * time.Millisecond, Handle: func(c *websocket.Conn) {
+	const size = 4 << 20
+	sent, read := make(chan error, 1), make(chan struct{})
+	ts := startServer(t, &websocket.Handler{WriteTimeout: 100 * time.Millisecond, Handle: func(c *websocket.Conn) {
+		if _, err := c.ReceiveText(16); err != nil { // the client is reading
+			sent <- err
+			return
+		}
 		sent <- c.SendBinary(bytes.Repeat([]byte{'s'}, size))
+		<-read // returning would start the close, whose own timeout is not under test
 	}})
 	c := dialWS(t, ts)
 	defer c.Close()
-	c.conn.SetReadBuffer(64 << 10)
+	defer close(read)
+	c.conn.SetReadBuffer(64 << 10) // over loopback's 64 KiB segments: no TCP-level stalls
+	c.SendText("go")
 	got := 0
-	buf := make([]byte, 256<<10)
-	for got < size { // the frame's header and payload, read in steps
+	buf := make([]byte, 16<<10)
+	for got < size { // the frame's header and payload, 16 KiB every 5 ms
 		c.conn.SetReadDeadline(time.Now().Add(ioTimeout))
 		n, err := c.br.Read(buf)
 		if err != nil {
-			t.Fatalf("after %d bytes: %v", got, err)
+			t.Fatalf("after %d bytes: %v; the send returned %v", got, err, recv(t, sent, "the send to return"))
 		}
 		got += n
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(5 * time.Millisecond)
 	}
 	if err := recv(t, sent, "the send to return"); err != nil {
 		t.Errorf("send to a slow reader returned %v", err)

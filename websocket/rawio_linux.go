@@ -1,6 +1,7 @@
 package websocket
 
 import (
+	"errors"
 	"io"
 	"net"
 	"os"
@@ -35,6 +36,7 @@ type rawIO struct {
 	writeErr error                 // flushToFD's error (wmu)
 	iov      [2]syscall.Iovec      // what flushToFD writes
 	deadline bool                  // flushToFD set a write deadline to wait
+	queued   int                   // bytes the socket held unsent when flushToFD began to wait
 	// unread: the last read filled the buffer, so the socket may hold
 	// more (see discardArrived).
 	unread atomic.Bool
@@ -131,6 +133,9 @@ func (c *Conn) writeRaw(a, b []byte) error {
 	r.iov[0], r.iov[1] = iovec(a), iovec(b)
 	r.writeErr = nil
 	err := r.conn.Write(r.flush)
+	for err != nil && c.drainedWhileWaiting(err) {
+		err = r.conn.Write(r.flush)
+	}
 	if err == nil {
 		err = r.writeErr
 	}
@@ -194,6 +199,7 @@ func (c *Conn) flushToFD(fd uintptr) bool {
 			}
 		case syscall.EINTR:
 		case syscall.EAGAIN:
+			r.queued = unsentBytes(fd)
 			c.setWriteDeadlineToWait()
 			return false
 		default:
@@ -201,6 +207,40 @@ func (c *Conn) flushToFD(fd uintptr) bool {
 			return true
 		}
 	}
+}
+
+// drainedWhileWaiting reports whether a write that failed with err timed
+// out although the peer took bytes meanwhile, and if so sets the deadline
+// for the next wait. The poller wakes a writer only once a good part of
+// the socket's send buffer (megabytes on a fast link) is free again, so a
+// peer that reads steadily but slowly can let a whole write timeout pass
+// between wake-ups; the timeout is for a peer that takes nothing.
+// Close's deadline for our close frame is never extended.
+func (c *Conn) drainedWhileWaiting(err error) bool {
+	r := c.raw
+	if !errors.Is(err, os.ErrDeadlineExceeded) || r.queued <= 0 {
+		return false
+	}
+	if by := c.closeBy.Load(); by != 0 && time.Now().UnixNano() >= by {
+		return false
+	}
+	queued := -1
+	if r.conn.Control(func(fd uintptr) { queued = unsentBytes(fd) }) != nil || queued < 0 || queued >= r.queued {
+		return false
+	}
+	r.queued = queued
+	c.setWriteDeadlineToWait()
+	return true
+}
+
+// unsentBytes is how many bytes the socket holds that the peer has not
+// yet acknowledged (SIOCOUTQ), or -1 if that cannot be told.
+func unsentBytes(fd uintptr) int {
+	var n int32
+	if _, _, e := syscall.RawSyscall(syscall.SYS_IOCTL, fd, syscall.TIOCOUTQ, uintptr(unsafe.Pointer(&n))); e != 0 {
+		return -1
+	}
+	return int(n)
 }
 
 // netError is err as the net package reports a failed read or write.
