@@ -6,6 +6,7 @@ require (
 	github.com/chromedp/chromedp v0.23.0
 	github.com/google/gofuzz v1.2.0
 	github.com/gorilla/websocket v1.5.3
+	github.com/klauspost/compress v1.20.4
 	go.uber.org/goleak v1.3.0
 	pgregory.net/rapid v1.3.0
 )

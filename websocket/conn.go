@@ -37,8 +37,12 @@ type Conn struct {
 	lastRead     atomic.Int64  // when bytes last came from the client, Unix ns
 	bgDelay      time.Duration // backgroundDelay
 
-	// maxMessageSize bounds a data message's length; negative: no bound.
+	// maxMessageSize bounds a data message's length (inflated, if
+	// compressed); negative: no bound.
 	maxMessageSize int64
+
+	// deflate is the negotiated permessage-deflate; nil: none.
+	deflate *compression
 
 	// mu guards the lifecycle: the state and what step records, and the
 	// bookkeeping of who reads from the network.

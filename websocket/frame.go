@@ -107,18 +107,27 @@ type protocolError struct {
 	reason string
 }
 
+// rsvDeflate is RSV1 in header.rsv: the message is compressed
+// (permessage-deflate, RFC 7692 §6).
+const rsvDeflate = 0x4
+
 // checkHeader validates h as a frame received from a client, given whether
-// a fragmented data message is in progress (RFC 6455 §5.1–§5.5). It is a
-// pure function of its inputs. A nil result means the frame is acceptable.
-func checkHeader(h header, minimal, inMessage bool) *protocolError {
+// a fragmented data message is in progress and whether permessage-deflate
+// was negotiated (RFC 6455 §5.1–§5.5, RFC 7692 §6). It is a pure function
+// of its inputs. A nil result means the frame is acceptable.
+func checkHeader(h header, minimal, inMessage, deflate bool) *protocolError {
 	fail := func(reason string) *protocolError {
 		return &protocolError{StatusProtocolError, reason}
 	}
 	switch {
 	case !h.masked:
 		return fail("unmasked client frame") // §5.1
-	case h.rsv != 0:
+	case h.rsv&^rsvDeflate != 0 || h.rsv != 0 && !deflate:
 		return fail("reserved bits set without an extension") // §5.2
+	case h.rsv != 0 && h.op.isControl():
+		return fail("RSV1 set on a control frame") // RFC 7692 §6.1
+	case h.rsv != 0 && h.op == opContinuation:
+		return fail("RSV1 set on a continuation frame") // RFC 7692 §6.1
 	case h.length>>63 != 0:
 		return fail("frame length has its top bit set") // §5.2
 	case !minimal:
@@ -147,6 +156,18 @@ func checkHeader(h header, minimal, inMessage bool) *protocolError {
 		return fail("reserved opcode") // §5.2
 	}
 	return nil
+}
+
+// wireLimit is how many bytes a message's frames may add up to under a
+// MaxMessageSize of max (at least 0). A compressed message is limited by
+// what it inflates to, checked as it inflates; its frames may be a little
+// longer than that (DEFLATE's stored blocks add 5 bytes per 65,535), and
+// this bounds how much of them is read.
+func wireLimit(max int64, compressed bool) uint64 {
+	if !compressed {
+		return uint64(max)
+	}
+	return uint64(max) + uint64(max)/1024 + 1024
 }
 
 // parseClosePayload decodes the (unmasked) payload of a client's close

@@ -49,32 +49,42 @@ func TestCheckHeader(t *testing.T) {
 		hdr       []byte
 		inMessage bool
 		wantCode  Status // 0: accepted
+		deflate   bool   // permessage-deflate negotiated
 	}{
-		{"text", clientHeader(0x81, 5, 7), false, 0},
-		{"binary 126 in 16 bits", clientHeader(0x82, 126, 16), false, 0},
-		{"binary 65536 in 64 bits", clientHeader(0x82, 65536, 64), false, 0},
-		{"largest length", clientHeader(0x82, 1<<63-1, 64), false, 0},
-		{"first fragment", clientHeader(0x01, 5, 7), false, 0},
-		{"continuation", clientHeader(0x80, 5, 7), true, 0},
-		{"ping inside message", clientHeader(0x89, 125, 7), true, 0},
-		{"empty close", clientHeader(0x88, 0, 7), false, 0},
-		{"unmasked", []byte{0x81, 5}, false, StatusProtocolError},
-		{"rsv1", clientHeader(0xC1, 5, 7), false, StatusProtocolError},
-		{"rsv2", clientHeader(0xA1, 5, 7), false, StatusProtocolError},
-		{"rsv3", clientHeader(0x91, 5, 7), false, StatusProtocolError},
-		{"opcode 3", clientHeader(0x83, 0, 7), false, StatusProtocolError},
-		{"opcode 7", clientHeader(0x87, 0, 7), false, StatusProtocolError},
-		{"opcode 11", clientHeader(0x8B, 0, 7), false, StatusProtocolError},
-		{"opcode 15", clientHeader(0x8F, 0, 7), false, StatusProtocolError},
-		{"top length bit", clientHeader(0x82, 1<<63, 64), false, StatusProtocolError},
-		{"125 in 16 bits", clientHeader(0x82, 125, 16), false, StatusProtocolError},
-		{"65535 in 64 bits", clientHeader(0x82, 0xFFFF, 64), false, StatusProtocolError},
-		{"fragmented ping", clientHeader(0x09, 0, 7), false, StatusProtocolError},
-		{"ping of 126", clientHeader(0x89, 126, 16), false, StatusProtocolError},
-		{"close of 1 byte", clientHeader(0x88, 1, 7), false, StatusProtocolError},
-		{"continuation without message", clientHeader(0x80, 5, 7), false, StatusProtocolError},
-		{"text inside message", clientHeader(0x81, 5, 7), true, StatusProtocolError},
-		{"binary inside message", clientHeader(0x02, 5, 7), true, StatusProtocolError},
+		{"text", clientHeader(0x81, 5, 7), false, 0, false},
+		{"binary 126 in 16 bits", clientHeader(0x82, 126, 16), false, 0, false},
+		{"binary 65536 in 64 bits", clientHeader(0x82, 65536, 64), false, 0, false},
+		{"largest length", clientHeader(0x82, 1<<63-1, 64), false, 0, false},
+		{"first fragment", clientHeader(0x01, 5, 7), false, 0, false},
+		{"continuation", clientHeader(0x80, 5, 7), true, 0, false},
+		{"ping inside message", clientHeader(0x89, 125, 7), true, 0, false},
+		{"empty close", clientHeader(0x88, 0, 7), false, 0, false},
+		{"unmasked", []byte{0x81, 5}, false, StatusProtocolError, false},
+		{"rsv1", clientHeader(0xC1, 5, 7), false, StatusProtocolError, false},
+		{"rsv2", clientHeader(0xA1, 5, 7), false, StatusProtocolError, false},
+		{"rsv3", clientHeader(0x91, 5, 7), false, StatusProtocolError, false},
+		{"opcode 3", clientHeader(0x83, 0, 7), false, StatusProtocolError, false},
+		{"opcode 7", clientHeader(0x87, 0, 7), false, StatusProtocolError, false},
+		{"opcode 11", clientHeader(0x8B, 0, 7), false, StatusProtocolError, false},
+		{"opcode 15", clientHeader(0x8F, 0, 7), false, StatusProtocolError, false},
+		{"top length bit", clientHeader(0x82, 1<<63, 64), false, StatusProtocolError, false},
+		{"125 in 16 bits", clientHeader(0x82, 125, 16), false, StatusProtocolError, false},
+		{"65535 in 64 bits", clientHeader(0x82, 0xFFFF, 64), false, StatusProtocolError, false},
+		{"fragmented ping", clientHeader(0x09, 0, 7), false, StatusProtocolError, false},
+		{"ping of 126", clientHeader(0x89, 126, 16), false, StatusProtocolError, false},
+		{"close of 1 byte", clientHeader(0x88, 1, 7), false, StatusProtocolError, false},
+		{"continuation without message", clientHeader(0x80, 5, 7), false, StatusProtocolError, false},
+		{"text inside message", clientHeader(0x81, 5, 7), true, StatusProtocolError, false},
+		{"rsv1 text, deflate", clientHeader(0xC1, 5, 7), false, 0, true},
+		{"rsv1 first fragment, deflate", clientHeader(0x42, 5, 7), false, 0, true},
+		{"rsv1 continuation, deflate", clientHeader(0xC0, 5, 7), true, StatusProtocolError, true},
+		{"rsv1 ping, deflate", clientHeader(0xC9, 0, 7), false, StatusProtocolError, true},
+		{"rsv1 close, deflate", clientHeader(0xC8, 0, 7), false, StatusProtocolError, true},
+		{"rsv2, deflate", clientHeader(0xA1, 5, 7), false, StatusProtocolError, true},
+		{"rsv1+rsv3, deflate", clientHeader(0xD1, 5, 7), false, StatusProtocolError, true},
+		{"plain text, deflate", clientHeader(0x81, 5, 7), false, 0, true},
+		{"unmasked rsv1, deflate", []byte{0xC1, 5}, false, StatusProtocolError, true},
+		{"binary inside message", clientHeader(0x02, 5, 7), true, StatusProtocolError, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -82,7 +92,7 @@ func TestCheckHeader(t *testing.T) {
 				t.Fatalf("headerLen %d, want %d", n, len(tt.hdr))
 			}
 			h, minimal := parseHeader(tt.hdr)
-			pe := checkHeader(h, minimal, tt.inMessage)
+			pe := checkHeader(h, minimal, tt.inMessage, tt.deflate)
 			switch {
 			case tt.wantCode == 0 && pe != nil:
 				t.Errorf("refused with %d %q", pe.code, pe.reason)
@@ -185,7 +195,7 @@ func BenchmarkHeader(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				h, minimal := parseHeader(wire)
-				if checkHeader(h, minimal, false) != nil {
+				if checkHeader(h, minimal, false, false) != nil {
 					b.Fatal("valid header refused")
 				}
 			}

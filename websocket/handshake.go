@@ -91,6 +91,24 @@ type Handler struct {
 	// a client which never answers does not hold the connection for long.
 	CloseTimeout time.Duration
 
+	// Compression says whether messages are compressed with
+	// permessage-deflate (RFC 7692) with clients that offer it, as
+	// browsers do, and how; see CompressionMode for what each mode
+	// costs. The default, CompressionOff, declines it: like gorilla,
+	// coder and gws, compression is for the server to choose, as it
+	// costs CPU for every message. Text such as JSON typically shrinks
+	// several times. Compressed messages are received either way once
+	// negotiated; MaxMessageSize limits what they inflate to.
+	Compression CompressionMode
+
+	// CompressionThreshold is the size below which a message is sent
+	// uncompressed, where compressing would save little or nothing.
+	// SendText and SendBinary know the size; a SendMessage writer
+	// decides at Close, or compresses as soon as it has a full buffer
+	// (64 KiB) to send. Zero means 512 bytes; 1 compresses every
+	// non-empty message.
+	CompressionThreshold int
+
 	// bgDelay, if not zero, replaces backgroundDelay (for tests, which
 	// do not want to wait for it).
 	bgDelay time.Duration
@@ -176,7 +194,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	// Hijack has cleared the HTTP server's deadlines; the response is
 	// written as frames are, under the write timeout.
 	c.attach(nc, brw.Reader)
-	resp := appendResponse(brw.Writer.AvailableBuffer(), key, c.Protocol, h.ServerName)
+	var deflate *deflateParams
+	if p, ok := negotiateDeflate(req.Header.Values("Sec-WebSocket-Extensions"), h.Compression); ok {
+		deflate = &p
+		c.deflate = newCompression(p, h.compressionThreshold())
+	}
+	resp := appendResponse(brw.Writer.AvailableBuffer(), key, c.Protocol, h.ServerName, deflate)
 	if err := c.writeNet(resp, nil); err != nil {
 		c.refused()
 		nc.Close()
@@ -185,6 +208,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	c.open()
 	errorLog, _ := req.Context().Value(http.ServerContextKey).(*http.Server)
 	go h.run(c, errorLog)
+}
+
+// defaultCompressionThreshold is CompressionThreshold's default: below
+// it, DEFLATE's block headers eat most of what it would save.
+const defaultCompressionThreshold = 512
+
+func (h *Handler) compressionThreshold() int {
+	if h.CompressionThreshold > 0 {
+		return h.CompressionThreshold
+	}
+	return defaultCompressionThreshold
 }
 
 // run calls Handle on the connection's own goroutine. Returning from
@@ -264,13 +298,18 @@ func refuse(w http.ResponseWriter, status int, reason string) {
 	http.Error(w, reason, status)
 }
 
-// appendResponse appends the 101 response (RFC 6455 §4.2.2).
-func appendResponse(b []byte, key, protocol, server string) []byte {
+// appendResponse appends the 101 response (RFC 6455 §4.2.2), with the
+// permessage-deflate parameters if deflate.
+func appendResponse(b []byte, key, protocol, server string, deflate *deflateParams) []byte {
 	b = append(b, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "...)
 	b = appendAcceptKey(b, key)
 	if protocol != "" {
 		b = append(b, "\r\nSec-WebSocket-Protocol: "...)
 		b = append(b, protocol...)
+	}
+	if deflate != nil {
+		b = append(b, "\r\nSec-WebSocket-Extensions: "...)
+		b = appendDeflateResponse(b, *deflate)
 	}
 	if server != "" {
 		b = append(b, "\r\nServer: "...)

@@ -621,7 +621,7 @@ func TestHandshakeBufferedBytesNotLost(t *testing.T) {
 	ex := &httpExchange{conn: conn, br: bufio.NewReader(conn)}
 	resp, _ := ex.readResponse(t, "GET")
 	c := &rawClient{t: t, conn: conn, br: ex.br, Resp: resp, Key: key}
-	c.checkUpgrade(nil)
+	c.checkUpgrade(nil, false)
 	msgs, ops, pongs := c.readMsgsAndPongs(1, 1)
 	if ops[0] != opText || string(msgs[0]) != "early" || string(pongs[0]) != "p" {
 		t.Errorf("got message op %#x %q, pong %q; want text \"early\" and pong \"p\"", ops[0], msgs[0], pongs[0])

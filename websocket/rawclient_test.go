@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -291,6 +292,9 @@ type rawClient struct {
 	br   *bufio.Reader
 	Resp *http.Response
 	Key  string
+	// deflate, if set, is the client's side of a negotiated
+	// permessage-deflate: server messages with RSV1 are inflated.
+	deflate *peerDeflate
 }
 
 // handshakeRequest builds an opening handshake request for path with the
@@ -325,11 +329,15 @@ func dialWSLines(t testing.TB, addr, key string, lines []string) *rawClient {
 	t.Helper()
 	ex := doRawHTTP(t, addr, "GET", lines...)
 	c := &rawClient{t: t, conn: ex.conn, br: ex.br, Resp: ex.Resp, Key: key}
-	c.checkUpgrade(ex.Body)
+	c.checkUpgrade(ex.Body, slices.ContainsFunc(lines, func(l string) bool {
+		return strings.HasPrefix(strings.ToLower(l), "sec-websocket-extensions:")
+	}))
 	return c
 }
 
-func (c *rawClient) checkUpgrade(body []byte) {
+// checkUpgrade checks the 101 response; extensions may be in it only if
+// the request offered some.
+func (c *rawClient) checkUpgrade(body []byte, offered bool) {
 	c.t.Helper()
 	r := c.Resp
 	if r.StatusCode != http.StatusSwitchingProtocols {
@@ -353,7 +361,7 @@ func (c *rawClient) checkUpgrade(body []byte) {
 	if cl := r.Header.Get("Content-Length"); cl != "" && cl != "0" {
 		c.t.Fatalf("handshake: 101 response with Content-Length %q", cl)
 	}
-	if v := r.Header.Values("Sec-WebSocket-Extensions"); len(v) != 0 {
+	if v := r.Header.Values("Sec-WebSocket-Extensions"); len(v) != 0 && !offered {
 		c.t.Fatalf("handshake: unexpected Sec-WebSocket-Extensions %q (no extension was negotiated)", v)
 	}
 }
@@ -520,6 +528,7 @@ func (c *rawClient) Close() { c.conn.Close() }
 // RFrame is a frame received from the server.
 type RFrame struct {
 	Fin     bool
+	Rsv1    bool // compressed (permessage-deflate), allowed only with c.deflate
 	Op      byte
 	Payload []byte
 }
@@ -549,7 +558,9 @@ func (c *rawClient) ReadFrameTimeout(d time.Duration) (RFrame, error) {
 		return RFrame{}, err
 	}
 	f := RFrame{Fin: hdr[0]&0x80 != 0, Op: hdr[0] & 0x0F}
-	if rsv := hdr[0] & 0x70; rsv != 0 {
+	if rsv := hdr[0] & 0x70; rsv == 0x40 && c.deflate != nil && (f.Op == opText || f.Op == opBinary) {
+		f.Rsv1 = true
+	} else if rsv != 0 {
 		return f, fmt.Errorf("%w: RSV bits %#x set", errStrict, rsv)
 	}
 	switch f.Op {
@@ -650,6 +661,7 @@ func (c *rawClient) ReadMessage() (byte, []byte) {
 func (c *rawClient) readMessage(skipPongs bool) (byte, []byte, error) {
 	var op byte
 	var msg []byte
+	compressed := false
 	for {
 		f, err := c.ReadFrameTimeout(ioTimeout)
 		if err != nil {
@@ -673,9 +685,14 @@ func (c *rawClient) readMessage(skipPongs bool) (byte, []byte, error) {
 			if op != 0 {
 				return 0, nil, fmt.Errorf("%w: new data frame op=%#x inside a fragmented message", errStrict, f.Op)
 			}
-			op = f.Op
+			op, compressed = f.Op, f.Rsv1
 		}
 		msg = append(msg, f.Payload...)
+		if f.Fin && compressed {
+			if msg, err = c.deflate.inflate(msg); err != nil {
+				return op, msg, fmt.Errorf("%w: compressed message does not inflate: %v", errStrict, err)
+			}
+		}
 		if f.Fin {
 			if op == opText && !utf8.Valid(msg) {
 				return op, msg, fmt.Errorf("%w: text message is not valid UTF-8: %q", errStrict, msg)

@@ -22,6 +22,10 @@ type readState struct {
 	discarded uint64 // the last message a receive call skipped unfinished
 	msgType   MessageType
 	utf8      utf8Validator
+	// compressed: the message came with RSV1 (permessage-deflate) and
+	// is read through inflate.
+	compressed bool
+	inflate    inflating
 }
 
 // errReaderStale is returned by a message reader whose message was skipped
@@ -175,6 +179,7 @@ func (c *Conn) discardClosing() error {
 	}
 	if c.rd.h.fin {
 		c.rd.inMessage, c.rd.ready = false, false
+		c.stopInflating() // if it was compressed and partly read
 		return nil
 	}
 	return c.nextFrame()
@@ -201,7 +206,7 @@ func (c *Conn) takeFrame() error {
 	b := (*c.in.buf)[c.in.r:c.in.w]
 	n := headerLen(b[1])
 	h, minimal := parseHeader(b)
-	if pe := checkHeader(h, minimal, c.rd.inMessage); pe != nil {
+	if pe := checkHeader(h, minimal, c.rd.inMessage, c.deflate != nil); pe != nil {
 		return c.protocolError(pe)
 	}
 	if h.op.isControl() {
@@ -219,12 +224,14 @@ func (c *Conn) takeFrame() error {
 		return err
 	}
 	size := h.length
+	compressed := h.rsv&rsvDeflate != 0
 	if h.op == opContinuation {
 		// With a limit, both terms are below 2^63, so the sum fits;
 		// without one, the sum is never compared.
 		size += c.rd.msgSize
+		compressed = c.rd.compressed
 	}
-	if c.maxMessageSize >= 0 && size > uint64(c.maxMessageSize) {
+	if c.maxMessageSize >= 0 && size > wireLimit(c.maxMessageSize, compressed) {
 		return c.protocolError(&protocolError{code: StatusTooLarge, reason: "message too large"})
 	}
 	c.consume(n)
@@ -234,6 +241,7 @@ func (c *Conn) takeFrame() error {
 		c.rd.seq++
 		c.rd.msgType = MessageType(h.op)
 		c.rd.utf8 = utf8Validator{}
+		c.rd.compressed, c.rd.inflate.n = compressed, 0
 	}
 	return nil
 }
@@ -371,13 +379,28 @@ func (c *Conn) discardMessage() error {
 	}
 }
 
-// readPayload reads payload of the current message into p (readMu held).
+// readPayload reads payload of the current message into p (readMu held),
+// inflated if it is compressed.
 func (c *Conn) readPayload(p []byte) (int, error) {
+	if c.rd.compressed && c.rd.inMessage {
+		return c.readInflated(p)
+	}
+	return c.readWire(p, false)
+}
+
+// readWire reads payload of the current message into p as it is on the
+// wire, unmasked. For a message that is inflated (deflated true) the text
+// is checked after inflating, and the end of its frames is io.EOF to the
+// decompressor, not yet the end of the message.
+func (c *Conn) readWire(p []byte, deflated bool) (int, error) {
 	for c.rd.remaining == 0 {
 		if !c.rd.inMessage {
 			return 0, io.EOF
 		}
 		if c.rd.h.fin {
+			if deflated {
+				return 0, io.EOF
+			}
 			return 0, c.endMessage()
 		}
 		if c.currentState() != stateOpen {
@@ -396,13 +419,13 @@ func (c *Conn) readPayload(p []byte) (int, error) {
 	n, err := c.readIn(p)
 	c.rd.keyPos = mask(c.rd.h.key, c.rd.keyPos, p[:n])
 	c.rd.remaining -= uint64(n)
-	if c.rd.msgType == Text && !c.rd.utf8.feed(p[:n]) {
+	if !deflated && c.rd.msgType == Text && !c.rd.utf8.feed(p[:n]) {
 		return 0, c.protocolError(&protocolError{StatusInvalidData, "invalid UTF-8 in text message"})
 	}
 	if err != nil {
 		return n, c.readFailed(err)
 	}
-	if c.rd.remaining == 0 && c.rd.h.fin {
+	if c.rd.remaining == 0 && c.rd.h.fin && !deflated {
 		return n, c.endMessage()
 	}
 	return n, nil

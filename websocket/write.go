@@ -8,6 +8,8 @@ import (
 	"time"
 	"unicode/utf8"
 	"unsafe"
+
+	"github.com/klauspost/compress/flate"
 )
 
 // errWriterClosed is returned by a message writer used after its Close.
@@ -223,6 +225,9 @@ func (c *Conn) sendWhole(op opcode, msg []byte) error {
 		return err
 	}
 	defer c.releaseSend()
+	if c.deflate != nil && len(msg) >= c.deflate.threshold {
+		return c.w.sendDeflated(op, msg)
+	}
 	return c.writeFrame(op, true, nil, msg)
 }
 
@@ -262,6 +267,12 @@ type messageWriter struct {
 	block *[]byte
 	n     int
 	utf8  utf8Validator
+	// With permessage-deflate, a message that reaches the threshold is
+	// compressed (see deflate.go): the payload still goes through
+	// block, into fw, whose output waits in out for its frame.
+	fw   *flate.Writer // nil: not (yet) compressing
+	out  *[]byte       // pooled while compressing, room for a header in front
+	outN int
 }
 
 func (w *messageWriter) start(op opcode) {
@@ -269,6 +280,10 @@ func (w *messageWriter) start(op opcode) {
 	w.block, w.n = writeBuffers.Get().(*[]byte), 0
 	w.utf8 = utf8Validator{}
 }
+
+// compressing reports whether the message is compressed: once it is
+// under way, if it has been decided.
+func (w *messageWriter) compressing() bool { return w.fw != nil }
 
 // buffered is the payload waiting to be sent, with the header's room
 // in front of it.
@@ -307,6 +322,12 @@ func (w *messageWriter) Write(p []byte) (int, error) {
 	}
 	if w.n+len(p) <= writeBufferSize {
 		w.n += copy((*w.block)[maxHeaderLen+w.n:], p)
+		return len(p), err
+	}
+	if w.c.deflate != nil { // at least a full buffer: over any threshold worth having
+		if derr := w.deflateMore(p); derr != nil {
+			return 0, derr
+		}
 		return len(p), err
 	}
 	// Send what is buffered and p as one frame, except an incomplete
@@ -356,8 +377,11 @@ func (w *messageWriter) ReadFrom(r io.Reader) (n int64, err error) {
 }
 
 // flush sends the full buffer as a frame, keeping back an incomplete
-// character at its end.
+// character at its end; with compression, it compresses it.
 func (w *messageWriter) flush() error {
+	if w.c.deflate != nil {
+		return w.deflateBuffered()
+	}
 	send := w.n - w.utf8.pending()
 	if err := w.frame(false, (*w.block)[:maxHeaderLen+send], nil); err != nil {
 		return err
@@ -383,7 +407,13 @@ func (w *messageWriter) Close() error {
 	if w.text && !w.utf8.complete() {
 		w.n, err = w.n-w.utf8.pending(), errInvalidUTF8
 	}
-	if ferr := w.frame(true, w.buffered(), nil); ferr != nil {
+	var ferr error
+	if z := w.c.deflate; z != nil && (w.compressing() || w.n >= z.threshold) {
+		ferr = w.finishDeflate(w.deflate((*w.block)[maxHeaderLen : maxHeaderLen+w.n]))
+	} else {
+		ferr = w.frame(true, w.buffered(), nil)
+	}
+	if ferr != nil {
 		err = ferr
 	}
 	writeBuffers.Put(w.block)

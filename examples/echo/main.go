@@ -4,6 +4,7 @@
 // Autobahn fuzzing client) can be pointed at it directly.
 //
 //	go run ./examples/echo -addr 127.0.0.1:9001
+//	go run ./examples/echo -compress   # permessage-deflate, with context takeover
 //
 // Messages are streamed: a message is copied frame by frame from the client's
 // reader to a writer of the same type, so its size is not limited by memory.
@@ -25,8 +26,17 @@ import (
 	"github.com/wsmachine/wsmachine/websocket"
 )
 
+// compression is the Handler's mode for the -compress flag.
+func compression(on bool) websocket.CompressionMode {
+	if on {
+		return websocket.CompressionContextTakeover
+	}
+	return websocket.CompressionOff
+}
+
 func main() {
 	addr := flag.String("addr", "127.0.0.1:9001", "address to listen on")
+	compress := flag.Bool("compress", false, "compress messages with permessage-deflate (context takeover) for clients that offer it")
 	flag.Parse()
 	log.SetFlags(log.LstdFlags | log.Lmicroseconds)
 
@@ -34,9 +44,10 @@ func main() {
 	srv := &http.Server{
 		Addr: *addr,
 		Handler: &websocket.Handler{
-			AccessOk:   acceptAll,
-			Handle:     e.handle,
-			ServerName: "wsmachine-echo",
+			AccessOk:    acceptAll,
+			Handle:      e.handle,
+			ServerName:  "wsmachine-echo",
+			Compression: compression(*compress),
 		},
 		// The opening handshake is an HTTP request: the limit on reading
 		// its header belongs to the http.Server.

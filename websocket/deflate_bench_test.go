@@ -1,0 +1,265 @@
+package websocket_test
+
+// What permessage-deflate costs and saves: the codec (klauspost/compress
+// against the standard library), the echo with each Compression mode,
+// and the memory an idle compressed connection keeps.
+
+import (
+	"bytes"
+	stdflate "compress/flate"
+	"io"
+	"runtime"
+	"testing"
+
+	"github.com/klauspost/compress/flate"
+
+	"github.com/wsmachine/wsmachine/websocket"
+)
+
+// deflateWorkloads: chatty JSON, where compression pays, and random
+// bytes, where it cannot.
+var deflateWorkloads = []struct {
+	name string
+	msg  []byte
+}{
+	{"json-1KiB", jsonLike(1<<10, 11)},
+	{"json-64KiB", jsonLike(64<<10, 12)},
+	{"random-64KiB", randomBytes(64<<10, 13)},
+}
+
+// codec is a DEFLATE implementation as the library would use it: a
+// writer reset and sync-flushed per message, a reader reset per message.
+type codec struct {
+	name    string
+	writer  func() (io.Writer, func(io.Writer), func() error) // writer, reset, flush
+	readerR func(io.Reader) (io.Reader, func(io.Reader))      // reader, reset
+}
+
+var codecs = []codec{
+	{"klauspost",
+		func() (io.Writer, func(io.Writer), func() error) {
+			w, _ := flate.NewWriter(nil, flate.BestSpeed)
+			return w, w.Reset, w.Flush
+		},
+		func(r io.Reader) (io.Reader, func(io.Reader)) {
+			fr := flate.NewReader(r)
+			return fr, func(r io.Reader) { fr.(flate.Resetter).Reset(r, nil) }
+		}},
+	{"stdlib",
+		func() (io.Writer, func(io.Writer), func() error) {
+			w, _ := stdflate.NewWriter(nil, stdflate.BestSpeed)
+			return w, w.Reset, w.Flush
+		},
+		func(r io.Reader) (io.Reader, func(io.Reader)) {
+			fr := stdflate.NewReader(r)
+			return fr, func(r io.Reader) { fr.(stdflate.Resetter).Reset(r, nil) }
+		}},
+}
+
+// BenchmarkDeflate compresses and inflates each workload with both
+// codecs at their fastest level; MB/s is of the uncompressed message,
+// ratio is its size over the compressed size.
+func BenchmarkDeflate(b *testing.B) {
+	for _, cd := range codecs {
+		for _, wl := range deflateWorkloads {
+			var compressed bytes.Buffer
+			w, reset, flush := cd.writer()
+			b.Run(cd.name+"/compress/"+wl.name, func(b *testing.B) {
+				b.SetBytes(int64(len(wl.msg)))
+				b.ReportAllocs()
+				for b.Loop() {
+					compressed.Reset()
+					reset(&compressed)
+					w.Write(wl.msg)
+					flush()
+				}
+				b.ReportMetric(float64(len(wl.msg))/float64(compressed.Len()-4), "ratio")
+			})
+			wire := bytes.Clone(compressed.Bytes())
+			src := bytes.NewReader(wire)
+			out := make([]byte, len(wl.msg)+1)
+			r, resetR := cd.readerR(src)
+			b.Run(cd.name+"/inflate/"+wl.name, func(b *testing.B) {
+				b.SetBytes(int64(len(wl.msg)))
+				b.ReportAllocs()
+				for b.Loop() {
+					src.Reset(wire)
+					resetR(src)
+					if n, _ := io.ReadFull(r, out); n != len(wl.msg) {
+						b.Fatalf("inflated %d bytes, want %d", n, len(wl.msg))
+					}
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkDeflateWriterSize is what one compressor costs: the memory a
+// server pays per message in flight (the pool's), or per connection if
+// it kept one for context takeover.
+func BenchmarkDeflateWriterSize(b *testing.B) {
+	for _, cd := range codecs {
+		b.Run(cd.name, func(b *testing.B) {
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			w, _, _ := cd.writer()
+			runtime.ReadMemStats(&after)
+			runtime.KeepAlive(w)
+			for b.Loop() {
+			}
+			b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc), "B/writer")
+		})
+	}
+}
+
+// compressionModes are the Handler settings compared, with the client's
+// offer: it asks for client_no_context_takeover, so that one compressed
+// frame can be sent again and again.
+var compressionModes = []struct {
+	name   string
+	mode   websocket.CompressionMode
+	offer  string
+	answer string
+}{
+	{"off", websocket.CompressionOff, "", ""},
+	{"no-context-takeover", websocket.CompressionNoContextTakeover, "Sec-WebSocket-Extensions: permessage-deflate; client_no_context_takeover",
+		"permessage-deflate; server_no_context_takeover; client_no_context_takeover"},
+	{"context-takeover", websocket.CompressionContextTakeover, "Sec-WebSocket-Extensions: permessage-deflate; client_no_context_takeover",
+		"permessage-deflate; client_no_context_takeover"},
+}
+
+// copyEcho echoes through SendMessage and io.Copy, as the harness does.
+func copyEcho(c *websocket.Conn) {
+	for {
+		tp, r, err := c.ReceiveMessage()
+		if err != nil {
+			return
+		}
+		w, err := c.SendMessage(tp)
+		if err != nil {
+			return
+		}
+		io.Copy(w, r)
+		if w.Close() != nil {
+			return
+		}
+	}
+}
+
+// BenchmarkDeflateEcho is a round trip over loopback with each mode: the
+// client sends one of 16 different messages of the workload, compressed
+// beforehand (it asks for client_no_context_takeover, so each frame is
+// valid in any order), the server inflates it and compresses its echo.
+// wire-B is what an echo costs on the wire, on average; ratio is the
+// messages' size over that.
+func BenchmarkDeflateEcho(b *testing.B) {
+	const variants = 16
+	for _, m := range compressionModes {
+		for wi, wl := range deflateWorkloads {
+			b.Run(m.name+"/"+wl.name, func(b *testing.B) {
+				ts := startServer(b, &websocket.Handler{Compression: m.mode, Handle: copyEcho})
+				var c *rawClient
+				if m.offer == "" {
+					c = dialWS(b, ts)
+				} else {
+					c = dialWS(b, ts, m.offer)
+					if got := c.Resp.Header.Get("Sec-WebSocket-Extensions"); got != m.answer {
+						b.Fatalf("answer %q, want %q", got, m.answer)
+					}
+				}
+				defer c.Close()
+				c.deflate = &peerDeflate{}
+				frames := make([][]byte, variants)
+				for i := range frames {
+					msg := wl.msg
+					if i > 0 && wl.name[0] == 'j' {
+						msg = jsonLike(len(wl.msg), uint64(100*wi+i))
+					} else if i > 0 {
+						msg = randomBytes(len(wl.msg), uint64(100*wi+i))
+					}
+					frames[i] = frameBytes(opBinary, msg)
+					if m.offer != "" {
+						frames[i] = Frame{Fin: true, Op: opBinary, Rsv: 4, Payload: deflated(msg)}.Bytes()
+					}
+				}
+				wire, msgs := 0, 0
+				b.SetBytes(int64(len(wl.msg)))
+				b.ReportAllocs()
+				for b.Loop() {
+					c.Write(frames[msgs%variants])
+					msgs++
+					for {
+						f := c.ReadFrame()
+						wire += len(f.Payload)
+						if f.Fin {
+							break
+						}
+					}
+				}
+				b.ReportMetric(float64(wire)/float64(msgs), "wire-B")
+				b.ReportMetric(float64(len(wl.msg)*msgs)/float64(wire), "ratio")
+			})
+		}
+	}
+}
+
+// What an idle connection keeps with each mode, after a compressed
+// message each way: nothing more than without compression when neither
+// side takes over context, the two 32 KiB histories when both do. The
+// figures are for both ends of each connection, in this process; pools
+// are emptied first (two collections), so only what the connections hold
+// is counted.
+func TestIdleCompressedConnections(t *testing.T) {
+	const n = 200
+	msg := jsonLike(2<<10, 21)
+	heap := func() int64 {
+		var ms runtime.MemStats
+		runtime.GC()
+		runtime.GC()
+		runtime.ReadMemStats(&ms)
+		return int64(ms.HeapInuse)
+	}
+	perConn := map[websocket.CompressionMode]int64{}
+	for _, m := range []struct {
+		mode   websocket.CompressionMode
+		offer  []string
+		answer string
+	}{
+		{websocket.CompressionOff, nil, ""}, // once to warm up: the figure is the second run's
+		{websocket.CompressionOff, nil, ""},
+		{websocket.CompressionNoContextTakeover, []string{offerDeflate}, "permessage-deflate; server_no_context_takeover; client_no_context_takeover"},
+		{websocket.CompressionContextTakeover, []string{offerDeflate}, "permessage-deflate"},
+	} {
+		ts := startServer(t, &websocket.Handler{Compression: m.mode, Handle: copyEcho})
+		before := heap()
+		clients := make([]*rawClient, n)
+		for i := range clients {
+			c := dialWS(t, ts, m.offer...)
+			c.deflate = &peerDeflate{}
+			if m.answer != "" {
+				c.sendCompressed(opText, msg, 1)
+			} else {
+				c.Write(frameBytes(opText, msg))
+			}
+			if _, got, _, _ := c.readCompressed(); !bytes.Equal(got, msg) {
+				t.Fatal("echo differs")
+			}
+			c.deflate = nil // the client's own history is not the server's cost
+			clients[i] = c
+		}
+		perConn[m.mode] = (heap() - before) / n
+		for _, c := range clients {
+			c.Close()
+		}
+		ts.shutdown()
+	}
+	off, none, both := perConn[websocket.CompressionOff], perConn[websocket.CompressionNoContextTakeover], perConn[websocket.CompressionContextTakeover]
+	t.Logf("heap in use per idle connection, both ends: off %d B, no context takeover %d B, context takeover %d B", off, none, both)
+	if none > off+1<<10 {
+		t.Errorf("without context takeover an idle connection costs %d B more than without compression", none-off)
+	}
+	if both > off+100<<10 {
+		t.Errorf("with context takeover an idle connection costs %d B more than without compression, want about 80 KiB", both-off)
+	}
+}

@@ -1,0 +1,247 @@
+package websocket
+
+import (
+	"strconv"
+	"strings"
+)
+
+// Negotiation of permessage-deflate (RFC 7692 §5, §7.1): the client offers
+// the extension in Sec-WebSocket-Extensions, possibly several times with
+// different parameters, in its order of preference; the server accepts
+// the first offer it can honour and answers with the parameters in use.
+
+// CompressionMode says whether a Handler compresses messages with
+// permessage-deflate (RFC 7692), and how. Compression is used only with
+// clients that offer it, as browsers do.
+type CompressionMode int
+
+const (
+	// CompressionOff declines permessage-deflate: nothing is compressed.
+	// The default. An idle connection costs the same as without it.
+	CompressionOff CompressionMode = iota
+
+	// CompressionNoContextTakeover compresses every message on its own:
+	// both sides reset their compressor after each message (the server
+	// asks the client to, RFC 7692 §7.1.1). The compressor and
+	// decompressor come from a pool for the time of a message, so an
+	// idle connection costs nothing more than without compression.
+	// Small repetitive messages (chat, JSON events) shrink less than
+	// with context takeover.
+	CompressionNoContextTakeover
+
+	// CompressionContextTakeover lets each message refer back to the
+	// ones before it in the same direction (up to 32 KiB back), as far
+	// as the client agrees: it may ask for no context takeover in
+	// either direction. Small repetitive messages shrink the most.
+	// Each connection keeps the last 32 KiB sent and the last 32 KiB
+	// received (40 KiB buffers each, allocated with the first compressed
+	// message in that direction), about 80 KiB per connection; the
+	// compressor and decompressor are still pooled, and start each
+	// message from that history.
+	CompressionContextTakeover
+)
+
+// deflateParams are the parameters of an accepted permessage-deflate.
+type deflateParams struct {
+	serverNoContextTakeover bool // we reset our compressor after each message
+	clientNoContextTakeover bool // the client resets its compressor after each message
+	serverMaxWindowBits     bool // the client asked for our window to be at most 15 bits, which it is
+	clientMaxWindowBits     int  // the client's LZ77 window, 8–15; 15 if not limited
+}
+
+// extensionOffer is one element of Sec-WebSocket-Extensions.
+type extensionOffer struct {
+	name   string
+	params []extensionParam
+}
+
+type extensionParam struct {
+	name, value string
+	hasValue    bool
+}
+
+// parseExtensions splits Sec-WebSocket-Extensions values into offers
+// (RFC 6455 §9.1). An element that does not parse is returned with ok
+// false in its place, so that a malformed offer is declined rather than
+// the whole header refused.
+func parseExtensions(values []string) (offers []extensionOffer, oks []bool) {
+	for _, v := range values {
+		for _, element := range splitOutsideQuotes(v, ',') {
+			if strings.Trim(element, " \t") == "" {
+				continue
+			}
+			o, ok := parseOffer(element)
+			offers, oks = append(offers, o), append(oks, ok)
+		}
+	}
+	return offers, oks
+}
+
+// parseOffer parses `name *( ";" param )`, param = token [ "=" (token |
+// quoted-string) ].
+func parseOffer(s string) (extensionOffer, bool) {
+	parts := splitOutsideQuotes(s, ';')
+	o := extensionOffer{name: strings.Trim(parts[0], " \t")}
+	if !isToken(o.name) {
+		return o, false
+	}
+	for _, p := range parts[1:] {
+		name, value, hasValue := strings.Cut(p, "=")
+		name = strings.Trim(name, " \t")
+		if !isToken(name) {
+			return o, false
+		}
+		if hasValue {
+			value = strings.Trim(value, " \t")
+			if len(value) >= 2 && value[0] == '"' && value[len(value)-1] == '"' {
+				value = unquote(value[1 : len(value)-1])
+			}
+			if !isToken(value) { // §9.1: a quoted value must still be a token
+				return o, false
+			}
+		}
+		o.params = append(o.params, extensionParam{name, value, hasValue})
+	}
+	return o, true
+}
+
+// negotiateDeflate returns the parameters of the first permessage-deflate
+// offer in the Sec-WebSocket-Extensions values that can be accepted, as
+// the server in mode uses them.
+func negotiateDeflate(values []string, mode CompressionMode) (deflateParams, bool) {
+	if mode == CompressionOff {
+		return deflateParams{}, false
+	}
+	offers, oks := parseExtensions(values)
+	for i, o := range offers {
+		if !oks[i] || o.name != "permessage-deflate" {
+			continue
+		}
+		if p, ok := acceptDeflate(o); ok {
+			if mode != CompressionContextTakeover {
+				// §7.1.1: the server may ask for these unasked.
+				p.serverNoContextTakeover, p.clientNoContextTakeover = true, true
+			}
+			return p, true
+		}
+	}
+	return deflateParams{}, false
+}
+
+// acceptDeflate decides on one permessage-deflate offer (RFC 7692 §7.1):
+// unknown or duplicate parameters, or values out of range, decline it; so
+// does a limit on our window below 15: our compressor uses the whole 32 KiB.
+func acceptDeflate(o extensionOffer) (deflateParams, bool) {
+	p := deflateParams{clientMaxWindowBits: 15}
+	seen := map[string]bool{}
+	for _, x := range o.params {
+		if seen[x.name] {
+			return p, false // §7: a parameter must not appear twice
+		}
+		seen[x.name] = true
+		switch x.name {
+		case "server_no_context_takeover":
+			if x.hasValue {
+				return p, false
+			}
+			p.serverNoContextTakeover = true
+		case "client_no_context_takeover":
+			if x.hasValue {
+				return p, false
+			}
+			p.clientNoContextTakeover = true
+		case "server_max_window_bits":
+			bits, ok := windowBits(x)
+			if !ok || bits < 15 {
+				return p, false
+			}
+			p.serverMaxWindowBits = true
+		case "client_max_window_bits":
+			if x.hasValue {
+				bits, ok := windowBits(x)
+				if !ok {
+					return p, false
+				}
+				p.clientMaxWindowBits = bits
+			}
+		default:
+			return p, false
+		}
+	}
+	return p, true
+}
+
+// windowBits reads a window-bits value: 8 to 15, digits only, no leading
+// zero (RFC 7692 §7.1.2).
+func windowBits(x extensionParam) (int, bool) {
+	if !x.hasValue || x.value == "" || x.value[0] == '0' || strings.Trim(x.value, "0123456789") != "" {
+		return 0, false
+	}
+	n, err := strconv.Atoi(x.value)
+	return n, err == nil && n >= 8 && n <= 15
+}
+
+// appendDeflateResponse appends the Sec-WebSocket-Extensions value that
+// accepts p.
+func appendDeflateResponse(b []byte, p deflateParams) []byte {
+	b = append(b, "permessage-deflate"...)
+	if p.serverNoContextTakeover {
+		b = append(b, "; server_no_context_takeover"...)
+	}
+	if p.clientNoContextTakeover {
+		b = append(b, "; client_no_context_takeover"...)
+	}
+	if p.serverMaxWindowBits { // §7.1.2.1: accepted by answering it
+		b = append(b, "; server_max_window_bits=15"...)
+	}
+	return b
+}
+
+// splitOutsideQuotes splits s at sep, except inside quoted strings.
+func splitOutsideQuotes(s string, sep byte) []string {
+	var parts []string
+	quoted, escaped, start := false, false, 0
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case escaped:
+			escaped = false
+		case quoted && c == '\\':
+			escaped = true
+		case c == '"':
+			quoted = !quoted
+		case c == sep && !quoted:
+			parts = append(parts, s[start:i])
+			start = i + 1
+		}
+	}
+	return append(parts, s[start:])
+}
+
+// unquote removes quoted-pair escapes (RFC 9110 §5.6.4).
+func unquote(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+1 < len(s) {
+			i++
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// isToken reports whether s is an HTTP token (RFC 9110 §5.6.2).
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7F || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
