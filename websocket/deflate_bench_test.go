@@ -147,13 +147,13 @@ func copyEcho(c *websocket.Conn) {
 	}
 }
 
-// BenchmarkDeflateEcho is a round trip over loopback with each mode: the
+// BenchmarkDeflateRoundTrip is a round trip over loopback with each mode: the
 // client sends one of 16 different messages of the workload, compressed
 // beforehand (it asks for client_no_context_takeover, so each frame is
 // valid in any order), the server inflates it and compresses its echo.
 // wire-B is what an echo costs on the wire, on average; ratio is the
 // messages' size over that.
-func BenchmarkDeflateEcho(b *testing.B) {
+func BenchmarkDeflateRoundTrip(b *testing.B) {
 	const variants = 16
 	for _, m := range compressionModes {
 		for wi, wl := range deflateWorkloads {
