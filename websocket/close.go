@@ -21,7 +21,7 @@ func (c *Conn) apply(fx effects) {
 		}
 	}
 	if fx.closeTCP {
-		c.finish(fx.linger, fx.awaitClose)
+		c.finish(fx.linger, fx.awaitClose, fx.awaitEOF)
 	}
 }
 
@@ -46,7 +46,12 @@ func (c *Conn) writeCloseLocked(code Status, reason string) error {
 // our close frame. Lingering reads the network, so it happens only on the
 // read side, which holds readMu. Otherwise what has already arrived is
 // discarded, without waiting, for the same reason.
-func (c *Conn) finish(linger, awaitClose bool) {
+//
+// With awaitEOF, the client's end after the closing handshake, the server
+// is to close TCP first (RFC 6455 §7.1.1), so that the TIME_WAIT is its:
+// the client reads until the server's FIN, bounded as lingering is, and
+// only then closes.
+func (c *Conn) finish(linger, awaitClose, awaitEOF bool) {
 	if c.bgTimer != nil {
 		c.bgTimer.Stop()
 	}
@@ -58,7 +63,7 @@ func (c *Conn) finish(linger, awaitClose bool) {
 			c.wmu.Lock()
 			c.wmu.Unlock()
 		}
-		if hc, ok := c.nc.(interface{ CloseWrite() error }); linger && ok && hc.CloseWrite() == nil {
+		if hc, ok := c.nc.(interface{ CloseWrite() error }); linger && ok && hc.CloseWrite() == nil || awaitEOF {
 			c.nc.SetReadDeadline(time.Now().Add(lingerTimeout))
 			io.CopyN(io.Discard, c.nc, lingerMax)
 		} else if c.raw != nil {
@@ -109,7 +114,7 @@ func (c *Conn) ended() <-chan struct{} {
 // these cases the connection stays open. Close on a connection that has
 // started closing or has ended returns ErrConnClosed.
 func (c *Conn) Close(code Status, message string) error {
-	if code == StatusNotSent && message != "" || code != StatusNotSent && !code.serverMaySend() {
+	if code == StatusNotSent && message != "" || code != StatusNotSent && !c.maySend(code) {
 		return ErrStatusCode
 	}
 	if len(message) > maxControlPayload-2 {
@@ -155,7 +160,7 @@ func (c *Conn) Close(code Status, message string) error {
 		<-c.ended()
 	}
 	if c.currentState() != stateClosed {
-		return fmt.Errorf("%w: no close frame from the client", ErrConnClosed)
+		return fmt.Errorf("%w: no close frame from the %s", ErrConnClosed, c.peer())
 	}
 	return nil
 }

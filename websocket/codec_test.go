@@ -82,7 +82,7 @@ func TestClientHeaderVerdictAgreesWithModel(t *testing.T) {
 			return
 		}
 		h, minimal := parseHeader(b)
-		pe := checkHeader(h, minimal, inMessage, false)
+		pe := checkHeader(h, minimal, inMessage, false, false)
 		if n != size || h.length != length {
 			t.Fatalf("% x: size %d length %d, model %d %d", b, n, h.length, size, length)
 		}

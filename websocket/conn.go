@@ -29,6 +29,7 @@ type Conn struct {
 	Protocol string
 
 	nc           net.Conn
+	client       bool // the client's end, from Dial: it masks, the peer must not
 	closeTimeout time.Duration
 	writeTimeout time.Duration // negative: none
 	closeBy      atomic.Int64  // Close's deadline for our close frame, Unix ns; 0 before Close
@@ -86,6 +87,8 @@ type Conn struct {
 	closeSent bool  // our close frame is on the wire: nothing may follow it
 	wdl       int64 // the write deadline set on nc by writeAll, Unix ns; 0: none
 	hdrBuf    [maxHeaderLen]byte
+	maskKeys  *[64]byte // the client's next masking keys; nil on a server
+	maskPos   int
 }
 
 // defaultMaxMessageSize is Handler.MaxMessageSize's default: far above
@@ -131,6 +134,22 @@ func newConn() *Conn {
 	}
 	c.w.c = c
 	return c
+}
+
+// configure applies the limits and timeouts of a Handler or DialOptions;
+// zero values keep the defaults.
+func (c *Conn) configure(maxMessageSize int64, writeTimeout, pingInterval, idleTimeout, closeTimeout time.Duration) {
+	if maxMessageSize != 0 {
+		c.maxMessageSize = maxMessageSize
+	}
+	if writeTimeout != 0 {
+		c.writeTimeout = writeTimeout
+	}
+	c.pingInterval = max(pingInterval, 0)
+	c.idleTimeout = max(idleTimeout, 0)
+	if closeTimeout > 0 {
+		c.closeTimeout = closeTimeout
+	}
 }
 
 // attach takes over the hijacked network connection. What the client sent

@@ -55,13 +55,18 @@ type compression struct {
 	sent, received *history
 }
 
-// newCompression returns the state for a negotiated permessage-deflate.
-func newCompression(p deflateParams, threshold int) *compression {
+// newCompression returns the state for a negotiated permessage-deflate,
+// at the server's end or, if client, at the client's.
+func newCompression(p deflateParams, threshold int, client bool) *compression {
 	z := &compression{threshold: threshold}
-	if !p.serverNoContextTakeover {
+	ours, theirs := p.serverNoContextTakeover, p.clientNoContextTakeover
+	if client {
+		ours, theirs = theirs, ours
+	}
+	if !ours {
 		z.sent = &history{}
 	}
-	if !p.clientNoContextTakeover {
+	if !theirs {
 		z.received = &history{}
 	}
 	return z

@@ -171,6 +171,57 @@ func acceptDeflate(o extensionOffer) (deflateParams, bool) {
 	return p, true
 }
 
+// deflateOffer is the client's Sec-WebSocket-Extensions offer in mode.
+// It does not offer client_max_window_bits: the compressor uses the whole
+// 32 KiB window, and a server could otherwise ask for a smaller one.
+func deflateOffer(mode CompressionMode) string {
+	if mode == CompressionNoContextTakeover {
+		return "permessage-deflate; server_no_context_takeover; client_no_context_takeover"
+	}
+	return "permessage-deflate"
+}
+
+// acceptDeflateResponse checks the server's Sec-WebSocket-Extensions
+// answer to deflateOffer(mode) (RFC 7692 §7.1): exactly one
+// permessage-deflate, with valid parameters, none twice, no
+// client_max_window_bits (not offered), and in no-context-takeover mode
+// both no_context_takeover parameters, as asked. server_max_window_bits
+// of any valid value is fine: we inflate with the whole window anyway.
+func acceptDeflateResponse(values []string, mode CompressionMode) (deflateParams, bool) {
+	offers, oks := parseExtensions(values)
+	if mode == CompressionOff || len(offers) != 1 || !oks[0] || offers[0].name != "permessage-deflate" {
+		return deflateParams{}, false
+	}
+	p := deflateParams{clientMaxWindowBits: 15}
+	seen := map[string]bool{}
+	for _, x := range offers[0].params {
+		if seen[x.name] {
+			return p, false
+		}
+		seen[x.name] = true
+		switch x.name {
+		case "server_no_context_takeover":
+			p.serverNoContextTakeover = true
+		case "client_no_context_takeover":
+			p.clientNoContextTakeover = true
+		case "server_max_window_bits":
+			if _, ok := windowBits(x); !ok {
+				return p, false
+			}
+			continue
+		default: // client_max_window_bits was not offered; the rest is unknown
+			return p, false
+		}
+		if x.hasValue {
+			return p, false
+		}
+	}
+	if mode == CompressionNoContextTakeover && !(p.serverNoContextTakeover && p.clientNoContextTakeover) {
+		return p, false
+	}
+	return p, true
+}
+
 // windowBits reads a window-bits value: 8 to 15, digits only, no leading
 // zero (RFC 7692 §7.1.2).
 func windowBits(x extensionParam) (int, bool) {

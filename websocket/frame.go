@@ -82,8 +82,8 @@ func parseHeader(b []byte) (h header, minimal bool) {
 	return h, minimal
 }
 
-// appendHeader appends the header of an unmasked server frame
-// (RFC 6455 §5.2; servers never mask, §5.1).
+// appendHeader appends the header of a frame, unmasked (RFC 6455 §5.2;
+// servers never mask, §5.1; a client adds its key, see maskFrame).
 func appendHeader(dst []byte, fin bool, op opcode, length int) []byte {
 	b0 := byte(op)
 	if fin {
@@ -111,17 +111,20 @@ type protocolError struct {
 // (permessage-deflate, RFC 7692 §6).
 const rsvDeflate = 0x4
 
-// checkHeader validates h as a frame received from a client, given whether
-// a fragmented data message is in progress and whether permessage-deflate
-// was negotiated (RFC 6455 §5.1–§5.5, RFC 7692 §6). It is a pure function
-// of its inputs. A nil result means the frame is acceptable.
-func checkHeader(h header, minimal, inMessage, deflate bool) *protocolError {
+// checkHeader validates h as a frame received from a client, or from the
+// server if fromServer, given whether a fragmented data message is in
+// progress and whether permessage-deflate was negotiated (RFC 6455
+// §5.1–§5.5, RFC 7692 §6). It is a pure function of its inputs. A nil
+// result means the frame is acceptable.
+func checkHeader(h header, minimal, inMessage, deflate, fromServer bool) *protocolError {
 	fail := func(reason string) *protocolError {
 		return &protocolError{StatusProtocolError, reason}
 	}
 	switch {
-	case !h.masked:
+	case !h.masked && !fromServer:
 		return fail("unmasked client frame") // §5.1
+	case h.masked && fromServer:
+		return fail("masked server frame") // §5.1
 	case h.rsv&^rsvDeflate != 0 || h.rsv != 0 && !deflate:
 		return fail("reserved bits set without an extension") // §5.2
 	case h.rsv != 0 && h.op.isControl():
@@ -170,9 +173,10 @@ func wireLimit(max int64, compressed bool) uint64 {
 	return uint64(max) + uint64(max)/1024 + 1024
 }
 
-// parseClosePayload decodes the (unmasked) payload of a client's close
-// frame (RFC 6455 §5.5.1, §7.4). An empty payload gives StatusNotSent.
-func parseClosePayload(p []byte) (Status, string, *protocolError) {
+// parseClosePayload decodes the (unmasked) payload of a close frame from
+// the client, or from the server if fromServer (RFC 6455 §5.5.1, §7.4). An
+// empty payload gives StatusNotSent.
+func parseClosePayload(p []byte, fromServer bool) (Status, string, *protocolError) {
 	switch len(p) {
 	case 0:
 		return StatusNotSent, "", nil
@@ -180,7 +184,7 @@ func parseClosePayload(p []byte) (Status, string, *protocolError) {
 		return 0, "", &protocolError{StatusProtocolError, "close frame with a 1-byte payload"}
 	}
 	code := Status(binary.BigEndian.Uint16(p))
-	if !code.clientMaySend() {
+	if !code.clientMaySend() || fromServer && !code.serverMaySend() {
 		return 0, "", &protocolError{StatusProtocolError, "invalid close code " + strconv.Itoa(int(code))}
 	}
 	if !utf8.Valid(p[2:]) {

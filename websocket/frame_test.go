@@ -92,7 +92,7 @@ func TestCheckHeader(t *testing.T) {
 				t.Fatalf("headerLen %d, want %d", n, len(tt.hdr))
 			}
 			h, minimal := parseHeader(tt.hdr)
-			pe := checkHeader(h, minimal, tt.inMessage, tt.deflate)
+			pe := checkHeader(h, minimal, tt.inMessage, tt.deflate, false)
 			switch {
 			case tt.wantCode == 0 && pe != nil:
 				t.Errorf("refused with %d %q", pe.code, pe.reason)
@@ -139,7 +139,7 @@ func TestParseClosePayload(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			st, reason, pe := parseClosePayload(tt.payload)
+			st, reason, pe := parseClosePayload(tt.payload, false)
 			if tt.wantErr != 0 {
 				if pe == nil || pe.code != tt.wantErr {
 					t.Fatalf("got %d %q %+v, want error code %d", st, reason, pe, tt.wantErr)
@@ -195,10 +195,42 @@ func BenchmarkHeader(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				h, minimal := parseHeader(wire)
-				if checkHeader(h, minimal, false, false) != nil {
+				if checkHeader(h, minimal, false, false, false) != nil {
 					b.Fatal("valid header refused")
 				}
 			}
 		})
+	}
+}
+
+// At the client's end the rules on masking are the other way round, and a
+// server may not close with 1010, a client's code (RFC 6455 §5.1, §7.4.1).
+func TestServerFrameChecks(t *testing.T) {
+	unmasked := func(b0, b1 byte) []byte { return []byte{b0, b1} }
+	for _, tt := range []struct {
+		name     string
+		hdr      []byte
+		wantCode Status
+	}{
+		{"unmasked text", unmasked(0x81, 5), 0},
+		{"unmasked ping", unmasked(0x89, 0), 0},
+		{"masked text", clientHeader(0x81, 5, 7), StatusProtocolError},
+		{"masked close", clientHeader(0x88, 2, 7), StatusProtocolError},
+		{"rsv1 without deflate", unmasked(0xC1, 5), StatusProtocolError},
+	} {
+		h, minimal := parseHeader(tt.hdr)
+		pe := checkHeader(h, minimal, false, false, true)
+		if tt.wantCode == 0 && pe != nil || tt.wantCode != 0 && (pe == nil || pe.code != tt.wantCode) {
+			t.Errorf("%s: got %+v, want code %d", tt.name, pe, tt.wantCode)
+		}
+	}
+	for _, tt := range []struct {
+		code uint16
+		ok   bool
+	}{{1000, true}, {1001, true}, {1009, true}, {1010, false}, {1011, true}, {3000, true}, {1005, false}} {
+		_, _, pe := parseClosePayload(binary.BigEndian.AppendUint16(nil, tt.code), true)
+		if (pe == nil) != tt.ok {
+			t.Errorf("close %d from the server: error %+v, want accepted %v", tt.code, pe, tt.ok)
+		}
 	}
 }

@@ -138,17 +138,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if h.bgDelay != 0 {
 		c.bgDelay = h.bgDelay
 	}
-	if h.MaxMessageSize != 0 {
-		c.maxMessageSize = h.MaxMessageSize
-	}
-	if h.WriteTimeout != 0 {
-		c.writeTimeout = h.WriteTimeout
-	}
-	c.pingInterval = max(h.PingInterval, 0)
-	c.idleTimeout = max(h.IdleTimeout, 0)
-	if h.CloseTimeout > 0 {
-		c.closeTimeout = h.CloseTimeout
-	}
+	c.configure(h.MaxMessageSize, h.WriteTimeout, h.PingInterval, h.IdleTimeout, h.CloseTimeout)
 	c.ResourceName = &url.URL{Path: req.URL.Path, RawPath: req.URL.RawPath, RawQuery: req.URL.RawQuery}
 	c.RemoteAddr = req.RemoteAddr
 	if o := req.Header.Get("Origin"); o != "" {
@@ -197,7 +187,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	var deflate *deflateParams
 	if p, ok := negotiateDeflate(req.Header.Values("Sec-WebSocket-Extensions"), h.Compression); ok {
 		deflate = &p
-		c.deflate = newCompression(p, h.compressionThreshold())
+		c.deflate = newCompression(p, h.compressionThreshold(), false)
 	}
 	resp := appendResponse(brw.Writer.AvailableBuffer(), key, c.Protocol, h.ServerName, deflate)
 	if err := c.writeNet(resp, nil); err != nil {

@@ -206,7 +206,7 @@ func (c *Conn) takeFrame() error {
 	b := (*c.in.buf)[c.in.r:c.in.w]
 	n := headerLen(b[1])
 	h, minimal := parseHeader(b)
-	if pe := checkHeader(h, minimal, c.rd.inMessage, c.deflate != nil); pe != nil {
+	if pe := checkHeader(h, minimal, c.rd.inMessage, c.deflate != nil, c.client); pe != nil {
 		return c.protocolError(pe)
 	}
 	if h.op.isControl() {
@@ -256,7 +256,7 @@ func (c *Conn) control(op opcode, payload []byte) error {
 	case opPong:
 		c.stepLocked(evRecvPong, 0, "")
 	case opClose:
-		code, reason, pe := parseClosePayload(payload)
+		code, reason, pe := parseClosePayload(payload, c.client)
 		if pe != nil {
 			return c.protocolError(pe)
 		}
@@ -290,7 +290,7 @@ func (c *Conn) readFailed(err error) error {
 	reason := ""
 	switch {
 	case timeout && c.idleTimeout > 0: // beforeNetRead's deadline
-		reason = "nothing from the client for " + c.idleTimeout.String()
+		reason = "nothing from the " + c.peer() + " for " + c.idleTimeout.String()
 	case err != io.EOF:
 		reason = err.Error()
 	}
@@ -417,7 +417,9 @@ func (c *Conn) readWire(p []byte, deflated bool) (int, error) {
 		p = p[:c.rd.remaining]
 	}
 	n, err := c.readIn(p)
-	c.rd.keyPos = mask(c.rd.h.key, c.rd.keyPos, p[:n])
+	if c.rd.h.masked {
+		c.rd.keyPos = mask(c.rd.h.key, c.rd.keyPos, p[:n])
+	}
 	c.rd.remaining -= uint64(n)
 	if !deflated && c.rd.msgType == Text && !c.rd.utf8.feed(p[:n]) {
 		return 0, c.protocolError(&protocolError{StatusInvalidData, "invalid UTF-8 in text message"})

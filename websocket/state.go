@@ -66,6 +66,7 @@ type effects struct {
 	closeReason string
 	closeTCP    bool  // the connection is over: close TCP, wake GetStatus
 	linger      bool  // close TCP "after ours": half-close, drain, close
+	awaitEOF    bool  // close TCP after the server's FIN (the client's end)
 	awaitClose  bool  // Close may still be writing our close frame: it goes first
 	err         error // nil: the caller may go ahead
 }
@@ -77,7 +78,7 @@ func (c *Conn) step(ev event, code Status, reason string) (fx effects) {
 	wasTerminal := c.state.terminal()
 	defer func() {
 		if !wasTerminal && c.state.terminal() {
-			c.cause = causeOf(ev, code, reason)
+			c.cause = causeOf(ev, code, reason, c.peer())
 		}
 	}()
 	switch c.state {
@@ -96,11 +97,11 @@ func (c *Conn) step(ev event, code Status, reason string) (fx effects) {
 		case evRecvData, evRecvPong, evSend, evReceive: // O1, O2, O3, O4
 		case evRecvPing: // O5
 			fx.pong = true
-		case evRecvClose: // O6: answer with the client's code
+		case evRecvClose: // O6: answer with the peer's code
 			c.state = stateClosed
 			c.status, c.reason = code, reason
-			fx.sendClose, fx.closeCode = true, replyCode(code)
-			fx.closeTCP = true
+			fx.sendClose, fx.closeCode = true, c.replyCode(code)
+			fx.closeTCP, fx.awaitEOF = true, c.client
 		case evProtocolError: // O7: fail the connection
 			c.state = stateDropped
 			fx.sendClose, fx.closeCode, fx.closeReason = true, code, reason
@@ -121,7 +122,7 @@ func (c *Conn) step(ev event, code Status, reason string) (fx effects) {
 		case evRecvClose: // K4: the close handshake is complete
 			c.state = stateClosed
 			c.status, c.reason = code, reason
-			fx.closeTCP, fx.awaitClose = true, true
+			fx.closeTCP, fx.awaitClose, fx.awaitEOF = true, true, c.client
 		case evProtocolError, evReadFailed, evWriteFailed, evCloseTimeout: // K5–K8
 			c.state = stateDropped
 			fx.closeTCP, fx.awaitClose = true, true
@@ -145,12 +146,12 @@ func (c *Conn) step(ev event, code Status, reason string) (fx effects) {
 
 // causeOf is the error that ends a connection on event ev: what a receive
 // that was waiting for data gets.
-func causeOf(ev event, code Status, reason string) error {
+func causeOf(ev event, code Status, reason, peer string) error {
 	switch {
 	case ev == evProtocolError:
 		return closedBecause(reason + " (sent close " + strconv.Itoa(int(code)) + ")")
 	case ev == evCloseTimeout:
-		return closedBecause("no close frame from the client in time")
+		return closedBecause("no close frame from the " + peer + " in time")
 	case (ev == evReadFailed || ev == evWriteFailed) && reason != "":
 		return closedBecause(reason)
 	}
@@ -164,11 +165,28 @@ func closedBecause(reason string) error {
 	return fmt.Errorf("%w: %s", ErrConnClosed, reason)
 }
 
-// replyCode is the code of the close frame that answers a client's close
-// (RFC 6455 §5.5.1: echo it, as far as a server may send it).
-func replyCode(code Status) Status {
-	if code == StatusNotSent || code.serverMaySend() {
+// replyCode is the code of the close frame that answers the peer's close
+// (RFC 6455 §5.5.1: echo it, as far as we may send it).
+func (c *Conn) replyCode(code Status) Status {
+	if code == StatusNotSent || c.maySend(code) {
 		return code
 	}
 	return StatusOK
+}
+
+// maySend reports whether we may put code into a close frame: a server
+// any valid code but 1010, a client any valid code.
+func (c *Conn) maySend(code Status) bool {
+	if c.client {
+		return code.clientMaySend()
+	}
+	return code.serverMaySend()
+}
+
+// peer names the other end, for errors.
+func (c *Conn) peer() string {
+	if c.client {
+		return "server"
+	}
+	return "client"
 }

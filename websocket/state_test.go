@@ -72,7 +72,7 @@ func TestStepImplementsTransitionTable(t *testing.T) {
 			}
 			frames := map[string]effects{
 				"—": {}, "data": {}, "pong": {pong: true}, "ping": {ping: true},
-				"close(echo)":         {sendClose: true, closeCode: replyCode(StatusGoingAway)},
+				"close(echo)":         {sendClose: true, closeCode: c.replyCode(StatusGoingAway)},
 				"close(error)":        {sendClose: true, closeCode: StatusGoingAway, closeReason: "bye"},
 				"close(code, reason)": {sendClose: true, closeCode: StatusGoingAway, closeReason: "bye"},
 			}

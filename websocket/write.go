@@ -1,6 +1,7 @@
 package websocket
 
 import (
+	"crypto/rand"
 	"errors"
 	"io"
 	"net"
@@ -145,7 +146,9 @@ func (c *Conn) writeFrame(op opcode, fin bool, room, body []byte) error {
 	}
 	hdr := appendHeader(c.hdrBuf[:0], fin, op, size)
 	var err error
-	if room != nil {
+	if c.client {
+		err = c.writeMasked(hdr, room, body)
+	} else if room != nil {
 		start := maxHeaderLen - len(hdr)
 		copy(room[start:], hdr)
 		err = c.writeNet(room[start:], body)
@@ -176,7 +179,68 @@ func (c *Conn) writeControlLocked(op opcode, payload []byte) error {
 		return nil
 	}
 	c.closeSent = op == opClose
-	return c.writeNet(appendHeader(c.hdrBuf[:0], true, op, len(payload)), payload)
+	hdr := appendHeader(c.hdrBuf[:0], true, op, len(payload))
+	if c.client {
+		return c.writeMasked(hdr, nil, payload)
+	}
+	return c.writeNet(hdr, payload)
+}
+
+// writeMasked writes a client's frame (RFC 6455 §5.3): the header hdr,
+// then the payload, a buffered part followed by body as for writeFrame,
+// masked with a fresh key. The buffered part is ours and is masked in
+// place; body is the caller's and is masked in pooled copies.
+func (c *Conn) writeMasked(hdr, room, body []byte) error {
+	key := c.nextMaskKey()
+	hdr[1] |= 0x80
+	hdr = append(hdr, key[:]...) // within hdrBuf: maxHeaderLen has room for the key
+	pos := 0
+	if room != nil || len(body) == 0 {
+		if room != nil {
+			pos = mask(key, 0, room[maxHeaderLen:])
+			start := maxHeaderLen - len(hdr)
+			copy(room[start:], hdr)
+			hdr = room[start:]
+		}
+		if len(body) == 0 {
+			return c.writeNet(hdr, nil)
+		}
+		if err := c.writeNet(hdr, nil); err != nil {
+			return err
+		}
+		hdr = nil
+	}
+	block := writeBuffers.Get().(*[]byte)
+	defer writeBuffers.Put(block)
+	for len(body) > 0 {
+		buf := (*block)[maxHeaderLen:]
+		n := copy(buf, body)
+		body = body[n:]
+		pos = mask(key, pos, buf[:n])
+		start := maxHeaderLen - len(hdr)
+		copy((*block)[start:], hdr)
+		if err := c.writeNet((*block)[start:maxHeaderLen+n], nil); err != nil {
+			return err
+		}
+		hdr = nil
+	}
+	return nil
+}
+
+// nextMaskKey returns a masking key for the next frame, from a batch read
+// from crypto/rand (RFC 6455 §5.3: "a strong source of entropy"); wmu is
+// held.
+func (c *Conn) nextMaskKey() (key [4]byte) {
+	if c.maskKeys == nil || c.maskPos == len(c.maskKeys) {
+		if c.maskKeys == nil {
+			c.maskKeys = new([64]byte)
+		}
+		rand.Read(c.maskKeys[:])
+		c.maskPos = 0
+	}
+	copy(key[:], c.maskKeys[c.maskPos:])
+	c.maskPos += len(key)
+	return key
 }
 
 // writeFailed ends the connection after a failed write.
