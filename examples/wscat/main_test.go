@@ -66,7 +66,9 @@ func TestWscatEcho(t *testing.T) {
 	in, input := io.Pipe()
 	var out, errOut syncBuffer
 	exit := make(chan int, 1)
-	go func() { exit <- run(url, &websocket.DialOptions{Compression: websocket.CompressionContextTakeover}, 5*time.Second, in, &out, &errOut) }()
+	go func() {
+		exit <- run(url, &websocket.DialOptions{Compression: websocket.CompressionContextTakeover}, 5*time.Second, in, &out, &errOut)
+	}()
 	io.WriteString(input, "hello\n")
 	waitFor(t, &out, "echo: hello\nbinary: cafe\n")
 	io.WriteString(input, "κόσμε\n")
