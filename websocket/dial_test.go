@@ -1,9 +1,14 @@
 package websocket_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -268,4 +273,158 @@ func startConnectProxy(t *testing.T, targets chan<- string) string {
 	}))
 	t.Cleanup(srv.Close)
 	return strings.TrimPrefix(srv.URL, "http://")
+}
+
+// rawServer accepts one connection on loopback, answers its handshake with
+// 101 and hands the connection to serve.
+func rawServer(t *testing.T, serve func(nc net.Conn, br *bufio.Reader)) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	t.Cleanup(func() { ln.Close(); <-done })
+	go func() {
+		defer close(done)
+		nc, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer nc.Close()
+		br := bufio.NewReader(nc)
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return
+		}
+		fmt.Fprintf(nc, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
+			acceptKey(req.Header.Get("Sec-WebSocket-Key")))
+		serve(nc, br)
+	}()
+	return "ws://" + ln.Addr().String() + "/"
+}
+
+// readClientFrame reads one frame from a client: it must be masked; the
+// payload is returned unmasked, with the key.
+func readClientFrame(br *bufio.Reader) (op byte, payload []byte, key [4]byte, err error) {
+	var hdr [2]byte
+	if _, err = io.ReadFull(br, hdr[:]); err != nil {
+		return
+	}
+	if hdr[1]&0x80 == 0 {
+		return 0, nil, key, errors.New("unmasked client frame")
+	}
+	n := uint64(hdr[1] & 0x7F)
+	switch n {
+	case 126:
+		var b [2]byte
+		io.ReadFull(br, b[:])
+		n = uint64(binary.BigEndian.Uint16(b[:]))
+	case 127:
+		var b [8]byte
+		io.ReadFull(br, b[:])
+		n = binary.BigEndian.Uint64(b[:])
+	}
+	io.ReadFull(br, key[:])
+	payload = make([]byte, n)
+	if _, err = io.ReadFull(br, payload); err != nil {
+		return
+	}
+	for i := range payload {
+		payload[i] ^= key[i%4]
+	}
+	return hdr[0] & 0x0F, payload, key, nil
+}
+
+// Every frame the client sends is masked, each with a key of its own
+// (RFC 6455 §5.3), control frames too.
+func TestDialMasksFrames(t *testing.T) {
+	t.Parallel()
+	type got struct {
+		op      byte
+		payload []byte
+		key     [4]byte
+	}
+	frames := make(chan got, 16)
+	url := rawServer(t, func(nc net.Conn, br *bufio.Reader) {
+		for range 5 {
+			op, p, key, err := readClientFrame(br)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			frames <- got{op, p, key}
+		}
+		nc.Write([]byte{0x88, 0x02, 0x03, 0xe8}) // close 1000
+		readClientFrame(br)                      // its answer
+	})
+	c := dial(t, url, nil)
+	big := randomBytes(70000, 5)
+	c.SendText("one")
+	c.SendText("one")
+	c.SendBinary(big)
+	w, _ := c.SendMessage(websocket.Text)
+	w.Write([]byte("streamed"))
+	w.Close()
+	c.Close(websocket.StatusOK, "")
+	keys := map[[4]byte]bool{}
+	for i, want := range []got{{1, []byte("one"), [4]byte{}}, {1, []byte("one"), [4]byte{}}, {2, big, [4]byte{}}, {1, []byte("streamed"), [4]byte{}}, {8, []byte{0x03, 0xe8}, [4]byte{}}} {
+		f := recv(t, frames, "a frame")
+		if f.op != want.op || !bytes.Equal(f.payload, want.payload) {
+			t.Errorf("frame %d: op %d, %d bytes; want op %d, %d bytes", i, f.op, len(f.payload), want.op, len(want.payload))
+		}
+		keys[f.key] = true
+	}
+	if len(keys) != 5 {
+		t.Errorf("5 frames used %d different keys", len(keys))
+	}
+}
+
+// A masked frame from the server fails the connection with 1002.
+func TestDialRefusesMaskedServerFrames(t *testing.T) {
+	t.Parallel()
+	answer := make(chan []byte, 1)
+	url := rawServer(t, func(nc net.Conn, br *bufio.Reader) {
+		nc.Write([]byte{0x81, 0x81, 1, 2, 3, 4, 'x' ^ 1}) // masked "x"
+		_, p, _, _ := readClientFrame(br)
+		answer <- p
+	})
+	c := dial(t, url, nil)
+	if _, _, err := c.ReceiveMessage(); !errors.Is(err, websocket.ErrConnClosed) || !strings.Contains(err.Error(), "masked server frame") {
+		t.Errorf("receive: %v", err)
+	}
+	if p := recv(t, answer, "the client's close frame"); len(p) < 2 || binary.BigEndian.Uint16(p) != 1002 {
+		t.Errorf("the client closed with %x, want 1002", p)
+	}
+	if code, _ := c.GetStatus(); code != websocket.StatusDropped {
+		t.Errorf("GetStatus %d", code)
+	}
+}
+
+// wss: TLS with a test certificate; a client that does not trust it
+// fails in the TLS handshake.
+func TestDialTLS(t *testing.T) {
+	t.Parallel()
+	h, _ := echoHandler()
+	srv := httptest.NewUnstartedServer(&websocket.Handler{Handle: h})
+	srv.EnableHTTP2 = false
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	url := "wss" + strings.TrimPrefix(srv.URL, "https") + "/"
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+	c := dial(t, url, &websocket.DialOptions{TLSConfig: &tls.Config{RootCAs: pool}})
+	for _, msg := range []string{"over TLS", strings.Repeat("x", 100<<10)} {
+		c.SendText(msg)
+		if got, err := c.ReceiveText(len(msg)); err != nil || got != msg {
+			t.Fatalf("echo over TLS: %d bytes, %v", len(got), err)
+		}
+	}
+	if err := c.Close(websocket.StatusOK, ""); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
+	defer cancel()
+	if _, _, err := websocket.Dial(ctx, url, nil); err == nil || !strings.Contains(err.Error(), "TLS") {
+		t.Errorf("Dial without trusting the certificate: %v", err)
+	}
 }
