@@ -316,7 +316,9 @@ func handshake(nc net.Conn, u *url.URL, opts *DialOptions) (*Conn, *http.Respons
 		return nil, nil, fmt.Errorf("websocket: dial: %w", err)
 	}
 
-	br := bufio.NewReaderSize(nc, 4<<10)
+	// The response header is bounded; frames are read from nc itself
+	// afterwards, with only what br holds beyond the header moved over.
+	br := bufio.NewReaderSize(io.LimitReader(nc, maxResponseHeader), 4<<10)
 	resp, err := http.ReadResponse(br, &http.Request{Method: http.MethodGet, URL: u})
 	if err != nil {
 		return nil, nil, fmt.Errorf("websocket: dial: reading the handshake response: %w", err)

@@ -428,3 +428,16 @@ func TestDialTLS(t *testing.T) {
 		t.Errorf("Dial without trusting the certificate: %v", err)
 	}
 }
+
+// The server's response header is read up to 64 KiB, not without bound.
+func TestDialBoundsResponseHeader(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(rawResponse("HTTP/1.1 101 Switching Protocols\r\nX-Endless: " + strings.Repeat("a", 1<<20) + "\r\n\r\n")))
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http")+"/", nil)
+	if c != nil || err == nil || !strings.Contains(err.Error(), "reading the handshake response") {
+		t.Errorf("Dial: %v, %v; want the response refused", c, err)
+	}
+}
