@@ -108,8 +108,9 @@ func (c *Conn) ended() <-chan struct{} {
 // client answered, an error wrapping ErrConnClosed if it did not.
 //
 // The code must be one a server may send (1000–1003, 1007–1009,
-// 1011–1014, 3000–4999), or StatusNotSent for a close frame without code
-// and message; otherwise Close returns ErrStatusCode. A message longer than
+// 1011–1014, 3000–4999; a client may also send 1010), or StatusNotSent
+// for a close frame without code and message; otherwise Close returns
+// ErrStatusCode. A message longer than
 // 123 bytes gives ErrTooLarge, one that is not valid UTF-8 an error; in
 // these cases the connection stays open. Close on a connection that has
 // started closing or has ended returns ErrConnClosed.

@@ -9,9 +9,14 @@ import (
 	"time"
 )
 
-// Conn is one WebSocket connection, handed to [Handler.Handle] once the
-// opening handshake has succeeded. All its methods are safe for concurrent
-// use. It stays usable after Handle returns; its owner must close it.
+// Conn is one WebSocket connection: the server's end, handed to
+// [Handler.Handle] once the opening handshake has succeeded, or the
+// client's, returned by [Dial]. The two ends behave alike, each in its
+// role (RFC 6455: the client masks its frames, the server closes TCP
+// first); where the documentation says "the client", read "the server"
+// for a Conn from Dial. All its methods are safe for concurrent use. A
+// server's Conn stays usable after Handle returns; its owner must close
+// it.
 type Conn struct {
 	// ResourceName is the URL the client requested: path and query.
 	ResourceName *url.URL
@@ -20,12 +25,12 @@ type Conn struct {
 	// client sent none (non-browser clients usually do not).
 	Origin *url.URL
 
-	// RemoteAddr is the client's network address, as in
-	// http.Request.RemoteAddr.
+	// RemoteAddr is the peer's network address: the client's, as in
+	// http.Request.RemoteAddr, or for Dial the server's.
 	RemoteAddr string
 
 	// Protocol is the subprotocol chosen by [Handler.AccessOk] from those
-	// the client offered, or "" if it offered none.
+	// the client offered (for Dial, the one the server chose), or "".
 	Protocol string
 
 	nc           net.Conn
