@@ -35,7 +35,8 @@ func FuzzConnRapid(f *testing.F) {
 // draw takes 8 bytes of a fuzz input, so payloads are kept short.
 func genScenario() *rapid.Generator[scenario] {
 	return rapid.Custom(func(t *rapid.T) scenario {
-		return scenario{Steps: rapid.SliceOfN(genAction(), 1, 10).Draw(t, "steps")}
+		steps := rapid.SliceOfN(genAction(), 1, 10).Draw(t, "steps")
+		return scenario{Steps: steps, Deflate: rapid.Uint8().Draw(t, "deflate")}
 	})
 }
 
@@ -46,6 +47,7 @@ func genAction() *rapid.Generator[action] {
 		case actFrames:
 			a.Frames = rapid.SliceOfN(genFrame(), 1, 4).Draw(t, "frames")
 			a.Splits = rapid.SliceOfN(rapid.Uint16(), 0, 3).Draw(t, "splits")
+			a.Code = rapid.Uint16().Draw(t, "at") // where doCompressed breaks a message
 		case actRawBytes:
 			a.Data = rapid.SliceOfN(rapid.Byte(), 0, 24).Draw(t, "data")
 			a.Splits = rapid.SliceOfN(rapid.Uint16(), 0, 3).Draw(t, "splits")

@@ -59,24 +59,41 @@ func (s *lazyServer) start() {
 			panic(err)
 		}
 		s.addr = ln.Addr().String()
-		s.srv = &http.Server{
-			ReadHeaderTimeout: 5 * time.Second,
-			Handler: &websocket.Handler{CloseTimeout: closeTimeout, MaxMessageSize: maxMessageSize, Handle: func(c *websocket.Conn) {
-				if ch, ok := s.waiting.LoadAndDelete(c.ResourceName.Path); ok {
-					ch.(chan *websocket.Conn) <- c
-					return
-				}
-				c.Close(websocket.StatusInternalServerError, "nobody waits for this connection")
-			}},
+		handle := func(c *websocket.Conn) {
+			if ch, ok := s.waiting.LoadAndDelete(c.ResourceName.Path); ok {
+				ch.(chan *websocket.Conn) <- c
+				return
+			}
+			c.Close(websocket.StatusInternalServerError, "nobody waits for this connection")
 		}
+		mux := http.NewServeMux()
+		for _, h := range handlers {
+			mux.Handle(h.prefix, &websocket.Handler{CloseTimeout: closeTimeout, MaxMessageSize: maxMessageSize,
+				Compression: h.mode, CompressionThreshold: h.threshold, Handle: handle})
+		}
+		s.srv = &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: mux}
 		go s.srv.Serve(ln)
 	})
 }
 
-// expect returns a fresh path and the channel its connection will arrive on.
-func (s *lazyServer) expect() (string, chan *websocket.Conn) {
+// handlers are the server's settings of permessage-deflate, by path
+// prefix: off, and each mode, one with a threshold low enough that the
+// scenarios' short messages are compressed.
+var handlers = []struct {
+	prefix    string
+	mode      websocket.CompressionMode
+	threshold int
+}{
+	{"/c/", websocket.CompressionOff, 0},
+	{"/nc/", websocket.CompressionNoContextTakeover, 0},
+	{"/ct/", websocket.CompressionContextTakeover, 8},
+}
+
+// expect returns a fresh path of handlers[handler] and the channel its
+// connection will arrive on.
+func (s *lazyServer) expect(handler int) (string, chan *websocket.Conn) {
 	s.start()
-	path := "/c/" + strconv.FormatUint(s.next.Add(1), 10)
+	path := handlers[handler].prefix + strconv.FormatUint(s.next.Add(1), 10)
 	ch := make(chan *websocket.Conn, 1)
 	s.waiting.Store(path, ch)
 	return path, ch

@@ -16,6 +16,9 @@ import (
 // frame, while every field can still reach every rule of RFC 6455.
 type scenario struct {
 	Steps []action
+	// Deflate picks whether the client offers permessage-deflate, and
+	// to which server (see compressionOf).
+	Deflate uint8
 }
 
 // action is one step; Kind selects which, the other fields are its
@@ -140,7 +143,8 @@ func (f frameSpec) encode() []byte {
 
 // run plays the scenario against a real connection and the model.
 func (sc scenario) run(t fataler) {
-	s := newSession(t)
+	handler, offer := compressionOf(sc.Deflate)
+	s := newSessionDeflate(t, handler, offer)
 	for _, a := range sc.Steps {
 		actionFuncs[a.kind()](s, a)
 	}
@@ -148,14 +152,33 @@ func (sc scenario) run(t fataler) {
 }
 
 func doFrames(s *session, a action) {
+	if s.m.Deflate != nil && a.Pick%4 == 3 {
+		doCompressed(s, a)
+		return
+	}
 	var stream []byte
 	for _, f := range a.Frames {
-		stream = append(stream, f.encode()...)
+		b := f.encode()
+		if s.m.Deflate != nil && b[0]&0x70 == 0x40 && (b[0]&0xF == model.OpText || b[0]&0xF == model.OpBinary) {
+			// RSV1 alone on a message's first frame: compressed, its
+			// payload arbitrary. doCompressed sends those, whole when
+			// they fail; in pieces the server may find the failure
+			// before the model does (STATE_MACHINE.md).
+			b[0] &^= 0x40
+		}
+		stream = append(stream, b...)
 	}
 	s.sendSplit(stream, a.Splits, nil)
 }
 
-func doRawBytes(s *session, a action) { s.sendSplit(a.Data, a.Splits, nil) }
+// doRawBytes sends arbitrary bytes, on sessions without permessage-deflate
+// only: among them a compressed message could fail while inflating before
+// its last frame, where the model judges it (STATE_MACHINE.md).
+func doRawBytes(s *session, a action) {
+	if s.m.Deflate == nil {
+		s.sendSplit(a.Data, a.Splits, nil)
+	}
+}
 
 // sendSplit sends b in pieces, cut where splits say, one event each, and
 // calls after, if not nil, after each piece.

@@ -21,7 +21,7 @@ var writeSeeds = flag.Bool("seeds.write", false, "write the hand-made seed corpu
 
 type seed struct {
 	name string
-	args []any // the fuzz function's arguments: []byte or bool
+	args []any // the fuzz function's arguments: []byte, bool, byte or uint16
 }
 
 func TestSeedCorpus(t *testing.T) {
@@ -29,6 +29,7 @@ func TestSeedCorpus(t *testing.T) {
 		"FuzzFrameReader":   frameReaderSeeds(),
 		"FuzzUTF8Fragments": utf8Seeds(),
 		"FuzzClosePayload":  closeSeeds(),
+		"FuzzDeflate":       deflateSeeds(),
 		"FuzzConn":          randomSeeds("conn", 12, 16),
 		"FuzzConnRapid":     randomSeeds("rapid", 12, 4096),
 	} {
@@ -62,6 +63,10 @@ func corpusFile(args []any) []byte {
 			fmt.Fprintf(&b, "[]byte(%q)\n", v)
 		case bool:
 			fmt.Fprintf(&b, "bool(%v)\n", v)
+		case byte:
+			fmt.Fprintf(&b, "byte(%q)\n", v)
+		case uint16:
+			fmt.Fprintf(&b, "uint16(%d)\n", v)
 		default:
 			panic(fmt.Sprintf("no corpus encoding for %T", a))
 		}

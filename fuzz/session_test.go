@@ -56,30 +56,55 @@ type session struct {
 
 	// What the server did, for targets that check it against an oracle
 	// of their own besides the model.
-	frames   [][]byte     // the frames it wrote, in order
+	frames   [][]byte     // the frames it wrote, in order (a compressed message: inflated, as one)
 	returned []callResult // the calls that returned, in order
+
+	// With permessage-deflate: each direction's history of compressed
+	// messages, for context takeover; historyUnknown once a broken
+	// message may have left the server's history other than ours.
+	sentHistory, recvHistory []byte
+	historyUnknown           bool
 }
 
-// newSession connects a client and waits for the server's Conn.
-func newSession(t fataler) *session {
+// newSession connects a client without compression and waits for the
+// server's Conn.
+func newSession(t fataler) *session { return newSessionDeflate(t, 0, "") }
+
+// newSessionDeflate connects to the server of handlers[handler], offering
+// permessage-deflate as offer says (""; no offer). The model negotiates
+// too: the 101's answer must be the model's.
+func newSessionDeflate(t fataler, handler int, offer string) *session {
 	t.Helper()
-	path, conns := server.expect()
+	path, conns := server.expect(handler)
 	nc, err := net.Dial("tcp", server.addr)
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}
 	nc.SetDeadline(time.Now().Add(time.Minute))
+	var offers []string
+	extensions := ""
+	if offer != "" {
+		offers = []string{offer}
+		extensions = "Sec-WebSocket-Extensions: " + offer + "\r\n"
+	}
 	fmt.Fprintf(nc, "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", path, server.addr)
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n%s\r\n", path, server.addr, extensions)
 	br := bufio.NewReader(nc)
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
 		nc.Close()
 		t.Fatalf("handshake: %v %v", resp, err)
 	}
+	h := handlers[handler]
+	deflate, answer := model.Negotiate(model.Compression(h.mode), offers, h.threshold)
+	if got := strings.Join(resp.Header.Values("Sec-WebSocket-Extensions"), ","); got != answer {
+		nc.Close()
+		t.Fatalf("offer %q to %s: Sec-WebSocket-Extensions %q, model %q", offer, h.prefix, got, answer)
+	}
 	s := &session{t: t, m: model.New(), nc: nc.(*net.TCPConn), br: br,
 		results: make(chan callResult, 16), ended: make(chan struct{})}
 	s.m.MaxMessageSize = maxMessageSize
+	s.m.Deflate = deflate
 	select {
 	case s.c = <-conns:
 	case <-time.After(stepTimeout):
@@ -146,6 +171,8 @@ func (s *session) check(ev model.Event, effects []model.Effect) {
 	var want []model.Result
 	for _, e := range effects {
 		switch {
+		case e.Frame != nil && e.Frame.Compressed:
+			s.frames = append(s.frames, s.readCompressed(ev, e.Frame))
 		case e.Frame != nil:
 			got := s.readFrame()
 			if !bytes.Equal(got, e.Frame.Bytes()) {

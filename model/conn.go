@@ -88,6 +88,10 @@ type Conn struct {
 	// 1009. Negative: no limit.
 	MaxMessageSize int64
 
+	// Deflate is the negotiated permessage-deflate; nil: none. Set it
+	// before the Handshake event.
+	Deflate *Deflate
+
 	State  State
 	Status uint16 // what GetStatus returns once the state is terminal
 	Reason string
@@ -101,9 +105,14 @@ type Conn struct {
 	msgType   byte   // 1 text, 2 binary
 	msgData   []byte // its payload so far
 	msgSize   uint64 // the lengths its frames declared so far, added up
-	frame     clientHeader
-	remaining uint64 // payload bytes of frame still to come
-	offset    int    // position in frame's payload
+	// A compressed message (RSV1 on its first frame) is kept as it is on
+	// the wire, and inflated and judged once its last frame is complete.
+	msgCompressed bool
+	msgWire       []byte
+	recvHistory   []byte // the client's context, with client context takeover
+	frame         clientHeader
+	remaining     uint64 // payload bytes of frame still to come
+	offset        int    // position in frame's payload
 
 	receive *Event // the receive call waiting for the client, if any
 	closing bool   // Close waits for the client's close frame
@@ -113,6 +122,9 @@ type Conn struct {
 	writerType byte
 	writerOp   byte
 	writerBuf  []byte
+	// With permessage-deflate, once the writer's buffer overflows the
+	// message is compressed, and writerBuf holds all of it until Close.
+	writerDeflating bool
 
 	out []Effect
 }
@@ -219,7 +231,9 @@ func (m *Conn) sendText(ev Event) {
 }
 
 func (m *Conn) sendWhole(ev Event, op byte, payload []byte) {
-	if err := m.sendFrame(Frame{Fin: true, Op: op, Payload: payload}); err != NoErr {
+	f := Frame{Fin: true, Op: op, Payload: payload}
+	f.Compressed = m.Deflate != nil && len(payload) >= m.Deflate.threshold()
+	if err := m.sendFrame(f); err != NoErr {
 		m.fail(ev.Kind, err)
 		return
 	}
@@ -246,6 +260,7 @@ func (m *Conn) sendMessage(ev Event) {
 		return
 	}
 	m.writer, m.writerType, m.writerOp, m.writerBuf = true, ev.Type, ev.Type, nil
+	m.writerDeflating = false
 	m.result(Result{Call: ev.Kind})
 }
 
@@ -281,7 +296,16 @@ func (m *Conn) writerWrite(ev Event) {
 		}
 		p, err = p[:n], ErrInvalidUTF8
 	}
-	if len(m.writerBuf)+len(p) <= WriteBufferSize {
+	if len(m.writerBuf)+len(p) <= WriteBufferSize || m.writerDeflating {
+		m.writerBuf = append(m.writerBuf, p...)
+		m.result(Result{Call: ev.Kind, N: len(p), Err: err})
+		return
+	}
+	if m.Deflate != nil {
+		// A full buffer is worth compressing, whatever the threshold:
+		// the message is compressed, and its frames leave as the
+		// compressor fills them, which the model cannot predict.
+		m.writerDeflating = true
 		m.writerBuf = append(m.writerBuf, p...)
 		m.result(Result{Call: ev.Kind, N: len(p), Err: err})
 		return
@@ -309,7 +333,9 @@ func (m *Conn) writerClose(ev Event) {
 	if keep := m.openTail(); keep > 0 {
 		m.writerBuf, err = m.writerBuf[:len(m.writerBuf)-keep], ErrInvalidUTF8
 	}
-	if ferr := m.sendFrame(Frame{Fin: true, Op: m.writerOp, Payload: m.writerBuf}); ferr != NoErr {
+	f := Frame{Fin: true, Op: m.writerOp, Payload: m.writerBuf}
+	f.Compressed = m.writerDeflating || m.Deflate != nil && len(m.writerBuf) >= m.Deflate.threshold()
+	if ferr := m.sendFrame(f); ferr != NoErr {
 		err = ferr
 	}
 	m.fail(ev.Kind, err)
@@ -399,7 +425,9 @@ func (m *Conn) read() {
 				n := min(m.remaining, uint64(len(m.in)))
 				chunk := unmask(m.in[:n], m.frame.key, m.offset)
 				m.in, m.remaining, m.offset = m.in[n:], m.remaining-n, m.offset+int(n)
-				if m.State == Open {
+				if m.State == Open && m.msgCompressed {
+					m.msgWire = append(m.msgWire, chunk...)
+				} else if m.State == Open {
 					m.msgData = append(m.msgData, chunk...)
 					if m.msgType == OpText && !textSoFar(m.msgData) {
 						m.protocolError(1007, "invalid UTF-8 in text message")
@@ -409,6 +437,9 @@ func (m *Conn) read() {
 				continue
 			}
 			if m.frame.fin {
+				if m.State == Open && m.msgCompressed && !m.inflateMessage() {
+					return
+				}
 				if m.State == Open && m.msgType == OpText && !utf8.Valid(m.msgData) {
 					m.protocolError(1007, "text message ends inside a UTF-8 sequence")
 					return
@@ -424,6 +455,26 @@ func (m *Conn) read() {
 			return
 		}
 	}
+}
+
+// inflateMessage judges the compressed message whose frames have all
+// arrived; false if it failed the connection. Its inflated bytes become
+// msgData and, with client context takeover, part of the history.
+func (m *Conn) inflateMessage() bool {
+	var dict []byte
+	if m.Deflate.ClientContextTakeover {
+		dict = m.recvHistory
+	}
+	out, code, reason := judgeCompressed(m.msgWire, dict, m.msgType == OpText, m.MaxMessageSize)
+	if code != 0 {
+		m.protocolError(code, reason)
+		return false
+	}
+	m.msgData, m.msgWire = out, nil
+	if m.Deflate.ClientContextTakeover {
+		m.recvHistory = AddHistory(m.recvHistory, out)
+	}
+	return true
 }
 
 // needMore is reached when the reader waits for bytes: at the end of TCP
@@ -443,7 +494,7 @@ func (m *Conn) nextFrame() bool {
 		m.needMore()
 		return false
 	}
-	if code, reason := violation(h, m.inMessage); code != 0 {
+	if code, reason := violation(h, m.inMessage, m.Deflate != nil); code != 0 {
 		m.protocolError(code, reason)
 		return false
 	}
@@ -456,10 +507,11 @@ func (m *Conn) nextFrame() bool {
 		m.in = m.in[h.size+int(h.length):]
 		return m.control(h.op, payload)
 	}
+	compressed := m.msgCompressed
 	if h.op != OpContinuation {
-		m.msgSize = 0
+		m.msgSize, compressed = 0, h.rsv == rsv1
 	}
-	if m.MaxMessageSize >= 0 && m.msgSize+h.length > uint64(m.MaxMessageSize) {
+	if m.MaxMessageSize >= 0 && m.msgSize+h.length > WireLimit(m.MaxMessageSize, compressed) {
 		m.protocolError(1009, "message too large")
 		return false
 	}
@@ -468,6 +520,7 @@ func (m *Conn) nextFrame() bool {
 	m.frame, m.remaining, m.offset = h, h.length, 0
 	if h.op != OpContinuation {
 		m.inMessage, m.msgType, m.msgData = true, h.op, nil
+		m.msgCompressed, m.msgWire = compressed, nil
 	}
 	m.transition(RecvData)
 	return true

@@ -13,15 +13,25 @@ const (
 )
 
 // Frame is a frame the server writes: never masked, RSV bits clear.
+//
+// Or, if Compressed, a whole compressed message (permessage-deflate):
+// Payload is the message before compression, and the frames that carry it
+// are RSV1 and Op on the first, continuations after it, FIN on the last,
+// each with at most WriteBufferSize bytes of compressed payload. Which
+// bytes the compressor produces is not the model's to predict.
 type Frame struct {
-	Fin     bool
-	Op      byte
-	Payload []byte
+	Fin        bool
+	Op         byte
+	Payload    []byte
+	Compressed bool
 }
 
 // Bytes encodes the frame as it appears on the wire, with the shortest
-// length encoding.
+// length encoding. A Compressed frame has no predictable encoding.
 func (f Frame) Bytes() []byte {
+	if f.Compressed {
+		panic("model: the bytes of a compressed message are not predictable")
+	}
 	first := f.Op
 	if f.Fin {
 		first |= 0x80
@@ -92,15 +102,22 @@ func readHeader(b []byte) (h clientHeader, ok bool) {
 
 func isControl(op byte) bool { return op == OpClose || op == OpPing || op == OpPong }
 
+// rsv1 is RSV1 in clientHeader.rsv: with permessage-deflate, the first
+// frame of a compressed message (RFC 7692 §6).
+const rsv1 = 4
+
 // violation returns the close code and reason for a header that breaks
-// RFC 6455, in the order of STATE_MACHINE.md's frame checks, or code 0.
-func violation(h clientHeader, inMessage bool) (uint16, string) {
+// RFC 6455 (or RFC 7692 if deflate was negotiated), in the order of
+// STATE_MACHINE.md's frame checks, or code 0.
+func violation(h clientHeader, inMessage, deflate bool) (uint16, string) {
 	rules := []struct {
 		broken bool
 		reason string
 	}{
 		{!h.masked, "unmasked client frame"},
-		{h.rsv != 0, "reserved bits set without an extension"},
+		{h.rsv != 0 && (!deflate || h.rsv != rsv1), "reserved bits set without an extension"},
+		{h.rsv == rsv1 && h.op >= 8, "RSV1 set on a control frame"}, // reserved control opcodes too (RFC 6455 §5.5)
+		{h.rsv == rsv1 && h.op == OpContinuation, "RSV1 set on a continuation frame"},
 		{h.length >= 1<<63, "frame length has its top bit set"},
 		{!h.minimal, "frame length not minimally encoded"},
 		{isControl(h.op) && !h.fin, "fragmented control frame"},
@@ -180,10 +197,16 @@ func completable(start []byte) bool {
 // the whole header; code is 0 for an acceptable header, else the close code
 // and reason of the protocol error. For comparing codecs in tests.
 func CheckClientHeader(b []byte, inMessage bool) (size int, length uint64, code uint16, reason string, ok bool) {
+	return CheckClientHeaderDeflate(b, inMessage, false)
+}
+
+// CheckClientHeaderDeflate is CheckClientHeader on a connection that
+// negotiated permessage-deflate if deflate.
+func CheckClientHeaderDeflate(b []byte, inMessage, deflate bool) (size int, length uint64, code uint16, reason string, ok bool) {
 	h, ok := readHeader(b)
 	if !ok {
 		return 0, 0, 0, "", false
 	}
-	code, reason = violation(h, inMessage)
+	code, reason = violation(h, inMessage, deflate)
 	return h.size, h.length, code, reason, true
 }

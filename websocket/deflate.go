@@ -189,20 +189,26 @@ func (c *Conn) readInflated(p []byte) (int, error) {
 		p = p[:c.maxMessageSize-z.n+1] // one byte past the limit tells it is passed
 	}
 	n, err := z.fr.Read(p)
+	// Of what came out, the bytes within the limit are judged first: an
+	// invalid character before the limit is what the client did wrong.
+	within := n
+	if c.maxMessageSize >= 0 && z.n+int64(n) > c.maxMessageSize {
+		within = int(c.maxMessageSize - z.n)
+	}
 	z.n += int64(n)
-	switch {
-	case z.src.wireErr != nil: // the connection failed or ended under the decompressor
+	if z.src.wireErr != nil { // the connection failed or ended under the decompressor
 		c.stopInflating()
 		return 0, z.src.wireErr
-	case c.maxMessageSize >= 0 && z.n > c.maxMessageSize:
+	}
+	if c.rd.msgType == Text && !c.rd.utf8.feed(p[:within]) {
+		c.stopInflating()
+		return 0, c.protocolError(&protocolError{StatusInvalidData, "invalid UTF-8 in text message"})
+	}
+	if within < n {
 		c.stopInflating()
 		return 0, c.protocolError(&protocolError{StatusTooLarge, "message too large once inflated"})
 	}
 	c.deflate.received.add(p[:n])
-	if c.rd.msgType == Text && !c.rd.utf8.feed(p[:n]) {
-		c.stopInflating()
-		return 0, c.protocolError(&protocolError{StatusInvalidData, "invalid UTF-8 in text message"})
-	}
 	switch err {
 	case nil:
 		return n, nil

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"pgregory.net/rapid"
 
@@ -40,6 +41,18 @@ type modelServer struct {
 // some of the payloads they draw (up to 200 KiB) go past it.
 const modelMaxMessageSize = 150 << 10
 
+// modelHandlers are the servers' settings of permessage-deflate, by path:
+// each mode, with the default threshold and a low one.
+var modelHandlers = []struct {
+	path      string
+	mode      CompressionMode
+	threshold int
+}{
+	{"/model", CompressionOff, 0},
+	{"/model/nc", CompressionNoContextTakeover, 0},
+	{"/model/ct", CompressionContextTakeover, 64},
+}
+
 // startModelServer starts a server whose background reader starts at once,
 // so that the tests need not wait for it.
 func startModelServer(t testing.TB) *modelServer {
@@ -48,10 +61,15 @@ func startModelServer(t testing.TB) *modelServer {
 		t.Fatal(err)
 	}
 	s := &modelServer{addr: ln.Addr().String(), conns: make(chan *Conn, 1)}
-	s.srv = &http.Server{Handler: &Handler{bgDelay: time.Microsecond, MaxMessageSize: modelMaxMessageSize, Handle: func(c *Conn) {
-		c.closeTimeout = time.Hour // the harness fires the close timer itself
-		s.conns <- c
-	}}}
+	mux := http.NewServeMux()
+	for _, mh := range modelHandlers {
+		mux.Handle(mh.path, &Handler{bgDelay: time.Microsecond, MaxMessageSize: modelMaxMessageSize,
+			Compression: mh.mode, CompressionThreshold: mh.threshold, Handle: func(c *Conn) {
+				c.closeTimeout = time.Hour // the harness fires the close timer itself
+				s.conns <- c
+			}})
+	}
+	s.srv = &http.Server{Handler: mux}
 	go s.srv.Serve(ln)
 	t.Cleanup(func() { s.srv.Close() })
 	return s
@@ -84,6 +102,11 @@ type harness struct {
 	writer   io.WriteCloser
 	tcpEnded bool
 	trace    []string // the events so far, for failure reports
+
+	// With permessage-deflate: the histories of each direction's
+	// compressed messages, for context takeover.
+	sentHistory, recvHistory []byte
+	historyUnknown           bool
 }
 
 // fatalf fails with the events that led here: a failure that depends on
@@ -93,19 +116,38 @@ func (h *harness) fatalf(format string, args ...any) {
 }
 
 func newHarness(t fataler, r *rapid.T, s *modelServer) *harness {
+	return newHarnessDeflate(t, r, s, 0, "")
+}
+
+// newHarnessDeflate connects to the server of modelHandlers[handler],
+// offering permessage-deflate as offer says ("": no offer). The model
+// negotiates too, and the server's answer must be the model's.
+func newHarnessDeflate(t fataler, r *rapid.T, s *modelServer, handler int, offer string) *harness {
 	nc, err := net.Dial("tcp", s.addr)
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}
 	nc.SetDeadline(time.Now().Add(time.Minute))
-	io.WriteString(nc, upgradeRequest("/model"))
+	mh := modelHandlers[handler]
+	req := upgradeRequest(mh.path)
+	var offers []string
+	if offer != "" {
+		offers = []string{offer}
+		req = strings.TrimSuffix(req, "\r\n") + "Sec-WebSocket-Extensions: " + offer + "\r\n\r\n"
+	}
+	io.WriteString(nc, req)
 	br := bufio.NewReader(nc)
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
 		t.Fatalf("handshake: %v %v", resp, err)
 	}
+	deflate, answer := model.Negotiate(model.Compression(mh.mode), offers, mh.threshold)
+	if got := resp.Header.Values("Sec-WebSocket-Extensions"); strings.Join(got, ",") != answer {
+		t.Fatalf("offer %q to %s: Sec-WebSocket-Extensions %q, model %q", offer, mh.path, got, answer)
+	}
 	h := &harness{t: t, r: r, m: model.New(), nc: nc, br: br, results: make(chan callResult, 16)}
 	h.m.MaxMessageSize = modelMaxMessageSize
+	h.m.Deflate = deflate
 	h.c = <-s.conns
 	h.m.Step(model.Event{Kind: model.Handshake})
 	return h
@@ -189,6 +231,8 @@ func (h *harness) check(ev model.Event, effects []model.Effect) {
 	var want []model.Result
 	for _, e := range effects {
 		switch {
+		case e.Frame != nil && e.Frame.Compressed:
+			h.readCompressed(ev, e.Frame)
 		case e.Frame != nil:
 			got := h.readFrame()
 			if !bytes.Equal(got, e.Frame.Bytes()) {
@@ -317,6 +361,70 @@ func (h *harness) readFrame() []byte {
 		h.fatalf("reading a server frame's payload: %v", err)
 	}
 	return frame
+}
+
+// maxCompressedFrame is the most compressed payload a server frame carries.
+const maxCompressedFrame = 64 << 10
+
+// readCompressed reads the frames of a compressed message and checks them
+// against want, the message the model predicts: RSV1 and the opcode on
+// the first frame only, continuations after it, none longer than
+// maxCompressedFrame; inflated (with our history of the server's messages
+// under server context takeover), the payload the model predicts.
+func (h *harness) readCompressed(ev model.Event, want *model.Frame) {
+	got := h.inflateMessage(ev, h.readFrame(), want.Op)
+	if !bytes.Equal(got, want.Payload) {
+		h.fatalf("after %s: compressed message inflates to %q, model predicts %q", ev.Kind, clip(got), clip(want.Payload))
+	}
+}
+
+// inflateMessage reads the rest of the compressed message whose first
+// frame is first, checks its frames, and returns it inflated.
+func (h *harness) inflateMessage(ev model.Event, first []byte, op byte) []byte {
+	var wire []byte
+	for i := 0; ; i++ {
+		f := first
+		if i > 0 {
+			f = h.readFrame()
+		}
+		wantB0 := byte(model.OpContinuation)
+		if i == 0 {
+			wantB0 = 0x40 | op
+		}
+		if f[0]&0x7F != wantB0 {
+			h.fatalf("after %s (row %s): frame %d of a compressed message is %s (first byte %#x, want %#x)", ev.Kind, h.m.Row, i, describe(f), f[0]&0x7F, wantB0)
+		}
+		payload := f[len(f)-framePayloadLen(f):]
+		if len(payload) > maxCompressedFrame {
+			h.fatalf("a compressed message's frame of %d bytes", len(payload))
+		}
+		wire = append(wire, payload...)
+		if f[0]&0x80 != 0 {
+			break
+		}
+	}
+	var dict []byte
+	if h.m.Deflate.ServerContextTakeover {
+		dict = h.sentHistory
+	}
+	got, failure := model.Inflate(wire, dict, -1)
+	if failure != "" {
+		h.fatalf("after %s: compressed message does not inflate: %s", ev.Kind, failure)
+	}
+	h.sentHistory = model.AddHistory(h.sentHistory, got)
+	return got
+}
+
+// framePayloadLen is the payload length in a server frame's header.
+func framePayloadLen(f []byte) int {
+	switch l := f[1] & 0x7F; l {
+	case 126:
+		return int(binary.BigEndian.Uint16(f[2:]))
+	case 127:
+		return int(binary.BigEndian.Uint64(f[2:]))
+	default:
+		return int(l)
+	}
 }
 
 // expectEnd checks that the server ended TCP, then closes the client side
@@ -470,6 +578,105 @@ func (h *harness) clientMessage(t *rapid.T) {
 	h.sendBytes(stream)
 }
 
+// sendWhole writes b to the server as one model event.
+func (h *harness) sendWhole(b []byte) {
+	r := h.r
+	h.r = nil // no splits
+	h.sendBytes(b)
+	h.r = r
+}
+
+// compressedFaults are the ways clientCompressed breaks a compressed
+// message; "" sends it as it should be.
+var compressedFaults = []string{"", "", "", "finalBlock", "corrupt", "truncated", "afterFinal",
+	"bomb", "rsv1Continuation", "rsv1Ping", "rsv2"}
+
+// clientCompressed sends a compressed message (RSV1), compressed with
+// our history of the compressed messages we sent under client context
+// takeover: fragmented, with pings between the fragments, or broken in
+// one of compressedFaults' ways. A message that fails once inflated goes
+// in one piece, with nothing between its frames: the server may find the
+// failure before the last frame, the model finds it there (see
+// STATE_MACHINE.md).
+func (h *harness) clientCompressed(t *rapid.T) {
+	text := rapid.Bool().Draw(t, "text")
+	fault := rapid.SampledFrom(compressedFaults).Draw(t, "fault")
+	var payload []byte
+	switch {
+	case fault == "bomb":
+		payload = bytes.Repeat([]byte("a"), modelMaxMessageSize+1+rapid.IntRange(0, 64<<10).Draw(t, "bombExtra"))
+	case text && rapid.IntRange(0, 9).Draw(t, "invalid") == 0:
+		payload = genInvalidUTF8(t)
+	default:
+		// Up to 70,000 bytes: past a frame of 64 KiB, and quick to
+		// compress under the race detector.
+		payload = genPayload(t, text, "payload")
+		payload = payload[:min(len(payload), 70000)]
+	}
+	var dict []byte
+	if h.m.Deflate != nil && h.m.Deflate.ClientContextTakeover {
+		dict = h.recvHistory
+	}
+	wire := model.Compress(payload, dict, fault == "finalBlock" || fault == "afterFinal")
+	switch fault {
+	case "corrupt":
+		i := rapid.IntRange(0, len(wire)-1).Draw(t, "corruptAt")
+		wire[i] ^= rapid.ByteRange(1, 255).Draw(t, "corruptBits")
+	case "truncated":
+		wire = wire[:rapid.IntRange(0, len(wire)-1).Draw(t, "truncateAt")]
+	case "afterFinal":
+		wire = append(wire, model.Compress([]byte("more"), nil, false)...)
+	}
+	op := byte(opBinary)
+	if text {
+		op = byte(opText)
+	}
+	safe := (fault == "" || fault == "finalBlock") && len(payload) <= modelMaxMessageSize && (!text || utf8.Valid(payload))
+	frags := rapid.IntRange(1, 3).Draw(t, "fragments")
+	if fault == "rsv1Continuation" {
+		frags = max(frags, 2)
+	}
+	var stream []byte
+	for i := 0; i < frags; i++ {
+		n := len(wire)
+		if i < frags-1 {
+			n = rapid.IntRange(0, len(wire)).Draw(t, "fragment")
+		}
+		rsv := byte(0)
+		switch {
+		case i == 0 && fault == "rsv2":
+			rsv = 6
+		case i == 0 || i == 1 && fault == "rsv1Continuation":
+			rsv = 4
+		}
+		stream = append(stream, clientFrame(i == frags-1, rsv, op, wire[:n], genKey(t))...)
+		wire = wire[n:]
+		op = byte(opContinuation)
+		if fault == "rsv1Ping" && i == 0 {
+			stream = append(stream, clientFrame(true, 4, byte(opPing), []byte("p"), genKey(t))...)
+		} else if safe && i < frags-1 && rapid.Bool().Draw(t, "pingBetween") {
+			stream = append(stream, clientFrame(true, 0, byte(opPing), rapid.SliceOfN(rapid.Byte(), 0, 10).Draw(t, "ping"), genKey(t))...)
+		}
+	}
+	if safe && !h.historyUnknown {
+		h.sendBytes(stream)
+		h.recvHistory = model.AddHistory(h.recvHistory, payload)
+	} else {
+		// A broken message the server takes may leave a history we do
+		// not know: from now on we cannot tell which messages inflate.
+		h.sendWhole(stream)
+		h.historyUnknown = true
+	}
+}
+
+// deflateOffers are what clients offer in Sec-WebSocket-Extensions: each
+// parameter, and offers the server must decline.
+var deflateOffers = []string{"", "permessage-deflate", "permessage-deflate; client_max_window_bits",
+	"permessage-deflate; client_no_context_takeover", "permessage-deflate; server_no_context_takeover",
+	"permessage-deflate; server_max_window_bits=15; client_max_window_bits=15",
+	"permessage-deflate; server_max_window_bits=9, permessage-deflate; client_no_context_takeover",
+	"permessage-deflate; unknown_parameter", "x-webkit-deflate-frame"}
+
 // clientViolations are frames that break RFC 6455.
 var clientViolations = []func(key [4]byte) []byte{
 	func(k [4]byte) []byte { return []byte{0x81, 0x02, 'h', 'i'} },                               // unmasked
@@ -609,11 +816,18 @@ func (h *harness) concurrentSends(t *rapid.T) {
 	}
 	pending := append([]string(nil), msgs...)
 	var results []model.Effect
+	ev := model.Event{Kind: "concurrent SendText"}
 	for range msgs {
 		got := h.readFrame()
+		compressed := got[0]&0x40 != 0
+		var inflated []byte
+		if compressed {
+			inflated = h.inflateMessage(ev, got, model.OpText)
+		}
 		i := -1
 		for j, s := range pending {
-			if bytes.Equal(got, model.Frame{Fin: true, Op: model.OpText, Payload: []byte(s)}.Bytes()) {
+			if !compressed && bytes.Equal(got, model.Frame{Fin: true, Op: model.OpText, Payload: []byte(s)}.Bytes()) ||
+				compressed && bytes.Equal(inflated, []byte(s)) {
 				i = j
 				break
 			}
@@ -624,24 +838,28 @@ func (h *harness) concurrentSends(t *rapid.T) {
 		for _, e := range h.m.Step(model.Event{Kind: model.SendText, Data: []byte(pending[i])}) {
 			if e.Frame == nil { // the frame is read already
 				results = append(results, e)
+			} else if e.Frame.Compressed != compressed {
+				t.Fatalf("concurrent sends: %q compressed=%v, model %v", pending[i], compressed, e.Frame.Compressed)
 			}
 		}
 		pending = append(pending[:i], pending[i+1:]...)
 	}
-	h.check(model.Event{Kind: "concurrent SendText"}, results)
+	h.check(ev, results)
 }
 
 // TestConnAgreesWithModel is the rapid state-machine test.
 func TestConnAgreesWithModel(t *testing.T) {
 	s := startModelServer(t)
 	rapid.Check(t, func(t *rapid.T) {
-		h := newHarness(t, t, s)
+		handler := rapid.IntRange(0, len(modelHandlers)-1).Draw(t, "handler")
+		h := newHarnessDeflate(t, t, s, handler, rapid.SampledFrom(deflateOffers).Draw(t, "offer"))
 		defer h.finish()
 		t.Repeat(map[string]func(*rapid.T){
 			"": func(t *rapid.T) { h.invariants() },
 			"clientMessage": func(t *rapid.T) {
 				h.clientMessage(t)
 			},
+			"clientCompressed": h.clientCompressed,
 			"clientPing": func(t *rapid.T) {
 				h.sendBytes(clientFrame(true, 0, byte(opPing), rapid.SliceOfN(rapid.Byte(), 0, 125).Draw(t, "ping"), genKey(t)))
 			},
@@ -793,4 +1011,45 @@ func TestConnAgreesWithModelExhaustively(t *testing.T) {
 		seq[i]++
 	}
 	t.Logf("%d sequences of %d events over %d event kinds agree with the model", count, depth, len(abstractEvents))
+}
+
+// TestModelCompressedEdges runs compressed messages at the edges of the
+// inflation rules against the model, one connection each.
+func TestModelCompressedEdges(t *testing.T) {
+	s := startModelServer(t)
+	a := func(n int) []byte { return bytes.Repeat([]byte("a"), n) }
+	join := func(b ...[]byte) []byte { return bytes.Join(b, nil) }
+	tests := []struct {
+		name string
+		text bool
+		msg  []byte
+	}{
+		{"inflates to exactly the limit", false, a(modelMaxMessageSize)},
+		{"inflates to one byte past the limit", false, a(modelMaxMessageSize + 1)},
+		{"text inflates to exactly the limit", true, a(modelMaxMessageSize)},
+		{"invalid text early, inflates past the limit", true, join(a(10), []byte{0xff}, a(modelMaxMessageSize))},
+		{"invalid text past the limit", true, join(a(modelMaxMessageSize+1), []byte{0xff})},
+		{"invalid text just before the limit, inflates past it", true, join(a(modelMaxMessageSize-10), []byte{0xff}, a(100))},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarnessDeflate(t, nil, s, 1, "permessage-deflate")
+			defer h.finish()
+			op := byte(opBinary)
+			if tt.text {
+				op = byte(opText)
+			}
+			h.step(model.Event{Kind: model.ReceiveMessage}, func() {
+				h.start(model.ReceiveMessage, func() callResult {
+					tp, r, err := h.c.ReceiveMessage()
+					if err != nil {
+						return callResult{err: err}
+					}
+					data, err := io.ReadAll(r)
+					return callResult{err: err, typ: byte(tp), data: data}
+				})
+			})
+			h.sendWhole(clientFrame(true, 4, op, model.Compress(tt.msg, nil, false), exhaustiveKey))
+		})
+	}
 }

@@ -1,0 +1,157 @@
+package model
+
+import (
+	"bytes"
+	"compress/flate"
+	"errors"
+	"io"
+	"sync"
+	"unicode/utf8"
+)
+
+// permessage-deflate (RFC 7692), as STATE_MACHINE.md's "Compressed
+// messages" says. The model inflates with the standard library's
+// compress/flate, the library with another implementation: a difference
+// between the two decoders shows up as a disagreement.
+
+// Deflate is a negotiated permessage-deflate, as the connection uses it.
+type Deflate struct {
+	// ServerContextTakeover: our compressor keeps its history from
+	// message to message (no server_no_context_takeover), so the
+	// client must inflate our messages with the previous ones.
+	ServerContextTakeover bool
+	// ClientContextTakeover: the client's compressed messages may refer
+	// back to its earlier ones (no client_no_context_takeover).
+	ClientContextTakeover bool
+	// Threshold is Handler.CompressionThreshold: messages this long or
+	// longer are sent compressed. 0 means DefaultCompressionThreshold.
+	Threshold int
+}
+
+// DefaultCompressionThreshold is what a CompressionThreshold of 0 means.
+const DefaultCompressionThreshold = 512
+
+func (d *Deflate) threshold() int {
+	if d.Threshold > 0 {
+		return d.Threshold
+	}
+	return DefaultCompressionThreshold
+}
+
+// WindowSize is DEFLATE's window (RFC 1951): with context takeover, the
+// last WindowSize inflated bytes of a direction's compressed messages are
+// the next one's dictionary.
+const WindowSize = 32 << 10
+
+// DeflateTail ends a sync flush: the sender leaves it off the wire, the
+// receiver puts it back before inflating (RFC 7692 §7.2.1, §7.2.2).
+var DeflateTail = []byte{0x00, 0x00, 0xFF, 0xFF}
+
+// AddHistory returns the history hist followed by p, cut to its last
+// WindowSize bytes.
+func AddHistory(hist, p []byte) []byte {
+	hist = append(append([]byte{}, hist...), p...)
+	if len(hist) > WindowSize {
+		hist = hist[len(hist)-WindowSize:]
+	}
+	return hist
+}
+
+// WireLimit is how long, added up, the frames of a data message may be
+// under a MaxMessageSize of max: a compressed message's own limit applies
+// to what it inflates to, and its frames may be a little longer than that.
+func WireLimit(max int64, compressed bool) uint64 {
+	if !compressed {
+		return uint64(max)
+	}
+	return uint64(max) + uint64(max)/1024 + 1024
+}
+
+// Inflation failures, as the close frame's reason gives them.
+const (
+	ReasonCorrupt       = "invalid compressed data"
+	ReasonAfterFinal    = "data after the final DEFLATE block"
+	ReasonInflatedLarge = "message too large once inflated"
+)
+
+// Inflate inflates a compressed message's payload (its frames' payloads
+// joined, without DeflateTail) with dict as the history, reading at most
+// limit+1 bytes of output (limit negative: no limit). It returns what came
+// out before the decoder stopped, and why it stopped, if not at the end
+// of the message: ReasonCorrupt or ReasonAfterFinal.
+func Inflate(wire, dict []byte, limit int64) (out []byte, failure string) {
+	in := bytes.NewReader(append(append([]byte{}, wire...), DeflateTail...))
+	var r io.Reader = flate.NewReaderDict(in, dict)
+	if limit >= 0 {
+		r = io.LimitReader(r, limit+1)
+	}
+	out, err := io.ReadAll(r)
+	consumed := in.Size() - int64(in.Len())
+	switch {
+	case limit >= 0 && int64(len(out)) > limit:
+		return out, "" // the caller sees it is too large
+	case err == nil && consumed < int64(len(wire)):
+		// A final block ended the stream (io.EOF, which ReadAll
+		// swallows) before the frames did.
+		return out, ReasonAfterFinal
+	case err == nil, errors.Is(err, io.ErrUnexpectedEOF):
+		// The end: the decoder ran out of input after the sync flush
+		// (or inside a block the flush completed), or a final block
+		// ended the stream with the frames.
+		return out, ""
+	}
+	return out, ReasonCorrupt
+}
+
+// judgeCompressed decides a compressed message once all of its frames
+// have arrived, in the order of STATE_MACHINE.md's inflation rows: what
+// inflated before the decoder stopped is checked first, byte by byte, as
+// the reader checks it as it comes out.
+func judgeCompressed(wire, dict []byte, text bool, limit int64) (out []byte, code uint16, reason string) {
+	out, failure := Inflate(wire, dict, limit)
+	checked := out
+	if limit >= 0 && int64(len(out)) > limit {
+		checked = out[:limit]
+	}
+	switch {
+	case text && !textSoFar(checked):
+		return nil, 1007, "invalid UTF-8 in text message"
+	case len(checked) < len(out):
+		return nil, 1009, ReasonInflatedLarge
+	case failure != "":
+		return nil, 1007, failure
+	case text && !utf8.Valid(out):
+		return nil, 1007, "text message ends inside a UTF-8 sequence"
+	}
+	return out, 0, ""
+}
+
+// Compress is a client's compressor, for tests: msg compressed with dict
+// as the history, ending with a sync flush whose last four bytes are left
+// off; with final, ending with a final block instead.
+//
+// The history is given by compressing dict first and dropping its output
+// up to a sync flush, which leaves the compressor's window as a
+// dictionary would: writers are reused that way, as a new one costs
+// about 1 MiB.
+func Compress(msg, dict []byte, final bool) []byte {
+	var b bytes.Buffer
+	w := compressors.Get().(*flate.Writer)
+	defer compressors.Put(w)
+	w.Reset(&b)
+	w.Write(dict)
+	w.Flush()
+	start := b.Len()
+	w.Write(msg)
+	if final {
+		w.Close()
+		return b.Bytes()[start:]
+	}
+	w.Flush()
+	return bytes.TrimSuffix(b.Bytes()[start:], DeflateTail)
+}
+
+var compressors = sync.Pool{New: func() any {
+	w, _ := flate.NewWriter(nil, 2) // the fastest level that uses a window (BestSpeed does not)
+	return w
+}}

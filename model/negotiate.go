@@ -1,0 +1,108 @@
+package model
+
+import (
+	"strconv"
+	"strings"
+)
+
+// Compression is Handler.Compression, named as in STATE_MACHINE.md.
+type Compression int
+
+// The modes, in the order of websocket.CompressionMode.
+const (
+	CompressionOff Compression = iota
+	CompressionNoContextTakeover
+	CompressionContextTakeover
+)
+
+// Negotiate decides on the client's Sec-WebSocket-Extensions values as
+// STATE_MACHINE.md's "Negotiation" says: the first acceptable
+// permessage-deflate offer wins. It returns nil and "" if none is accepted
+// (no Sec-WebSocket-Extensions in the 101), else the parameters in use and
+// the header's value.
+func Negotiate(mode Compression, values []string, threshold int) (*Deflate, string) {
+	if mode == CompressionOff {
+		return nil, ""
+	}
+	for _, v := range values {
+		for _, offer := range splitQuoted(v, ',') {
+			if d, resp, ok := acceptOffer(mode, offer); ok {
+				d.Threshold = threshold
+				return d, resp
+			}
+		}
+	}
+	return nil, ""
+}
+
+// acceptOffer decides on one offer: "permessage-deflate" and parameters.
+func acceptOffer(mode Compression, offer string) (*Deflate, string, bool) {
+	parts := splitQuoted(offer, ';')
+	if strings.Trim(parts[0], " \t") != "permessage-deflate" {
+		return nil, "", false
+	}
+	seen := map[string]bool{}
+	var serverNo, clientNo, serverBits bool
+	for _, p := range parts[1:] {
+		name, value, hasValue := strings.Cut(p, "=")
+		name, value = strings.Trim(name, " \t"), strings.Trim(value, " \t")
+		if len(value) >= 2 && value[0] == '"' && value[len(value)-1] == '"' {
+			value = value[1 : len(value)-1]
+		}
+		if seen[name] {
+			return nil, "", false
+		}
+		seen[name] = true
+		switch {
+		case name == "server_no_context_takeover" && !hasValue:
+			serverNo = true
+		case name == "client_no_context_takeover" && !hasValue:
+			clientNo = true
+		case name == "server_max_window_bits" && hasValue && windowBits(value) == 15:
+			serverBits = true // below 15 is declined: our window is 15 bits
+		case name == "client_max_window_bits" && (!hasValue || windowBits(value) > 0):
+		default:
+			return nil, "", false
+		}
+	}
+	if mode == CompressionNoContextTakeover {
+		serverNo, clientNo = true, true
+	}
+	resp := "permessage-deflate"
+	if serverNo {
+		resp += "; server_no_context_takeover"
+	}
+	if clientNo {
+		resp += "; client_no_context_takeover"
+	}
+	if serverBits {
+		resp += "; server_max_window_bits=15"
+	}
+	return &Deflate{ServerContextTakeover: !serverNo, ClientContextTakeover: !clientNo}, resp, true
+}
+
+// windowBits reads a window size of 8 to 15 bits written without leading
+// zeros; 0 for anything else.
+func windowBits(s string) int {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 8 || n > 15 || strconv.Itoa(n) != s {
+		return 0
+	}
+	return n
+}
+
+// splitQuoted splits s at sep outside double quotes.
+func splitQuoted(s string, sep rune) []string {
+	var parts []string
+	quoted, start := false, 0
+	for i, c := range s {
+		switch {
+		case c == '"':
+			quoted = !quoted
+		case c == sep && !quoted:
+			parts = append(parts, s[start:i])
+			start = i + 1
+		}
+	}
+	return append(parts, s[start:])
+}
