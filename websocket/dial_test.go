@@ -14,6 +14,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"os/exec"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -253,26 +255,7 @@ func TestDialOptions(t *testing.T) {
 // startConnectProxy runs a minimal HTTP CONNECT proxy on loopback and
 // reports each CONNECT target.
 func startConnectProxy(t *testing.T, targets chan<- string) string {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodConnect {
-			http.Error(w, "CONNECT only", http.StatusMethodNotAllowed)
-			return
-		}
-		targets <- r.Host
-		up, err := net.Dial("tcp", r.Host)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
-			return
-		}
-		w.WriteHeader(http.StatusOK)
-		nc, brw, _ := w.(http.Hijacker).Hijack()
-		brw.Flush()
-		go func() { io.Copy(up, brw); up.Close() }()
-		io.Copy(nc, up)
-		nc.Close()
-	}))
-	t.Cleanup(srv.Close)
-	return strings.TrimPrefix(srv.URL, "http://")
+	return startRedirectingProxy(t, "", targets)
 }
 
 // rawServer accepts one connection on loopback, answers its handshake with
@@ -440,4 +423,67 @@ func TestDialBoundsResponseHeader(t *testing.T) {
 	if c != nil || err == nil || !strings.Contains(err.Error(), "reading the handshake response") {
 		t.Errorf("Dial: %v, %v; want the response refused", c, err)
 	}
+}
+
+// Without DialOptions.Proxy, the proxy comes from HTTP_PROXY (and the
+// other variables http.ProxyFromEnvironment reads). The environment is
+// read once per process, and never for loopback hosts, so the test runs
+// itself again in a child process with HTTP_PROXY set, dialing a name
+// that the proxy sends to the test server.
+func TestDialProxyFromEnvironment(t *testing.T) {
+	if os.Getenv("WSMACHINE_PROXY_CHILD") == "" {
+		t.Parallel()
+		cmd := exec.Command(os.Args[0], "-test.run=^TestDialProxyFromEnvironment$", "-test.count=1", "-test.v")
+		cmd.Env = append(os.Environ(), "WSMACHINE_PROXY_CHILD=1")
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "--- PASS: TestDialProxyFromEnvironment") {
+			t.Fatalf("child: %v\n%s", err, out)
+		}
+		return
+	}
+	h, _ := echoHandler()
+	ts := startServer(t, &websocket.Handler{Handle: h})
+	targets := make(chan string, 1)
+	proxy := startRedirectingProxy(t, ts.Addr, targets)
+	os.Setenv("HTTP_PROXY", "http://"+proxy)
+	os.Setenv("NO_PROXY", "")
+	c := dial(t, "ws://ws.example.test:8080/", nil)
+	if got := recv(t, targets, "the CONNECT"); got != "ws.example.test:8080" {
+		t.Errorf("the proxy was asked for %q", got)
+	}
+	c.SendText("through the proxy")
+	if got, err := c.ReceiveText(100); err != nil || got != "through the proxy" {
+		t.Errorf("echo: %q, %v", got, err)
+	}
+	c.Close(websocket.StatusOK, "")
+}
+
+// startRedirectingProxy is a CONNECT proxy that tunnels every request to
+// addr, whatever it asks for (to what it asks for if addr is ""), and
+// reports what it asked for.
+func startRedirectingProxy(t *testing.T, addr string, targets chan<- string) string {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodConnect {
+			http.Error(w, "CONNECT only", http.StatusMethodNotAllowed)
+			return
+		}
+		targets <- r.Host
+		to := addr
+		if to == "" {
+			to = r.Host
+		}
+		up, err := net.Dial("tcp", to)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+		nc, brw, _ := w.(http.Hijacker).Hijack()
+		brw.Flush()
+		go func() { io.Copy(up, brw); up.Close() }()
+		io.Copy(nc, up)
+		nc.Close()
+	}))
+	t.Cleanup(srv.Close)
+	return strings.TrimPrefix(srv.URL, "http://")
 }
