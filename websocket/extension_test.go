@@ -79,3 +79,34 @@ func TestDeflateResponse(t *testing.T) {
 		}
 	}
 }
+
+// The client accepts only an answer to what it offered (RFC 7692 §7.1).
+func TestAcceptDeflateResponse(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		mode   CompressionMode
+		values []string
+		want   deflateParams
+		ok     bool
+	}{
+		{"plain", CompressionContextTakeover, []string{"permessage-deflate"}, deflateParams{clientMaxWindowBits: 15}, true},
+		{"server resets", CompressionContextTakeover, []string{"permessage-deflate; server_no_context_takeover"},
+			deflateParams{serverNoContextTakeover: true, clientMaxWindowBits: 15}, true},
+		{"both reset", CompressionNoContextTakeover, []string{"permessage-deflate; server_no_context_takeover; client_no_context_takeover"},
+			deflateParams{serverNoContextTakeover: true, clientNoContextTakeover: true, clientMaxWindowBits: 15}, true},
+		{"server window limited", CompressionContextTakeover, []string{"permessage-deflate; server_max_window_bits=10"}, deflateParams{clientMaxWindowBits: 15}, true},
+		{"no-context mode, answer without it", CompressionNoContextTakeover, []string{"permessage-deflate"}, deflateParams{}, false},
+		{"client window not offered", CompressionContextTakeover, []string{"permessage-deflate; client_max_window_bits=10"}, deflateParams{}, false},
+		{"two extensions", CompressionContextTakeover, []string{"permessage-deflate, permessage-deflate"}, deflateParams{}, false},
+		{"other extension", CompressionContextTakeover, []string{"x-webkit-deflate-frame"}, deflateParams{}, false},
+		{"duplicate parameter", CompressionContextTakeover, []string{"permessage-deflate; server_no_context_takeover; server_no_context_takeover"}, deflateParams{}, false},
+		{"flag with a value", CompressionContextTakeover, []string{"permessage-deflate; server_no_context_takeover=1"}, deflateParams{}, false},
+		{"bad window", CompressionContextTakeover, []string{"permessage-deflate; server_max_window_bits=16"}, deflateParams{}, false},
+		{"not offered at all", CompressionOff, []string{"permessage-deflate"}, deflateParams{}, false},
+	} {
+		got, ok := acceptDeflateResponse(tt.values, tt.mode)
+		if ok != tt.ok || ok && got != tt.want {
+			t.Errorf("%s: got %+v, %v; want %+v, %v", tt.name, got, ok, tt.want, tt.ok)
+		}
+	}
+}
