@@ -145,14 +145,17 @@ sending:
 	err = conn.Close(websocket.StatusOK, "")
 	<-received
 	code, reason := conn.GetStatus()
+	if reason != "" {
+		reason = " " + reason
+	}
 	switch {
 	case code == websocket.StatusDropped:
 		fmt.Fprintf(errOut, "wscat: connection dropped: %v\n", err)
 		return 1
 	case errors.Is(err, websocket.ErrConnClosed):
-		fmt.Fprintf(errOut, "wscat: closed by the server: %d %s\n", code, reason)
+		fmt.Fprintf(errOut, "wscat: closed by the server: %d%s\n", code, reason)
 	default:
-		fmt.Fprintf(errOut, "wscat: closed: %d %s\n", code, reason)
+		fmt.Fprintf(errOut, "wscat: closed: %d%s\n", code, reason)
 	}
 	return 0
 }
