@@ -6,6 +6,8 @@
 //   - FuzzHandshake: raw HTTP request bytes against Handler.ServeHTTP;
 //   - FuzzFrameReader: arbitrary bytes as a client's stream, receiving
 //     throughout;
+//   - FuzzClient: arbitrary bytes as a server's stream to a client Conn
+//     from Dial, receiving throughout, against model.NewClient();
 //   - FuzzConn: a whole connection, client frames and server calls drawn
 //     from the input with gofuzz, differential against the model;
 //   - FuzzConnRapid: the same, with the scenario drawn by rapid

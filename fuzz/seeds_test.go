@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/wsmachine/wsmachine/model"
 )
 
 // The hand-made seeds of the connection targets: every edge of RFC 6455 a
@@ -30,6 +32,7 @@ func TestSeedCorpus(t *testing.T) {
 		"FuzzUTF8Fragments": utf8Seeds(),
 		"FuzzClosePayload":  closeSeeds(),
 		"FuzzDeflate":       deflateSeeds(),
+		"FuzzClient":        clientSeeds(),
 		"FuzzConn":          randomSeeds("conn", 12, 16),
 		"FuzzConnRapid":     randomSeeds("rapid", 12, 4096),
 	} {
@@ -249,5 +252,39 @@ func randomSeeds(prefix string, n, minSize int) []seed {
 		}
 		seeds = append(seeds, seed{fmt.Sprintf("%s-random-%d", prefix, i), []any{b}})
 	}
+	return seeds
+}
+
+// clientSeeds are server streams to a client Conn: unmasked frames, the
+// rules that differ from a server's (masked frames, close code 1010), the
+// closing handshake, and RSV1 without compression.
+func clientSeeds() []seed {
+	var seeds []seed
+	add := func(name string, stream []byte, cuts ...byte) {
+		seeds = append(seeds, seed{name, []any{stream, cuts}})
+	}
+	plain := func(fin bool, op byte, payload []byte) []byte { return serverFrame(fin, 0, op, payload) }
+	closing := func(code uint16, reason string) []byte {
+		return plain(true, 8, append(binary.BigEndian.AppendUint16(nil, code), reason...))
+	}
+	add("text", plain(true, 1, []byte("hello")))
+	add("fragments-with-pings-then-close", bytes.Join([][]byte{plain(false, 1, []byte("fr")), plain(true, 9, []byte("1")),
+		plain(true, 0, []byte("agments")), closing(1000, "done")}, nil), 3, 7)
+	add("masked-text", masked(true, 1, []byte("hi")))
+	add("masked-close", closeFrame(1000, ""))
+	add("close-empty", plain(true, 8, nil))
+	add("data-after-close", append(closing(1001, "bye"), plain(true, 1, []byte("late"))...))
+	for _, code := range []uint16{999, 1000, 1005, 1009, 1010, 1011, 1014, 1015, 2999, 3000, 4999, 5000} {
+		add(fmt.Sprintf("close-%d", code), closing(code, "why"))
+	}
+	add("close-reason-invalid-utf8", closing(1000, "\xff"))
+	add("ping-126", plain(true, 9, bytes.Repeat([]byte{'p'}, 126)))
+	add("reserved-opcode", plain(true, 3, nil))
+	add("length-64bit-form-for-0", []byte{0x82, 127, 0, 0, 0, 0, 0, 0, 0, 0})
+	add("messages-byte-by-byte", bytes.Join([][]byte{plain(true, 1, []byte("one")), plain(true, 9, []byte("p")),
+		closing(1000, "")}, nil), oneByOne...)
+	add("text-invalid-utf8", plain(true, 1, []byte("a\xffb")))
+	add("too-large", []byte{0x82, 127, 0, 0, 0, 0, 0, 0x01, 0x86, 0xa1}) // 100,001 bytes declared
+	add("rsv1-without-deflate", serverFrame(true, 4, 1, model.Compress([]byte("compressed"), nil, false)))
 	return seeds
 }

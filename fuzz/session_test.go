@@ -64,6 +64,15 @@ type session struct {
 	// message may have left the server's history other than ours.
 	sentHistory, recvHistory []byte
 	historyUnknown           bool
+
+	// client: c is a client Conn from Dial and nc the test's end as the
+	// server (FuzzClient): c's frames are masked, each with a key other
+	// than the last one's; after the closing handshake c waits for the
+	// server's FIN.
+	client  bool
+	lastKey [4]byte
+	keys    int
+	peerEOF bool // the test, as the server, half-closed TCP
 }
 
 // newSession connects a client without compression and waits for the
@@ -162,6 +171,7 @@ func (s *session) clientEOF() {
 	s.step(model.Event{Kind: model.ClientEOF}, func() {
 		if !s.tcpEnded {
 			s.nc.CloseWrite()
+			s.peerEOF = true
 		}
 	})
 }
@@ -180,7 +190,7 @@ func (s *session) check(ev model.Event, effects []model.Effect) {
 			}
 			s.frames = append(s.frames, got)
 		case e.CloseTCP != nil:
-			s.expectEnd(ev)
+			s.expectEnd(ev, e.CloseTCP)
 		case e.Result != nil:
 			want = append(want, *e.Result)
 		}
@@ -302,8 +312,11 @@ func (s *session) readFrame() []byte {
 	if _, err := io.ReadFull(s.br, frame); err != nil {
 		s.fatalf("reading a server frame: %v", err)
 	}
-	if frame[1]&0x80 != 0 {
+	if frame[1]&0x80 != 0 && !s.client {
 		s.fatalf("the server sent a masked frame % x", frame)
+	}
+	if frame[1]&0x80 == 0 && s.client {
+		s.fatalf("the client sent an unmasked frame % x", frame)
 	}
 	var n uint64
 	switch l := frame[1] & 0x7F; l {
@@ -324,19 +337,48 @@ func (s *session) readFrame() []byte {
 	if n > maxServerFrame {
 		s.fatalf("server frame of %d bytes", n)
 	}
+	var key [4]byte
+	if s.client {
+		if _, err := io.ReadFull(s.br, key[:]); err != nil {
+			s.fatalf("reading a client frame's key: %v", err)
+		}
+		if s.keys > 0 && key == s.lastKey {
+			s.fatalf("the client masked two frames in a row with the key % x", key)
+		}
+		s.lastKey, s.keys = key, s.keys+1
+		frame[1] &^= 0x80
+	}
 	frame = append(frame, make([]byte, n)...)
 	if _, err := io.ReadFull(s.br, frame[len(frame)-int(n):]); err != nil {
 		s.fatalf("reading a server frame's payload: %v", err)
+	}
+	for i := range int(n) { // a client's frame is compared unmasked, without its key
+		frame[len(frame)-int(n)+i] ^= key[i%4]
 	}
 	return frame
 }
 
 // expectEnd checks that the server closed TCP and nothing came before the
 // end, then closes the client's side, which ends the server's lingering.
-func (s *session) expectEnd(ev model.Event) {
+//
+// A client Conn that is to wait for the server's FIN (tc.AfterServer)
+// must not have closed yet: the test, as the server, closes first.
+func (s *session) expectEnd(ev model.Event, tc *model.TCPClose) {
 	s.t.Helper()
-	s.nc.SetReadDeadline(time.Now().Add(stepTimeout))
 	var one [1]byte
+	if tc.AfterServer && !s.peerEOF {
+		s.nc.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+		if n, err := s.br.Read(one[:]); !isTimeout(err) {
+			s.fatalf("after %s (row %s): the client closed TCP or sent more before the server closed it (read % x, %v)", ev.Kind, s.m.Row, one[:n], err)
+		}
+		s.nc.CloseWrite()
+		s.peerEOF = true
+	}
+	s.nc.SetReadDeadline(time.Now().Add(stepTimeout))
+	if s.client && !tc.Linger && !tc.AfterServer {
+		// At once: not after waiting (up to a second) for our FIN.
+		s.nc.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	}
 	if n, err := s.br.Read(one[:]); n > 0 || err == nil || isTimeout(err) {
 		s.fatalf("after %s: the server did not close TCP (read % x, %v)", ev.Kind, one[:n], err)
 	}
@@ -360,7 +402,24 @@ func (s *session) fence() {
 	if s.m.State == model.Open && !s.m.Receiving() {
 		s.receive(model.ReceiveMessage, 0)
 	}
-	s.clientBytes(clientFrame(true, 0, model.OpPing, []byte("fence"), [4]byte{1, 2, 3, 4}))
+	s.clientBytes(s.peerFrame(true, 0, model.OpPing, []byte("fence")))
+}
+
+// peerFrame builds a frame of the peer of s.c: a client's, masked, or if
+// s.c is a client, a server's, unmasked.
+func (s *session) peerFrame(fin bool, rsv, op byte, payload []byte) []byte {
+	if s.client {
+		return serverFrame(fin, rsv, op, payload)
+	}
+	return clientFrame(fin, rsv, op, payload, [4]byte{1, 2, 3, 4})
+}
+
+// serverFrame builds an unmasked frame, as a server sends it.
+func serverFrame(fin bool, rsv, op byte, payload []byte) []byte {
+	b := clientFrame(fin, rsv, op, payload, [4]byte{})
+	b[1] &^= 0x80
+	n := len(b) - len(payload)
+	return append(b[:n-4], payload...)
 }
 
 // finish ends the connection from the client's side and waits until the

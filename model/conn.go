@@ -6,14 +6,15 @@ import (
 )
 
 // Kind is what happens to a connection: bytes or the end of TCP from the
-// client, a timer, or a call of the websocket.Conn API.
+// peer (the client; for a client Conn, the server), a timer, or a call of
+// the websocket.Conn API.
 type Kind string
 
 // The events a test can apply to a model Conn.
 const (
 	Handshake      Kind = "Handshake"      // the opening handshake succeeds
-	ClientBytes    Kind = "ClientBytes"    // Data: bytes from the client, any part of any frames
-	ClientEOF      Kind = "ClientEOF"      // the client ends its side of TCP
+	ClientBytes    Kind = "ClientBytes"    // Data: bytes from the peer, any part of any frames
+	ClientEOF      Kind = "ClientEOF"      // the peer ends its side of TCP
 	CloseTimer     Kind = "CloseTimer"     // the close timeout fires
 	PingTick       Kind = "PingTick"       // the ping timer fires (the interval passed with nothing from the client)
 	SendText       Kind = "SendText"       // Data: the text
@@ -25,6 +26,10 @@ const (
 	ReceiveText    Kind = "ReceiveText"    // N: maxLength
 	ReceiveBinary  Kind = "ReceiveBinary"  // N: the buffer's length
 	CloseCall      Kind = "Close"          // Code, Reason
+
+	// For a client Conn the peer is the server: the same events.
+	ServerBytes = ClientBytes
+	ServerEOF   = ClientEOF
 )
 
 // Event is one step of a test scenario.
@@ -62,16 +67,18 @@ type Result struct {
 	N    int    // WriterWrite: bytes taken; ReceiveBinary: n
 }
 
-// Effect is something the server does: write a frame, return from a call,
-// close TCP. Exactly one field is set.
+// Effect is something the connection does: write a frame, return from a
+// call, close TCP. Exactly one field is set.
 type Effect struct {
 	Frame    *Frame
 	Result   *Result
 	CloseTCP *TCPClose
 }
 
-// TCPClose says how the server ends TCP: Linger for "close after ours".
-type TCPClose struct{ Linger bool }
+// TCPClose says how the connection ends TCP: Linger for "close after
+// ours"; AfterServer for a client Conn in the rows whose TCP cell is
+// TCPCloseAfterServer: it waits for the server to close TCP first.
+type TCPClose struct{ Linger, AfterServer bool }
 
 // WriteBufferSize is the message writer's buffer: a message written with
 // SendMessage leaves in frames of this size.
@@ -81,8 +88,15 @@ const WriteBufferSize = 64 << 10
 // unless a test sets Conn.MaxMessageSize.
 const DefaultMaxMessageSize = 16 << 20
 
-// Conn is the model of one server connection.
+// Conn is the model of one connection, a server's unless Role is Client.
 type Conn struct {
+	// Role is the end this Conn is; it changes, as STATE_MACHINE.md's
+	// "Roles" says, the frame checks' first row, which close codes are
+	// valid from the peer and in Close, masking, the closing of TCP
+	// after the closing handshake, and which context takeover applies to
+	// which direction.
+	Role Role
+
 	// MaxMessageSize is Handler.MaxMessageSize in effect: a data message
 	// whose frames declare more, added up, fails the connection with
 	// 1009. Negative: no limit.
@@ -109,7 +123,7 @@ type Conn struct {
 	// the wire, and inflated and judged once its last frame is complete.
 	msgCompressed bool
 	msgWire       []byte
-	recvHistory   []byte // the client's context, with client context takeover
+	recvHistory   []byte // the peer's context, with its context takeover
 	frame         clientHeader
 	remaining     uint64 // payload bytes of frame still to come
 	offset        int    // position in frame's payload
@@ -129,9 +143,61 @@ type Conn struct {
 	out []Effect
 }
 
-// New returns a connection whose handshake is under way.
+// New returns a server connection whose handshake is under way.
 func New() *Conn {
-	return &Conn{State: Connecting, Status: 1006, MaxMessageSize: DefaultMaxMessageSize}
+	return &Conn{Role: Server, State: Connecting, Status: 1006, MaxMessageSize: DefaultMaxMessageSize}
+}
+
+// NewClient returns a client connection (from Dial) whose handshake is
+// under way.
+func NewClient() *Conn {
+	m := New()
+	m.Role = Client
+	return m
+}
+
+func (m *Conn) client() bool { return m.Role == Client }
+
+// RecvContextTakeover reports whether the peer's compressed messages are
+// inflated with the history of its earlier ones: client context takeover
+// for a server, server context takeover for a client.
+func (m *Conn) RecvContextTakeover() bool {
+	if m.Deflate == nil {
+		return false
+	}
+	if m.client() {
+		return m.Deflate.ServerContextTakeover
+	}
+	return m.Deflate.ClientContextTakeover
+}
+
+// SendContextTakeover reports whether our compressed messages are
+// compressed with the history of our earlier ones.
+func (m *Conn) SendContextTakeover() bool {
+	if m.Deflate == nil {
+		return false
+	}
+	if m.client() {
+		return m.Deflate.ClientContextTakeover
+	}
+	return m.Deflate.ServerContextTakeover
+}
+
+// maySend reports whether Close accepts code: a server any valid code
+// but 1010, a client any valid code (1005: an empty close frame).
+func (m *Conn) maySend(code uint16) bool {
+	if m.client() {
+		return code == 1005 || validClientCode(code)
+	}
+	return validServerCode(code)
+}
+
+// validFromPeer reports whether a close code from the peer is valid.
+func (m *Conn) validFromPeer(code uint16) bool {
+	if m.client() {
+		return validFromServer(code)
+	}
+	return validClientCode(code)
 }
 
 // Receiving reports whether a receive call waits for a message.
@@ -186,11 +252,15 @@ func (m *Conn) transition(in Input) Row {
 	return r
 }
 
-func (m *Conn) emit(f Frame)            { m.out = append(m.out, Effect{Frame: &f}) }
+func (m *Conn) emit(f Frame) {
+	f.Masked = m.client()
+	m.out = append(m.out, Effect{Frame: &f})
+}
 func (m *Conn) result(r Result)         { m.out = append(m.out, Effect{Result: &r}) }
 func (m *Conn) fail(call Kind, err Err) { m.result(Result{Call: call, Err: err}) }
 func (m *Conn) closeTCP(r Row) {
-	m.out = append(m.out, Effect{CloseTCP: &TCPClose{Linger: r.TCP == "close after ours"}})
+	m.out = append(m.out, Effect{CloseTCP: &TCPClose{Linger: r.TCP == "close after ours",
+		AfterServer: m.client() && r.TCP == TCPCloseAfterServer}})
 }
 func closePayload(code uint16, reason string) []byte {
 	if code == 1005 {
@@ -344,7 +414,7 @@ func (m *Conn) writerClose(ev Event) {
 // --- closing ---------------------------------------------------------------
 
 func (m *Conn) close(ev Event) {
-	if ev.Code == 1005 && ev.Reason != "" || !validServerCode(ev.Code) {
+	if ev.Code == 1005 && ev.Reason != "" || !m.maySend(ev.Code) {
 		m.fail(ev.Kind, ErrStatusCode)
 		return
 	}
@@ -462,7 +532,7 @@ func (m *Conn) read() {
 // msgData and, with client context takeover, part of the history.
 func (m *Conn) inflateMessage() bool {
 	var dict []byte
-	if m.Deflate.ClientContextTakeover {
+	if m.RecvContextTakeover() {
 		dict = m.recvHistory
 	}
 	out, code, reason := judgeCompressed(m.msgWire, dict, m.msgType == OpText, m.MaxMessageSize)
@@ -471,7 +541,7 @@ func (m *Conn) inflateMessage() bool {
 		return false
 	}
 	m.msgData, m.msgWire = out, nil
-	if m.Deflate.ClientContextTakeover {
+	if m.RecvContextTakeover() {
 		m.recvHistory = AddHistory(m.recvHistory, out)
 	}
 	return true
@@ -494,7 +564,7 @@ func (m *Conn) nextFrame() bool {
 		m.needMore()
 		return false
 	}
-	if code, reason := violation(h, m.inMessage, m.Deflate != nil); code != 0 {
+	if code, reason := violation(h, m.inMessage, m.Deflate != nil, m.client()); code != 0 {
 		m.protocolError(code, reason)
 		return false
 	}
@@ -539,7 +609,7 @@ func (m *Conn) control(op byte, payload []byte) bool {
 		code, reason := uint16(1005), ""
 		if len(payload) >= 2 {
 			code, reason = uint16(payload[0])<<8|uint16(payload[1]), string(payload[2:])
-			if !validClientCode(code) {
+			if !m.validFromPeer(code) {
 				m.protocolError(1002, "invalid close code "+strconv.Itoa(int(code)))
 				return false
 			}
@@ -551,8 +621,8 @@ func (m *Conn) control(op byte, payload []byte) bool {
 		r := m.transition(RecvClose)
 		m.Status, m.Reason = code, reason
 		if r.Frames == "close(echo)" {
-			reply := code
-			if reply == 1010 {
+			reply := code // echoed, as far as we may send it
+			if reply != 1005 && !m.maySend(reply) {
 				reply = 1000
 			}
 			m.emit(Frame{Fin: true, Op: OpClose, Payload: closePayload(reply, "")})

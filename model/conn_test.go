@@ -160,11 +160,18 @@ func show(es []Effect) string {
 	for _, e := range es {
 		switch {
 		case e.Frame != nil:
-			s += "frame(" + string(rune('0'+e.Frame.Op)) + " " + string(e.Frame.Payload) + ") "
+			masked := ""
+			if e.Frame.Masked {
+				masked = "masked "
+			}
+			s += "frame(" + masked + string(rune('0'+e.Frame.Op)) + " " + string(e.Frame.Payload) + ") "
 		case e.CloseTCP != nil:
-			if e.CloseTCP.Linger {
+			switch {
+			case e.CloseTCP.Linger:
 				s += "closeTCP(linger) "
-			} else {
+			case e.CloseTCP.AfterServer:
+				s += "closeTCP(after the server) "
+			default:
 				s += "closeTCP "
 			}
 		case e.Result != nil:

@@ -12,7 +12,10 @@ const (
 	OpPong         byte = 0xA
 )
 
-// Frame is a frame the server writes: never masked, RSV bits clear.
+// Frame is a frame the connection writes, RSV bits clear: a server's
+// unmasked, a client's (Masked) masked with a fresh key per frame, which
+// the model does not predict: Bytes gives the frame unmasked, MaskedBytes
+// with a given key.
 //
 // Or, if Compressed, a whole compressed message (permessage-deflate):
 // Payload is the message before compression, and the frames that carry it
@@ -24,6 +27,7 @@ type Frame struct {
 	Op         byte
 	Payload    []byte
 	Compressed bool
+	Masked     bool
 }
 
 // Bytes encodes the frame as it appears on the wire, with the shortest
@@ -51,7 +55,22 @@ func (f Frame) Bytes() []byte {
 	return append(out, f.Payload...)
 }
 
-// clientHeader is a decoded frame header from the client.
+// MaskedBytes encodes the frame as a client writes it, masked with key
+// (RFC 6455 §5.3): Bytes with the mask bit set, the key after the length,
+// and the payload masked.
+func (f Frame) MaskedBytes(key [4]byte) []byte {
+	plain := f.Bytes()
+	hdr := len(plain) - len(f.Payload)
+	out := append(append(append([]byte{}, plain[:hdr]...), key[:]...), f.Payload...)
+	out[1] |= 0x80
+	for i := range f.Payload {
+		out[hdr+4+i] ^= key[i%4]
+	}
+	return out
+}
+
+// clientHeader is a decoded frame header from the peer (the client, or
+// for a client Conn the server).
 type clientHeader struct {
 	fin     bool
 	rsv     byte
@@ -108,13 +127,15 @@ const rsv1 = 4
 
 // violation returns the close code and reason for a header that breaks
 // RFC 6455 (or RFC 7692 if deflate was negotiated), in the order of
-// STATE_MACHINE.md's frame checks, or code 0.
-func violation(h clientHeader, inMessage, deflate bool) (uint16, string) {
+// STATE_MACHINE.md's frame checks, or code 0; fromServer: the frame came
+// from the server to a client Conn.
+func violation(h clientHeader, inMessage, deflate, fromServer bool) (uint16, string) {
 	rules := []struct {
 		broken bool
 		reason string
 	}{
-		{!h.masked, "unmasked client frame"},
+		{!h.masked && !fromServer, "unmasked client frame"},
+		{h.masked && fromServer, "masked server frame"},
 		{h.rsv != 0 && (!deflate || h.rsv != rsv1), "reserved bits set without an extension"},
 		{h.rsv == rsv1 && h.op >= 8, "RSV1 set on a control frame"}, // reserved control opcodes too (RFC 6455 §5.5)
 		{h.rsv == rsv1 && h.op == OpContinuation, "RSV1 set on a continuation frame"},
@@ -150,11 +171,13 @@ func validClientCode(code uint16) bool {
 	return code >= 1000 && code <= 1003 || code >= 1007 && code <= 1014 || code >= 3000 && code <= 4999
 }
 
-// validServerCode reports whether Close accepts code (1005 is an empty
-// close frame).
-func validServerCode(code uint16) bool {
-	return code == 1005 || code != 1010 && validClientCode(code)
-}
+// validFromServer reports whether a server may put code in a close frame:
+// 1010 is a client's complaint (RFC 6455 §7.4.1).
+func validFromServer(code uint16) bool { return code != 1010 && validClientCode(code) }
+
+// validServerCode reports whether a server's Close accepts code (1005 is
+// an empty close frame).
+func validServerCode(code uint16) bool { return code == 1005 || validFromServer(code) }
 
 // textSoFar reports whether b is valid UTF-8, or valid UTF-8 followed by
 // the start of a character that more bytes can still complete.
@@ -203,10 +226,20 @@ func CheckClientHeader(b []byte, inMessage bool) (size int, length uint64, code 
 // CheckClientHeaderDeflate is CheckClientHeader on a connection that
 // negotiated permessage-deflate if deflate.
 func CheckClientHeaderDeflate(b []byte, inMessage, deflate bool) (size int, length uint64, code uint16, reason string, ok bool) {
+	return checkHeader(b, inMessage, deflate, false)
+}
+
+// CheckServerHeader is CheckClientHeaderDeflate for a frame from the
+// server, as a client Conn's reader judges it.
+func CheckServerHeader(b []byte, inMessage, deflate bool) (size int, length uint64, code uint16, reason string, ok bool) {
+	return checkHeader(b, inMessage, deflate, true)
+}
+
+func checkHeader(b []byte, inMessage, deflate, fromServer bool) (size int, length uint64, code uint16, reason string, ok bool) {
 	h, ok := readHeader(b)
 	if !ok {
 		return 0, 0, 0, "", false
 	}
-	code, reason = violation(h, inMessage, deflate)
+	code, reason = violation(h, inMessage, deflate, fromServer)
 	return h.size, h.length, code, reason, true
 }

@@ -106,3 +106,73 @@ func splitQuoted(s string, sep rune) []string {
 	}
 	return append(parts, s[start:])
 }
+
+// DialOffer is the Sec-WebSocket-Extensions value a client offers in
+// mode (STATE_MACHINE.md's "Roles"): "" for CompressionOff.
+func DialOffer(mode Compression) string {
+	switch mode {
+	case CompressionNoContextTakeover:
+		return "permessage-deflate; server_no_context_takeover; client_no_context_takeover"
+	case CompressionContextTakeover:
+		return "permessage-deflate"
+	}
+	return ""
+}
+
+// AcceptAnswer decides, as a client that offered DialOffer(mode), on the
+// server's Sec-WebSocket-Extensions values (none: no compression). ok is
+// false if the handshake fails: an extension though none was offered, or
+// anything but exactly one permessage-deflate whose parameters are
+// server_no_context_takeover and client_no_context_takeover without a
+// value, and server_max_window_bits of 8 to 15, each at most once (no
+// client_max_window_bits: it was not offered), with both
+// no_context_takeover parameters in CompressionNoContextTakeover.
+func AcceptAnswer(mode Compression, values []string, threshold int) (d *Deflate, ok bool) {
+	if len(values) == 0 {
+		return nil, true
+	}
+	if mode == CompressionOff {
+		return nil, false
+	}
+	var elements []string
+	for _, v := range values {
+		for _, e := range splitQuoted(v, ',') {
+			if strings.Trim(e, " \t") != "" {
+				elements = append(elements, e)
+			}
+		}
+	}
+	if len(elements) != 1 {
+		return nil, false
+	}
+	parts := splitQuoted(elements[0], ';')
+	if strings.Trim(parts[0], " \t") != "permessage-deflate" {
+		return nil, false
+	}
+	seen := map[string]bool{}
+	var serverNo, clientNo bool
+	for _, p := range parts[1:] {
+		name, value, hasValue := strings.Cut(p, "=")
+		name, value = strings.Trim(name, " \t"), strings.Trim(value, " \t")
+		if len(value) >= 2 && value[0] == '"' && value[len(value)-1] == '"' {
+			value = value[1 : len(value)-1]
+		}
+		if seen[name] {
+			return nil, false
+		}
+		seen[name] = true
+		switch {
+		case name == "server_no_context_takeover" && !hasValue:
+			serverNo = true
+		case name == "client_no_context_takeover" && !hasValue:
+			clientNo = true
+		case name == "server_max_window_bits" && hasValue && windowBits(value) > 0:
+		default:
+			return nil, false
+		}
+	}
+	if mode == CompressionNoContextTakeover && !(serverNo && clientNo) {
+		return nil, false
+	}
+	return &Deflate{ServerContextTakeover: !serverNo, ClientContextTakeover: !clientNo, Threshold: threshold}, true
+}

@@ -1,5 +1,6 @@
-// Package model is the executable specification of a wsmachine server
-// connection: a plain, deterministic transcription of STATE_MACHINE.md,
+// Package model is the executable specification of a wsmachine
+// connection, in either role (a server's Conn from Handler, a client's
+// from Dial): a plain, deterministic transcription of STATE_MACHINE.md,
 // with no I/O, no goroutines and no timers. Tests drive it side by side
 // with the real websocket.Conn and compare what both do.
 //
@@ -22,6 +23,15 @@ const (
 
 // Terminal reports whether s is closed or dropped.
 func (s State) Terminal() bool { return s == Closed || s == Dropped }
+
+// Role is which end of the connection a Conn is (STATE_MACHINE.md, "Roles").
+type Role string
+
+// The roles.
+const (
+	Server Role = "server" // a Conn from Handler
+	Client Role = "client" // a Conn from Dial
+)
 
 // Input is an event of the transition table, named as in STATE_MACHINE.md.
 type Input string
@@ -56,9 +66,14 @@ type Row struct {
 	Inputs []Input // nil: every input
 	To     State
 	Frames string // "—", "data", "pong", "close(echo)", "close(error)", "close(code, reason)"
-	TCP    string // "—", "close", "close after ours", "end"
+	TCP    string // "—", "close", TCPCloseAfterServer, "close after ours", "end"
 	Caller string // "—", "nil", "ErrConnClosed", "wraps ErrConnClosed", "waits", "Close: nil", "Close: wraps ErrConnClosed"
 }
+
+// TCPCloseAfterServer is the TCP cell of the rows that complete the
+// closing handshake: the server closes TCP at once; the client reads until
+// the server has closed it, then closes its own socket (RFC 6455 §7.1.1).
+const TCPCloseAfterServer = "close (client: after the server)"
 
 var networkInputs = []Input{RecvData, RecvPing, RecvPong, RecvClose, ProtocolError, ReadFailed, WriteFailed, CloseTimeout, PingTimer}
 
@@ -75,7 +90,7 @@ var Table = []Row{
 	{"O3", Open, []Input{Send}, Open, "data", "—", "nil"},
 	{"O4", Open, []Input{Receive}, Open, "—", "—", "—"},
 	{"O5", Open, []Input{RecvPing}, Open, "pong", "—", "—"},
-	{"O6", Open, []Input{RecvClose}, Closed, "close(echo)", "close", "ErrConnClosed"},
+	{"O6", Open, []Input{RecvClose}, Closed, "close(echo)", TCPCloseAfterServer, "ErrConnClosed"},
 	{"O7", Open, []Input{ProtocolError}, Dropped, "close(error)", "close after ours", "wraps ErrConnClosed"},
 	{"O8", Open, []Input{ReadFailed}, Dropped, "—", "close", "ErrConnClosed"},
 	{"O9", Open, []Input{WriteFailed}, Dropped, "—", "close", "wraps ErrConnClosed"},
@@ -86,7 +101,7 @@ var Table = []Row{
 	{"K1", Closing, []Input{RecvData}, Closing, "—", "—", "—"},
 	{"K2", Closing, []Input{RecvPing}, Closing, "—", "—", "—"},
 	{"K3", Closing, []Input{RecvPong}, Closing, "—", "—", "—"},
-	{"K4", Closing, []Input{RecvClose}, Closed, "—", "close", "Close: nil"},
+	{"K4", Closing, []Input{RecvClose}, Closed, "—", TCPCloseAfterServer, "Close: nil"},
 	{"K5", Closing, []Input{ProtocolError}, Dropped, "—", "close", "Close: wraps ErrConnClosed"},
 	{"K6", Closing, []Input{ReadFailed}, Dropped, "—", "close", "Close: wraps ErrConnClosed"},
 	{"K7", Closing, []Input{WriteFailed}, Dropped, "—", "close", "Close: wraps ErrConnClosed"},

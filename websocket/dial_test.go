@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -393,6 +394,7 @@ func TestDialTLS(t *testing.T) {
 	h, _ := echoHandler()
 	srv := httptest.NewUnstartedServer(&websocket.Handler{Handle: h})
 	srv.EnableHTTP2 = false
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the untrusting client's handshake error below
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
 	url := "wss" + strings.TrimPrefix(srv.URL, "https") + "/"

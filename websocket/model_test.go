@@ -107,6 +107,23 @@ type harness struct {
 	// compressed messages, for context takeover.
 	sentHistory, recvHistory []byte
 	historyUnknown           bool
+
+	// client: c is a client Conn from Dial, nc the test's end as the
+	// server (client_model_test.go); its frames are masked, each with a
+	// key other than the last one's.
+	client  bool
+	lastKey [4]byte
+	frames  int  // frames read from the client
+	peerEOF bool // the test, as the server, half-closed TCP
+}
+
+// frame builds a frame of the peer of h.c: a client's, masked with key,
+// or, if h.c is a client, a server's, unmasked.
+func (h *harness) frame(fin bool, rsv, op byte, payload []byte, key [4]byte) []byte {
+	if h.client {
+		return serverFrame(fin, rsv, op, payload)
+	}
+	return clientFrame(fin, rsv, op, payload, key)
 }
 
 // fatalf fails with the events that led here: a failure that depends on
@@ -239,7 +256,7 @@ func (h *harness) check(ev model.Event, effects []model.Effect) {
 				h.fatalf("after %s (row %s): server wrote %s, model predicts %s", ev.Kind, h.m.Row, describe(got), describe(e.Frame.Bytes()))
 			}
 		case e.CloseTCP != nil:
-			h.expectEnd(ev)
+			h.expectEnd(ev, e.CloseTCP)
 		case e.Result != nil:
 			want = append(want, *e.Result)
 		}
@@ -356,6 +373,27 @@ func (h *harness) readFrame() []byte {
 	if n > 1<<24 {
 		h.fatalf("server frame of %d bytes", n)
 	}
+	if h.client {
+		if hdr[1]&0x80 == 0 {
+			h.fatalf("the client sent an unmasked frame %s", describe(hdr))
+		}
+		hdr[1] &^= 0x80
+		var key [4]byte
+		if _, err := io.ReadFull(h.br, key[:]); err != nil {
+			h.fatalf("reading a client frame's key: %v", err)
+		}
+		if h.frames > 0 && key == h.lastKey {
+			h.fatalf("the client masked two frames in a row with the key % x", key)
+		}
+		h.lastKey = key
+		h.frames++
+		frame := append(hdr, make([]byte, n)...)
+		if _, err := io.ReadFull(h.br, frame[len(hdr):]); err != nil {
+			h.fatalf("reading a client frame's payload: %v", err)
+		}
+		mask(key, 0, frame[len(hdr):])
+		return frame // unmasked, without the key: as model.Frame.Bytes gives it
+	}
 	frame := append(hdr, make([]byte, n)...)
 	if _, err := io.ReadFull(h.br, frame[len(hdr):]); err != nil {
 		h.fatalf("reading a server frame's payload: %v", err)
@@ -404,7 +442,7 @@ func (h *harness) inflateMessage(ev model.Event, first []byte, op byte) []byte {
 		}
 	}
 	var dict []byte
-	if h.m.Deflate.ServerContextTakeover {
+	if h.m.SendContextTakeover() {
 		dict = h.sentHistory
 	}
 	got, failure := model.Inflate(wire, dict, -1)
@@ -428,9 +466,29 @@ func framePayloadLen(f []byte) int {
 }
 
 // expectEnd checks that the server ended TCP, then closes the client side
-// (which ends the server's lingering).
-func (h *harness) expectEnd(ev model.Event) {
+// (which ends the server's lingering). A client Conn that is to wait for
+// the server's FIN (tc.AfterServer) must not have closed yet: the test,
+// as the server, closes first, and the client then closes.
+func (h *harness) expectEnd(ev model.Event, tc *model.TCPClose) {
+	if tc.AfterServer && !h.peerEOF {
+		h.nc.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+		var one [1]byte
+		if n, err := h.br.Read(one[:]); !isTimeout(err) {
+			h.fatalf("after %s (row %s): the client closed TCP or sent more before the server closed it (read %d bytes, %v)", ev.Kind, h.m.Row, n, err)
+		}
+		select {
+		case <-h.c.ended():
+			h.fatalf("after %s (row %s): the client ended before the server closed TCP", ev.Kind, h.m.Row)
+		default:
+		}
+		h.nc.(*net.TCPConn).CloseWrite()
+		h.peerEOF = true
+	}
 	h.nc.SetReadDeadline(time.Now().Add(stepTimeout))
+	if h.client && !tc.Linger && !tc.AfterServer {
+		// At once: not after waiting (up to a second) for our FIN.
+		h.nc.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	}
 	var one [1]byte
 	if n, err := h.br.Read(one[:]); n > 0 || err == nil || isTimeout(err) {
 		h.fatalf("after %s: server did not close TCP (read %d bytes, %v)", ev.Kind, n, err)
@@ -568,11 +626,11 @@ func (h *harness) clientMessage(t *rapid.T) {
 		if i < frags-1 {
 			n = rapid.IntRange(0, len(payload)).Draw(t, "fragment")
 		}
-		stream = append(stream, clientFrame(i == frags-1, 0, op, payload[:n], genKey(t))...)
+		stream = append(stream, h.frame(i == frags-1, 0, op, payload[:n], genKey(t))...)
 		payload = payload[n:]
 		op = byte(opContinuation)
 		if i < frags-1 && rapid.Bool().Draw(t, "pingBetween") {
-			stream = append(stream, clientFrame(true, 0, byte(opPing), rapid.SliceOfN(rapid.Byte(), 0, 10).Draw(t, "ping"), genKey(t))...)
+			stream = append(stream, h.frame(true, 0, byte(opPing), rapid.SliceOfN(rapid.Byte(), 0, 10).Draw(t, "ping"), genKey(t))...)
 		}
 	}
 	h.sendBytes(stream)
@@ -614,7 +672,7 @@ func (h *harness) clientCompressed(t *rapid.T) {
 		payload = payload[:min(len(payload), 70000)]
 	}
 	var dict []byte
-	if h.m.Deflate != nil && h.m.Deflate.ClientContextTakeover {
+	if h.m.RecvContextTakeover() {
 		dict = h.recvHistory
 	}
 	wire := model.Compress(payload, dict, fault == "finalBlock" || fault == "afterFinal")
@@ -649,13 +707,13 @@ func (h *harness) clientCompressed(t *rapid.T) {
 		case i == 0 || i == 1 && fault == "rsv1Continuation":
 			rsv = 4
 		}
-		stream = append(stream, clientFrame(i == frags-1, rsv, op, wire[:n], genKey(t))...)
+		stream = append(stream, h.frame(i == frags-1, rsv, op, wire[:n], genKey(t))...)
 		wire = wire[n:]
 		op = byte(opContinuation)
 		if fault == "rsv1Ping" && i == 0 {
-			stream = append(stream, clientFrame(true, 4, byte(opPing), []byte("p"), genKey(t))...)
+			stream = append(stream, h.frame(true, 4, byte(opPing), []byte("p"), genKey(t))...)
 		} else if safe && i < frags-1 && rapid.Bool().Draw(t, "pingBetween") {
-			stream = append(stream, clientFrame(true, 0, byte(opPing), rapid.SliceOfN(rapid.Byte(), 0, 10).Draw(t, "ping"), genKey(t))...)
+			stream = append(stream, h.frame(true, 0, byte(opPing), rapid.SliceOfN(rapid.Byte(), 0, 10).Draw(t, "ping"), genKey(t))...)
 		}
 	}
 	if safe && !h.historyUnknown {
@@ -711,7 +769,7 @@ func (h *harness) clientClose(t *rapid.T) {
 	if len(payload) > 125 {
 		payload = payload[:125]
 	}
-	h.sendBytes(clientFrame(true, 0, byte(opClose), payload, genKey(t)))
+	h.sendBytes(h.frame(true, 0, byte(opClose), payload, genKey(t)))
 }
 
 func (h *harness) sendText(t *rapid.T) {

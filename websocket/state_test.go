@@ -54,63 +54,69 @@ func TestStepImplementsTransitionTable(t *testing.T) {
 			}
 			covered[key] = row.ID
 
-			c := newConn()
-			c.state = from
-			// How a connection ends is recorded on the way in: a clean
-			// close ends with ErrConnClosed itself, a failure with an
-			// error that says why.
-			endErr := fmt.Errorf("%w: why", ErrConnClosed)
-			switch from {
-			case stateClosed:
-				c.cause = ErrConnClosed
-			case stateDropped:
-				c.cause = endErr
-			}
-			fx := c.step(ev, StatusGoingAway, "bye")
-			if c.state != to {
-				t.Errorf("%s: %s × %v → %s, table says %s", row.ID, row.From, row.Inputs, c.state, row.To)
-			}
-			frames := map[string]effects{
-				"—": {}, "data": {}, "pong": {pong: true}, "ping": {ping: true},
-				"close(echo)":         {sendClose: true, closeCode: c.replyCode(StatusGoingAway)},
-				"close(error)":        {sendClose: true, closeCode: StatusGoingAway, closeReason: "bye"},
-				"close(code, reason)": {sendClose: true, closeCode: StatusGoingAway, closeReason: "bye"},
-			}
-			want, ok := frames[row.Frames]
-			if !ok {
-				t.Fatalf("%s: unknown Frames cell %q", row.ID, row.Frames)
-			}
-			if fx.pong != want.pong || fx.ping != want.ping || fx.sendClose != want.sendClose ||
-				fx.closeCode != want.closeCode || fx.closeReason != want.closeReason {
-				t.Errorf("%s: effects %+v, table says frames %q", row.ID, fx, row.Frames)
-			}
-			linger := fx.closeTCP && fx.linger
-			switch row.TCP {
-			case "—":
-				if fx.closeTCP {
-					t.Errorf("%s: closes TCP, table says %q", row.ID, row.TCP)
+			for _, client := range []bool{false, true} { // the rows hold for both ends
+				c := newConn()
+				c.state, c.client = from, client
+				// How a connection ends is recorded on the way in: a clean
+				// close ends with ErrConnClosed itself, a failure with an
+				// error that says why.
+				endErr := fmt.Errorf("%w: why", ErrConnClosed)
+				switch from {
+				case stateClosed:
+					c.cause = ErrConnClosed
+				case stateDropped:
+					c.cause = endErr
 				}
-			case "close", "end":
-				if !fx.closeTCP || linger {
-					t.Errorf("%s: closeTCP=%v linger=%v, table says %q", row.ID, fx.closeTCP, linger, row.TCP)
+				fx := c.step(ev, StatusGoingAway, "bye")
+				if c.state != to {
+					t.Errorf("%s: %s × %v → %s, table says %s", row.ID, row.From, row.Inputs, c.state, row.To)
 				}
-			case "close after ours":
-				if !linger {
-					t.Errorf("%s: closeTCP=%v linger=%v, table says %q", row.ID, fx.closeTCP, linger, row.TCP)
+				frames := map[string]effects{
+					"—": {}, "data": {}, "pong": {pong: true}, "ping": {ping: true},
+					"close(echo)":         {sendClose: true, closeCode: c.replyCode(StatusGoingAway)},
+					"close(error)":        {sendClose: true, closeCode: StatusGoingAway, closeReason: "bye"},
+					"close(code, reason)": {sendClose: true, closeCode: StatusGoingAway, closeReason: "bye"},
 				}
-			default:
-				t.Fatalf("%s: unknown TCP cell %q", row.ID, row.TCP)
-			}
-			// step refuses API calls; what a receiver gets for a network
-			// event is the reader's business (read.go).
-			apiCall := ev == evSend || ev == evReceive || ev == evClose || from.terminal()
-			switch {
-			case row.Caller == "end error":
-				if fx.err != endErr {
-					t.Errorf("%s: err=%v, table says the caller gets the end error %v", row.ID, fx.err, endErr)
+				want, ok := frames[row.Frames]
+				if !ok {
+					t.Fatalf("%s: unknown Frames cell %q", row.ID, row.Frames)
 				}
-			case apiCall && (fx.err == ErrConnClosed) != (row.Caller == "ErrConnClosed"):
-				t.Errorf("%s: err=%v, table says caller gets %q", row.ID, fx.err, row.Caller)
+				if fx.pong != want.pong || fx.ping != want.ping || fx.sendClose != want.sendClose ||
+					fx.closeCode != want.closeCode || fx.closeReason != want.closeReason {
+					t.Errorf("%s: effects %+v, table says frames %q", row.ID, fx, row.Frames)
+				}
+				linger := fx.closeTCP && fx.linger
+				switch row.TCP {
+				case "—":
+					if fx.closeTCP {
+						t.Errorf("%s: closes TCP, table says %q", row.ID, row.TCP)
+					}
+				case "close", "end", model.TCPCloseAfterServer:
+					if !fx.closeTCP || linger {
+						t.Errorf("%s: closeTCP=%v linger=%v, table says %q", row.ID, fx.closeTCP, linger, row.TCP)
+					}
+				case "close after ours":
+					if !linger {
+						t.Errorf("%s: closeTCP=%v linger=%v, table says %q", row.ID, fx.closeTCP, linger, row.TCP)
+					}
+				default:
+					t.Fatalf("%s: unknown TCP cell %q", row.ID, row.TCP)
+				}
+				// The client leaves it to the server to close TCP first.
+				if fx.awaitEOF != (row.TCP == model.TCPCloseAfterServer && client) {
+					t.Errorf("%s (client %v): awaitEOF=%v, table says %q", row.ID, client, fx.awaitEOF, row.TCP)
+				}
+				// step refuses API calls; what a receiver gets for a network
+				// event is the reader's business (read.go).
+				apiCall := ev == evSend || ev == evReceive || ev == evClose || from.terminal()
+				switch {
+				case row.Caller == "end error":
+					if fx.err != endErr {
+						t.Errorf("%s: err=%v, table says the caller gets the end error %v", row.ID, fx.err, endErr)
+					}
+				case apiCall && (fx.err == ErrConnClosed) != (row.Caller == "ErrConnClosed"):
+					t.Errorf("%s: err=%v, table says caller gets %q", row.ID, fx.err, row.Caller)
+				}
 			}
 		}
 	}

@@ -1,0 +1,134 @@
+package model
+
+import (
+	"bytes"
+	"testing"
+)
+
+// unmasked builds a server frame.
+func unmasked(fin bool, op byte, payload string) []byte {
+	b0 := op
+	if fin {
+		b0 |= 0x80
+	}
+	return append([]byte{b0, byte(len(payload))}, payload...)
+}
+
+func maskedFrameOf(op byte, payload string) Effect {
+	return Effect{Frame: &Frame{Fin: true, Op: op, Payload: []byte(payload), Masked: true}}
+}
+
+// TestClientModelScenarios pins down where a client Conn differs from a
+// server's (STATE_MACHINE.md, "Roles").
+func TestClientModelScenarios(t *testing.T) {
+	open := Event{Kind: Handshake}
+	bytesEv := func(b ...[]byte) Event { return Event{Kind: ServerBytes, Data: bytes.Join(b, nil)} }
+	tests := []struct {
+		name      string
+		events    []Event
+		want      []Effect // of the last event
+		wantState State
+		wantRow   string
+	}{
+		{"ping is answered with a masked pong", []Event{open, bytesEv(unmasked(true, OpPing, "hi"))},
+			[]Effect{maskedFrameOf(OpPong, "hi")}, Open, "O5"},
+		{"sends are masked", []Event{open, {Kind: SendText, Data: []byte("x")}},
+			[]Effect{maskedFrameOf(OpText, "x"), result(SendText, NoErr)}, Open, "O3"},
+		{"server close is echoed, the server closes TCP first", []Event{open, bytesEv(unmasked(true, OpClose, "\x0f\xa0bye"))},
+			[]Effect{maskedFrameOf(OpClose, "\x0f\xa0"), {CloseTCP: &TCPClose{AfterServer: true}}}, Closed, "O6"},
+		{"1010 from a server is a protocol error", []Event{open, bytesEv(unmasked(true, OpClose, "\x03\xf2"))},
+			[]Effect{maskedFrameOf(OpClose, "\x03\xeainvalid close code 1010"), {CloseTCP: &TCPClose{Linger: true}}}, Dropped, "O7"},
+		{"a masked server frame is a protocol error", []Event{open, bytesEv(masked(true, OpText, "a"))},
+			[]Effect{maskedFrameOf(OpClose, "\x03\xeamasked server frame"), {CloseTCP: &TCPClose{Linger: true}}}, Dropped, "O7"},
+		{"a client may close with 1010", []Event{open, {Kind: CloseCall, Code: 1010, Reason: "need x"}},
+			[]Effect{maskedFrameOf(OpClose, "\x03\xf2need x")}, Closing, "O10"},
+		{"after our close, the server's close: after the server", []Event{open, {Kind: CloseCall, Code: 1000}, bytesEv(unmasked(true, OpClose, ""))},
+			[]Effect{{CloseTCP: &TCPClose{AfterServer: true}}, result(CloseCall, NoErr)}, Closed, "K4"},
+		{"close timeout closes at once", []Event{open, {Kind: CloseCall, Code: 1000}, {Kind: CloseTimer}},
+			[]Effect{{CloseTCP: &TCPClose{}}, result(CloseCall, WrapsErrConnClose)}, Dropped, "K8"},
+		{"1006 is still refused", []Event{open, {Kind: CloseCall, Code: 1006}},
+			[]Effect{result(CloseCall, ErrStatusCode)}, Open, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := NewClient()
+			var got []Effect
+			for _, ev := range tt.events {
+				got = m.Step(ev)
+			}
+			if !effectsEqual(got, tt.want) {
+				t.Errorf("effects:\n got  %s\n want %s", show(got), show(tt.want))
+			}
+			if m.State != tt.wantState || tt.wantRow != "" && m.Row != tt.wantRow {
+				t.Errorf("state %s (row %s), want %s (row %s)", m.State, m.Row, tt.wantState, tt.wantRow)
+			}
+		})
+	}
+}
+
+// TestServerCloseCodes: a client takes from the server exactly the codes
+// a server may send; a server takes 1010 from a client.
+func TestServerCloseCodes(t *testing.T) {
+	for code := 0; code < 1<<16; code++ {
+		c := uint16(code)
+		want := c >= 1000 && c <= 1003 || c >= 1007 && c <= 1009 || c >= 1011 && c <= 1014 || c >= 3000 && c <= 4999
+		if got := NewClient().validFromPeer(c); got != want {
+			t.Errorf("client: code %d from the server valid = %v", c, got)
+		}
+		if got := New().validFromPeer(c); got != (want || c == 1010) {
+			t.Errorf("server: code %d from the client valid = %v", c, got)
+		}
+	}
+}
+
+func TestMaskedBytes(t *testing.T) {
+	f := Frame{Fin: true, Op: OpText, Payload: []byte("abcde")}
+	key := [4]byte{1, 2, 3, 4}
+	want := []byte{0x81, 0x85, 1, 2, 3, 4, 'a' ^ 1, 'b' ^ 2, 'c' ^ 3, 'd' ^ 4, 'e' ^ 1}
+	if got := f.MaskedBytes(key); !bytes.Equal(got, want) {
+		t.Errorf("MaskedBytes = % x, want % x", got, want)
+	}
+}
+
+// TestAcceptAnswer: the client's checks of the server's answer to its
+// permessage-deflate offer.
+func TestAcceptAnswer(t *testing.T) {
+	nc, ct, off := CompressionNoContextTakeover, CompressionContextTakeover, CompressionOff
+	tests := []struct {
+		mode   Compression
+		answer []string
+		ok     bool
+		sct    bool // server context takeover, if ok and compressing
+		cct    bool
+	}{
+		{off, nil, true, false, false},
+		{off, []string{"permessage-deflate"}, false, false, false},
+		{ct, nil, true, false, false},
+		{ct, []string{"permessage-deflate"}, true, true, true},
+		{ct, []string{"permessage-deflate; server_no_context_takeover"}, true, false, true},
+		{ct, []string{"permessage-deflate; client_no_context_takeover"}, true, true, false},
+		{ct, []string{"permessage-deflate; server_max_window_bits=10"}, true, true, true},
+		{ct, []string{"permessage-deflate; server_max_window_bits=16"}, false, false, false},
+		{ct, []string{"permessage-deflate; server_max_window_bits=010"}, false, false, false},
+		{ct, []string{"permessage-deflate; client_max_window_bits=15"}, false, false, false},
+		{ct, []string{"permessage-deflate; server_no_context_takeover=1"}, false, false, false},
+		{ct, []string{"permessage-deflate; client_no_context_takeover; client_no_context_takeover"}, false, false, false},
+		{ct, []string{"permessage-deflate, permessage-deflate"}, false, false, false},
+		{ct, []string{"permessage-deflate", "permessage-deflate"}, false, false, false},
+		{ct, []string{"x-webkit-deflate-frame"}, false, false, false},
+		{nc, []string{"permessage-deflate; server_no_context_takeover; client_no_context_takeover"}, true, false, false},
+		{nc, []string{"permessage-deflate; client_no_context_takeover; server_no_context_takeover"}, true, false, false},
+		{nc, []string{"permessage-deflate; server_no_context_takeover"}, false, false, false},
+		{nc, []string{"permessage-deflate"}, false, false, false},
+	}
+	for _, tt := range tests {
+		d, ok := AcceptAnswer(tt.mode, tt.answer, 0)
+		if ok != tt.ok {
+			t.Errorf("mode %d, answer %q: ok %v", tt.mode, tt.answer, ok)
+			continue
+		}
+		if ok && tt.answer != nil && (d == nil || d.ServerContextTakeover != tt.sct || d.ClientContextTakeover != tt.cct) {
+			t.Errorf("mode %d, answer %q: %+v", tt.mode, tt.answer, d)
+		}
+	}
+}
