@@ -3,7 +3,6 @@ package model
 import (
 	"bytes"
 	"compress/flate"
-	"errors"
 	"io"
 	"sync"
 	"unicode/utf8"
@@ -80,7 +79,15 @@ const (
 // out before the decoder stopped, and why it stopped, if not at the end
 // of the message: ReasonCorrupt or ReasonAfterFinal.
 func Inflate(wire, dict []byte, limit int64) (out []byte, failure string) {
-	in := bytes.NewReader(append(append([]byte{}, wire...), DeflateTail...))
+	// Behind the tail, an empty final block: a message that ends where a
+	// sync flush ends then ends the stream (io.EOF); one cut inside a
+	// block runs out of input (io.ErrUnexpectedEOF), and is corrupt.
+	// An empty payload is an empty message: the final block alone.
+	end := append(append([]byte{}, DeflateTail...), 0x01, 0x00, 0x00, 0xff, 0xff)
+	if len(wire) == 0 {
+		end = end[len(DeflateTail):]
+	}
+	in := bytes.NewReader(append(append([]byte{}, wire...), end...))
 	var r io.Reader = flate.NewReaderDict(in, dict)
 	if limit >= 0 {
 		r = io.LimitReader(r, limit+1)
@@ -94,10 +101,9 @@ func Inflate(wire, dict []byte, limit int64) (out []byte, failure string) {
 		// A final block ended the stream (io.EOF, which ReadAll
 		// swallows) before the frames did.
 		return out, ReasonAfterFinal
-	case err == nil, errors.Is(err, io.ErrUnexpectedEOF):
-		// The end: the decoder ran out of input after the sync flush
-		// (or inside a block the flush completed), or a final block
-		// ended the stream with the frames.
+	case err == nil:
+		// The end: the final block behind the tail, or the client's
+		// own final block with the frames.
 		return out, ""
 	}
 	return out, ReasonCorrupt

@@ -27,6 +27,15 @@ import (
 // deflateTail ends a sync flush; the sender drops it, the receiver adds it.
 var deflateTail = [4]byte{0x00, 0x00, 0xff, 0xff}
 
+// inflateEnd is what the receiver puts behind a message's payload:
+// deflateTail, then an empty final block (BFINAL set, stored, LEN 0). A
+// message that ends where a sync flush ends, as RFC 7692 §7.2.1 has it,
+// then ends the DEFLATE stream cleanly (io.EOF), whatever decoder reads
+// it; one cut inside a block does not, and is corrupt. (Without the final
+// block both run out of input, and how much a decoder hands out of a
+// block cut short depends on how far it reads ahead.)
+var inflateEnd = [9]byte{0x00, 0x00, 0xff, 0xff, 0x01, 0x00, 0x00, 0xff, 0xff}
+
 // deflateLevel: compression for chatty traffic, where the speed of the
 // fastest level matters more than a few percent of size.
 const deflateLevel = flate.BestSpeed
@@ -106,14 +115,15 @@ func (h *history) dict() []byte {
 }
 
 // deflatedPayload reads the payload of the compressed message being
-// received as it is on the wire, then deflateTail: what the decompressor
+// received as it is on the wire, then inflateEnd: what the decompressor
 // reads. It implements io.ByteReader, which the decompressor reads by,
 // so that it does not wrap it in a bufio.Reader of its own. readMu is
 // held.
 type deflatedPayload struct {
 	c       *Conn
-	tail    int   // bytes of deflateTail served; the wire part has ended once positive
+	tail    int   // bytes of inflateEnd served; the wire part has ended once positive
 	wireErr error // why the wire part failed: the connection's error, not a DEFLATE one
+	some    bool  // the wire part had a byte: an empty one is an empty message
 }
 
 func (d *deflatedPayload) Read(p []byte) (int, error) {
@@ -124,17 +134,24 @@ func (d *deflatedPayload) Read(p []byte) (int, error) {
 		n, err := d.c.readWire(p, true)
 		switch {
 		case err == nil:
+			d.some = d.some || n > 0
 			return n, nil
 		case err != io.EOF:
 			d.wireErr = err
 			return n, err
 		case n > 0:
+			d.some = true
 			d.tail = -1 // the wire part ends here; the tail comes next
 			return n, nil
+		case !d.some:
+			// No payload at all: an empty message (RFC 7692 §7.2.3.6
+			// sends 0x00, but an empty payload is what some do), for
+			// which the final block alone is a whole stream.
+			d.tail = len(deflateTail)
 		}
 	}
 	d.tail = max(d.tail, 0)
-	n := copy(p, deflateTail[d.tail:])
+	n := copy(p, inflateEnd[d.tail:])
 	d.tail += n
 	if n == 0 {
 		return 0, io.EOF
@@ -150,6 +167,7 @@ func (d *deflatedPayload) ReadByte() (byte, error) {
 		c.rd.keyPos++
 		c.rd.remaining--
 		c.consume(1)
+		d.some = true
 		return b, nil
 	}
 	var one [1]byte
@@ -212,10 +230,10 @@ func (c *Conn) readInflated(p []byte) (int, error) {
 	switch err {
 	case nil:
 		return n, nil
-	case io.EOF, io.ErrUnexpectedEOF:
-		// The decompressor stops at a final block (io.EOF) or, as it
-		// normally does here, runs out of input after the sync flush.
-		// Either way the message ends only where its frames end.
+	case io.EOF:
+		// The decompressor stops at a final block: normally the one of
+		// inflateEnd, else the client's. The message ends only where
+		// its frames end.
 		if z.src.tail == 0 { // a final block before the end of the frames
 			var one [1]byte
 			m, werr := c.readWire(one[:], true)
@@ -229,6 +247,9 @@ func (c *Conn) readInflated(p []byte) (int, error) {
 		}
 		c.stopInflating()
 		return n, c.endMessage()
+	case io.ErrUnexpectedEOF: // cut inside a block: see inflateEnd
+		c.stopInflating()
+		return 0, c.protocolError(&protocolError{StatusInvalidData, "invalid compressed data"})
 	default:
 		c.stopInflating()
 		return 0, c.protocolError(&protocolError{StatusInvalidData, "invalid compressed data"})

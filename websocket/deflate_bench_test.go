@@ -206,7 +206,8 @@ func BenchmarkDeflateRoundTrip(b *testing.B) {
 
 // What an idle connection keeps with each mode, after a compressed
 // message each way: nothing more than without compression when neither
-// side takes over context, the two 32 KiB histories when both do. The
+// side takes over context (no compressor, decompressor or history), the
+// two 32 KiB histories when both do. The
 // figures are for both ends of each connection, in this process; pools
 // are emptied first (two collections), so only what the connections hold
 // is counted.
@@ -256,10 +257,14 @@ func TestIdleCompressedConnections(t *testing.T) {
 	}
 	off, none, both := perConn[websocket.CompressionOff], perConn[websocket.CompressionNoContextTakeover], perConn[websocket.CompressionContextTakeover]
 	t.Logf("heap in use per idle connection, both ends: off %d B, no context takeover %d B, context takeover %d B", off, none, both)
-	if none > off+1<<10 {
+	// The margin is for the noise of measuring heap in a test binary
+	// (a few KiB per connection when other tests ran before); what it
+	// guards against, a compressor, decompressor or history kept, is
+	// 40 KiB or more.
+	if none > off+8<<10 {
 		t.Errorf("without context takeover an idle connection costs %d B more than without compression", none-off)
 	}
 	if both > off+100<<10 {
-		t.Errorf("with context takeover an idle connection costs %d B more than without compression, want about 80 KiB", both-off)
+		t.Errorf("with context takeover an idle connection costs %d B more than without compression, want about 85 KiB", both-off)
 	}
 }

@@ -357,6 +357,7 @@ func TestDeflateViolations(t *testing.T) {
 		{"text ends inside a character", frames(Frame{Fin: true, Op: opText, Rsv: 4, Payload: deflated([]byte("ab\xce"))}), 1007},
 		{"1 KiB inflating past the limit", frames(Frame{Fin: true, Op: opBinary, Rsv: 4, Payload: bomb}), 1009},
 		{"compressed frames past the wire limit", frames(Frame{Fin: true, Op: opBinary, Rsv: 4, DeclaredLen: u64(limit + limit/1024 + 1025)}), 1009},
+		{"compressed data cut inside a block", frames(Frame{Fin: true, Op: opBinary, Rsv: 4, Payload: deflated(jsonLike(4<<10, 8))[:300]}), 1007},
 		{"data after a final block", frames(Frame{Fin: true, Op: opBinary, Rsv: 4, Payload: append(finalBlock([]byte("done")), 0x12, 0x34)}), 1007},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -371,6 +372,22 @@ func TestDeflateViolations(t *testing.T) {
 	}
 	if len(bomb) > 1100 {
 		t.Errorf("the bomb is %d bytes, not about 1 KiB", len(bomb))
+	}
+}
+
+// A compressed message with no payload at all is an empty message, as
+// some clients send it (RFC 7692 §7.2.3.6 sends one 0x00 byte).
+func TestDeflateEmptyPayload(t *testing.T) {
+	t.Parallel()
+	h, _ := echoHandler()
+	ts := startServer(t, &websocket.Handler{Compression: websocket.CompressionContextTakeover, Handle: h})
+	c := dialDeflate(t, ts, offerDeflate, "permessage-deflate")
+	defer c.Close()
+	for _, payload := range [][]byte{nil, {0x00}, {0x02, 0x00}} {
+		c.Write(Frame{Fin: true, Op: opText, Rsv: 4, Payload: payload}.Bytes())
+		if op, msg, _, _ := c.readCompressed(); op != opText || len(msg) != 0 {
+			t.Errorf("payload % x: echo op=%#x %q, want an empty text", payload, op, msg)
+		}
 	}
 }
 

@@ -35,7 +35,7 @@ const (
 	// either direction. Small repetitive messages shrink the most.
 	// Each connection keeps the last 32 KiB sent and the last 32 KiB
 	// received (40 KiB buffers each, allocated with the first compressed
-	// message in that direction), about 80 KiB per connection; the
+	// message in that direction), about 85 KiB per connection; the
 	// compressor and decompressor are still pooled, and start each
 	// message from that history.
 	CompressionContextTakeover
