@@ -83,7 +83,7 @@ func parseHeader(b []byte) (h header, minimal bool) {
 }
 
 // appendHeader appends the header of a frame, unmasked (RFC 6455 §5.2;
-// servers never mask, §5.1; a client adds its key, see maskFrame).
+// servers never mask, §5.1; a client adds its key, see writeMasked).
 func appendHeader(dst []byte, fin bool, op opcode, length int) []byte {
 	b0 := byte(op)
 	if fin {
