@@ -149,7 +149,11 @@ func Dial(ctx context.Context, urlStr string, opts *DialOptions) (*Conn, *http.R
 	}
 	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(aLongTimeAgo) })
 	c, resp, err := handshake(nc, u, opts)
-	stop()
+	if !stop() && err == nil {
+		// ctx ended as the handshake did: its deadline may be set on
+		// the socket, or about to be. Dial was cancelled.
+		err = ctx.Err()
+	}
 	if err != nil {
 		err = contextError(ctx, err)
 		nc.Close()
