@@ -24,7 +24,8 @@ race:
 	go test -race -count=10 ./...
 
 # Frame headers, masking, UTF-8, echo over net.Pipe and loopback, receives,
-# handshakes; each with allocs/op. Compare runs with benchstat.
+# handshakes, compression (codec, round trip per mode), the client beside
+# gorilla's and gws's; each with allocs/op. Compare runs with benchstat.
 bench:
 	go test -run '^$$' -bench . -benchmem ./websocket/
 
