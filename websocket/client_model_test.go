@@ -336,7 +336,7 @@ func (d *duplex) step(side int, ev model.Event, call func(c *Conn) callResult) {
 			d.fatalf("after %s's %s: the %s's %s returned (%v), its model expects no return", sideNames[side], ev.Kind, sideNames[r.side], r.call, r.err)
 		}
 		w := want[r.side][i]
-		if d.tcpClosed && r.err != nil && strings.Contains(r.err.Error(), "connection reset by peer") {
+		if d.tcpClosed && isReset(r.err) {
 			d.reset = true
 			return
 		}
@@ -358,6 +358,10 @@ func (d *duplex) step(side int, ev model.Event, call func(c *Conn) callResult) {
 	for s, m := range d.m {
 		deadline := time.Now().Add(stepTimeout)
 		for d.c[s].currentState().String() != string(m.State) {
+			if d.tcpClosed && d.c[s].endedByReset() {
+				d.reset = true // a reader met it: see reset
+				return
+			}
 			if time.Now().After(deadline) {
 				d.fatalf("after %s's %s: the %s is %s, its model %s (row %s)", sideNames[side], ev.Kind, sideNames[s], d.c[s].currentState(), m.State, m.Row)
 			}
@@ -380,6 +384,18 @@ func (d *duplex) step(side int, ev model.Event, call func(c *Conn) callResult) {
 		d.fatalf("after %s's %s: the %s's %s returned (%v), its model expects it to wait", sideNames[side], ev.Kind, sideNames[r.side], r.call, r.err)
 	default:
 	}
+}
+
+// isReset reports whether err is the peer's TCP reset.
+func isReset(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "connection reset by peer")
+}
+
+// endedByReset reports whether c ended because the peer reset TCP.
+func (c *Conn) endedByReset() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return isReset(c.cause)
 }
 
 // awaitReader waits until a receive call holds c's read side, so that
