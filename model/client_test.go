@@ -23,13 +23,7 @@ func maskedFrameOf(op byte, payload string) Effect {
 func TestClientModelScenarios(t *testing.T) {
 	open := Event{Kind: Handshake}
 	bytesEv := func(b ...[]byte) Event { return Event{Kind: ServerBytes, Data: bytes.Join(b, nil)} }
-	tests := []struct {
-		name      string
-		events    []Event
-		want      []Effect // of the last event
-		wantState State
-		wantRow   string
-	}{
+	tests := []stepCase{
 		{"ping is answered with a masked pong", []Event{open, bytesEv(unmasked(true, OpPing, "hi"))},
 			[]Effect{maskedFrameOf(OpPong, "hi")}, Open, "O5"},
 		{"sends are masked", []Event{open, {Kind: SendText, Data: []byte("x")}},
@@ -49,21 +43,7 @@ func TestClientModelScenarios(t *testing.T) {
 		{"1006 is still refused", []Event{open, {Kind: CloseCall, Code: 1006}},
 			[]Effect{result(CloseCall, ErrStatusCode)}, Open, ""},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			m := NewClient()
-			var got []Effect
-			for _, ev := range tt.events {
-				got = m.Step(ev)
-			}
-			if !effectsEqual(got, tt.want) {
-				t.Errorf("effects:\n got  %s\n want %s", show(got), show(tt.want))
-			}
-			if m.State != tt.wantState || tt.wantRow != "" && m.Row != tt.wantRow {
-				t.Errorf("state %s (row %s), want %s (row %s)", m.State, m.Row, tt.wantState, tt.wantRow)
-			}
-		})
-	}
+	runStepCases(t, NewClient, tests)
 }
 
 // TestServerCloseCodes: a client takes from the server exactly the codes

@@ -30,13 +30,7 @@ func result(call Kind, err Err) Effect { return Effect{Result: &Result{Call: cal
 func TestModelScenarios(t *testing.T) {
 	open := Event{Kind: Handshake}
 	bytesEv := func(b ...[]byte) Event { return Event{Kind: ClientBytes, Data: bytes.Join(b, nil)} }
-	tests := []struct {
-		name      string
-		events    []Event
-		want      []Effect // of the last event
-		wantState State
-		wantRow   string
-	}{
+	tests := []stepCase{
 		{"ping is answered", []Event{open, bytesEv(masked(true, OpPing, "hi"))},
 			[]Effect{frameOf(OpPong, "hi")}, Open, "O5"},
 		{"client close is echoed", []Event{open, bytesEv(masked(true, OpClose, "\x03\xe8bye"))},
@@ -79,9 +73,24 @@ func TestModelScenarios(t *testing.T) {
 		{"ReceiveText cuts at a character boundary", []Event{open, bytesEv(masked(true, OpText, "aé")), {Kind: ReceiveText, N: 2}},
 			[]Effect{{Result: &Result{Call: ReceiveText, Data: []byte("a"), Err: ErrTooLarge}}}, Open, "O4"},
 	}
+	runStepCases(t, New, tests)
+}
+
+// stepCase is a scenario for a model: the events, and what the last one
+// does and where it leaves the connection.
+type stepCase struct {
+	name      string
+	events    []Event
+	want      []Effect // of the last event
+	wantState State
+	wantRow   string
+}
+
+// runStepCases runs each case on a new model from newConn.
+func runStepCases(t *testing.T, newConn func() *Conn, tests []stepCase) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			m := New()
+			m := newConn()
 			var got []Effect
 			for _, ev := range tt.events {
 				got = m.Step(ev)

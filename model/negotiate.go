@@ -37,30 +37,20 @@ func Negotiate(mode Compression, values []string, threshold int) (*Deflate, stri
 
 // acceptOffer decides on one offer: "permessage-deflate" and parameters.
 func acceptOffer(mode Compression, offer string) (*Deflate, string, bool) {
-	parts := splitQuoted(offer, ';')
-	if strings.Trim(parts[0], " \t") != "permessage-deflate" {
+	params, ok := deflateElement(offer)
+	if !ok {
 		return nil, "", false
 	}
-	seen := map[string]bool{}
 	var serverNo, clientNo, serverBits bool
-	for _, p := range parts[1:] {
-		name, value, hasValue := strings.Cut(p, "=")
-		name, value = strings.Trim(name, " \t"), strings.Trim(value, " \t")
-		if len(value) >= 2 && value[0] == '"' && value[len(value)-1] == '"' {
-			value = value[1 : len(value)-1]
-		}
-		if seen[name] {
-			return nil, "", false
-		}
-		seen[name] = true
+	for name, v := range params {
 		switch {
-		case name == "server_no_context_takeover" && !hasValue:
+		case name == "server_no_context_takeover" && !v.hasValue:
 			serverNo = true
-		case name == "client_no_context_takeover" && !hasValue:
+		case name == "client_no_context_takeover" && !v.hasValue:
 			clientNo = true
-		case name == "server_max_window_bits" && hasValue && windowBits(value) == 15:
+		case name == "server_max_window_bits" && v.hasValue && windowBits(v.value) == 15:
 			serverBits = true // below 15 is declined: our window is 15 bits
-		case name == "client_max_window_bits" && (!hasValue || windowBits(value) > 0):
+		case name == "client_max_window_bits" && (!v.hasValue || windowBits(v.value) > 0):
 		default:
 			return nil, "", false
 		}
@@ -79,6 +69,35 @@ func acceptOffer(mode Compression, offer string) (*Deflate, string, bool) {
 		resp += "; server_max_window_bits=15"
 	}
 	return &Deflate{ServerContextTakeover: !serverNo, ClientContextTakeover: !clientNo}, resp, true
+}
+
+// param is an extension parameter's value, quotes removed.
+type param struct {
+	value    string
+	hasValue bool
+}
+
+// deflateElement reads one element of Sec-WebSocket-Extensions that must
+// be permessage-deflate: its parameters by name. ok is false for another
+// extension or a parameter given twice (RFC 7692 §7).
+func deflateElement(element string) (params map[string]param, ok bool) {
+	parts := splitQuoted(element, ';')
+	if strings.Trim(parts[0], " \t") != "permessage-deflate" {
+		return nil, false
+	}
+	params = map[string]param{}
+	for _, p := range parts[1:] {
+		name, value, hasValue := strings.Cut(p, "=")
+		name, value = strings.Trim(name, " \t"), strings.Trim(value, " \t")
+		if len(value) >= 2 && value[0] == '"' && value[len(value)-1] == '"' {
+			value = value[1 : len(value)-1]
+		}
+		if _, dup := params[name]; dup {
+			return nil, false
+		}
+		params[name] = param{value, hasValue}
+	}
+	return params, true
 }
 
 // windowBits reads a window size of 8 to 15 bits written without leading
@@ -145,28 +164,18 @@ func AcceptAnswer(mode Compression, values []string, threshold int) (d *Deflate,
 	if len(elements) != 1 {
 		return nil, false
 	}
-	parts := splitQuoted(elements[0], ';')
-	if strings.Trim(parts[0], " \t") != "permessage-deflate" {
+	params, ok := deflateElement(elements[0])
+	if !ok {
 		return nil, false
 	}
-	seen := map[string]bool{}
 	var serverNo, clientNo bool
-	for _, p := range parts[1:] {
-		name, value, hasValue := strings.Cut(p, "=")
-		name, value = strings.Trim(name, " \t"), strings.Trim(value, " \t")
-		if len(value) >= 2 && value[0] == '"' && value[len(value)-1] == '"' {
-			value = value[1 : len(value)-1]
-		}
-		if seen[name] {
-			return nil, false
-		}
-		seen[name] = true
+	for name, v := range params {
 		switch {
-		case name == "server_no_context_takeover" && !hasValue:
+		case name == "server_no_context_takeover" && !v.hasValue:
 			serverNo = true
-		case name == "client_no_context_takeover" && !hasValue:
+		case name == "client_no_context_takeover" && !v.hasValue:
 			clientNo = true
-		case name == "server_max_window_bits" && hasValue && windowBits(value) > 0:
+		case name == "server_max_window_bits" && v.hasValue && windowBits(v.value) > 0:
 		default:
 			return nil, false
 		}

@@ -71,16 +71,24 @@ func dialBench(b *testing.B, handle func(*Conn)) *benchClient {
 	srv := &http.Server{Handler: &Handler{Handle: handle}}
 	go srv.Serve(ln)
 	b.Cleanup(func() { srv.Close() })
-	nc, err := net.Dial("tcp", ln.Addr().String())
+	nc, br := dialUpgraded(b, ln.Addr().String())
+	return &benchClient{nc: nc, br: br}
+}
+
+// dialUpgraded connects to addr and performs the opening handshake for
+// "/"; the connection is closed when the test ends.
+func dialUpgraded(t testing.TB, addr string) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	nc, err := net.Dial("tcp", addr)
 	if err != nil {
-		b.Fatal(err)
+		t.Fatal(err)
 	}
-	b.Cleanup(func() { nc.Close() })
+	t.Cleanup(func() { nc.Close() })
 	br, err := upgrade(nc, "/")
 	if err != nil {
-		b.Fatalf("handshake: %v", err)
+		t.Fatalf("handshake: %v", err)
 	}
-	return &benchClient{nc: nc, br: br}
+	return nc, br
 }
 
 // roundTrip sends one masked message and reads the unfragmented or

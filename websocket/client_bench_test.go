@@ -45,7 +45,7 @@ var roundTripClients = []struct {
 // BenchmarkClientRoundTrip: sub-benchmarks client/type-size, the three
 // clients side by side for each message.
 func BenchmarkClientRoundTrip(b *testing.B) {
-	ts := startServer(b, &websocket.Handler{Handle: roundTripEcho})
+	ts := startServer(b, &websocket.Handler{Handle: copyEcho})
 	url := "ws://" + ts.Addr + "/"
 	for _, m := range []struct {
 		name string
@@ -78,24 +78,6 @@ func BenchmarkClientRoundTrip(b *testing.B) {
 					}
 				}
 			})
-		}
-	}
-}
-
-// roundTripEcho is the server's echo loop.
-func roundTripEcho(c *websocket.Conn) {
-	for {
-		tp, r, err := c.ReceiveMessage()
-		if err != nil {
-			return
-		}
-		w, err := c.SendMessage(tp)
-		if err != nil {
-			return
-		}
-		io.Copy(w, r)
-		if w.Close() != nil {
-			return
 		}
 	}
 }

@@ -161,7 +161,7 @@ func TestClientAgreesWithModel(t *testing.T) {
 			return
 		}
 		defer h.finish()
-		t.Repeat(map[string]func(*rapid.T){
+		t.Repeat(withActions(map[string]func(*rapid.T){
 			"":                 func(t *rapid.T) { h.invariants() },
 			"serverMessage":    h.clientMessage,
 			"serverCompressed": h.clientCompressed,
@@ -185,29 +185,7 @@ func TestClientAgreesWithModel(t *testing.T) {
 					})
 				}
 			},
-			"sendText":    h.sendText,
-			"sendBinary":  h.sendBinary,
-			"sendMessage": h.sendMessage,
-			"receive": func(t *rapid.T) {
-				if !h.m.Receiving() {
-					h.receive(t)
-				}
-			},
-			"close": func(t *rapid.T) {
-				if !h.m.CloseWaiting() {
-					h.close(t)
-				}
-			},
-			"closeTimer": func(t *rapid.T) {
-				if h.m.State == model.Closing {
-					h.step(model.Event{Kind: model.CloseTimer}, func() { h.c.apply(h.c.stepLocked(evCloseTimeout, 0, "")) })
-				}
-			},
-			"pingTimer": func(t *rapid.T) {
-				h.step(model.Event{Kind: model.PingTick}, func() { h.c.apply(h.c.stepLocked(evPingTimer, 0, "")) })
-			},
-			"concurrentSends": h.concurrentSends,
-		})
+		}, h.apiActions()))
 	})
 }
 
@@ -579,24 +557,7 @@ func TestServerHeaderVerdictAgreesWithModel(t *testing.T) {
 		b := rapid.SliceOfN(rapid.Byte(), 2, maxHeaderLen).Draw(t, "raw")
 		inMessage, deflate := rapid.Bool().Draw(t, "inMessage"), rapid.Bool().Draw(t, "deflate")
 		size, length, code, reason, ok := model.CheckServerHeader(b, inMessage, deflate)
-		n := headerLen(b[1])
-		if ok != (n <= len(b)) {
-			t.Fatalf("% x: model complete=%v, headerLen %d", b, ok, n)
-		}
-		if !ok {
-			return
-		}
-		h, minimal := parseHeader(b)
-		pe := checkHeader(h, minimal, inMessage, deflate, true)
-		if n != size || h.length != length {
-			t.Fatalf("% x: size %d length %d, model %d %d", b, n, h.length, size, length)
-		}
-		switch {
-		case pe == nil && code != 0:
-			t.Fatalf("% x inMessage=%v deflate=%v: accepted, model refuses with %d %q", b, inMessage, deflate, code, reason)
-		case pe != nil && (uint16(pe.code) != code || pe.reason != reason):
-			t.Fatalf("% x inMessage=%v deflate=%v: refused with %d %q, model %d %q", b, inMessage, deflate, pe.code, pe.reason, code, reason)
-		}
+		headerVerdictAgrees(t, b, inMessage, deflate, true, size, length, code, reason, ok)
 	})
 }
 

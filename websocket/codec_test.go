@@ -74,23 +74,31 @@ func TestClientHeaderVerdictAgreesWithModel(t *testing.T) {
 		}
 		inMessage := rapid.Bool().Draw(t, "inMessage")
 		size, length, code, reason, ok := model.CheckClientHeader(b, inMessage)
-		n := headerLen(b[1])
-		if ok != (n <= len(b)) {
-			t.Fatalf("% x: model complete=%v, headerLen %d", b, ok, n)
-		}
-		if !ok {
-			return
-		}
-		h, minimal := parseHeader(b)
-		pe := checkHeader(h, minimal, inMessage, false, false)
-		if n != size || h.length != length {
-			t.Fatalf("% x: size %d length %d, model %d %d", b, n, h.length, size, length)
-		}
-		switch {
-		case pe == nil && code != 0:
-			t.Fatalf("% x inMessage=%v: accepted, model refuses with %d %q", b, inMessage, code, reason)
-		case pe != nil && (uint16(pe.code) != code || pe.reason != reason):
-			t.Fatalf("% x inMessage=%v: refused with %d %q, model %d %q", b, inMessage, pe.code, pe.reason, code, reason)
-		}
+		headerVerdictAgrees(t, b, inMessage, false, false, size, length, code, reason, ok)
 	})
+}
+
+// headerVerdictAgrees checks checkHeader's verdict on the header bytes b
+// against the model's: whether the header is complete, its size and
+// length, and the close code and reason of a refusal.
+func headerVerdictAgrees(t *rapid.T, b []byte, inMessage, deflate, fromServer bool,
+	size int, length uint64, code uint16, reason string, complete bool) {
+	n := headerLen(b[1])
+	if complete != (n <= len(b)) {
+		t.Fatalf("% x: model complete=%v, headerLen %d", b, complete, n)
+	}
+	if !complete {
+		return
+	}
+	h, minimal := parseHeader(b)
+	pe := checkHeader(h, minimal, inMessage, deflate, fromServer)
+	if n != size || h.length != length {
+		t.Fatalf("% x: size %d length %d, model %d %d", b, n, h.length, size, length)
+	}
+	switch {
+	case pe == nil && code != 0:
+		t.Fatalf("% x inMessage=%v deflate=%v: accepted, model refuses with %d %q", b, inMessage, deflate, code, reason)
+	case pe != nil && (uint16(pe.code) != code || pe.reason != reason):
+		t.Fatalf("% x inMessage=%v deflate=%v: refused with %d %q, model %d %q", b, inMessage, deflate, pe.code, pe.reason, code, reason)
+	}
 }

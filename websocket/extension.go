@@ -132,43 +132,53 @@ func negotiateDeflate(values []string, mode CompressionMode) (deflateParams, boo
 // unknown or duplicate parameters, or values out of range, decline it; so
 // does a limit on our window below 15: our compressor uses the whole 32 KiB.
 func acceptDeflate(o extensionOffer) (deflateParams, bool) {
-	p := deflateParams{clientMaxWindowBits: 15}
+	p, serverBits, clientBits, ok := readDeflateParams(o)
+	if !ok || serverBits != 0 && serverBits < 15 {
+		return p, false
+	}
+	p.serverMaxWindowBits = serverBits == 15
+	if clientBits > 0 {
+		p.clientMaxWindowBits = clientBits
+	}
+	return p, true
+}
+
+// readDeflateParams reads the parameters of a permessage-deflate offer or
+// answer (RFC 7692 §7): each at most once, the no_context_takeover flags
+// without a value, window sizes valid (server_max_window_bits with one,
+// client_max_window_bits with or without). serverBits and clientBits are
+// their values: 0 if absent, and clientBits -1 without a value. Unknown
+// parameters make it fail.
+func readDeflateParams(o extensionOffer) (p deflateParams, serverBits, clientBits int, ok bool) {
+	p.clientMaxWindowBits = 15
 	seen := map[string]bool{}
 	for _, x := range o.params {
 		if seen[x.name] {
-			return p, false // §7: a parameter must not appear twice
+			return p, 0, 0, false // §7: a parameter must not appear twice
 		}
 		seen[x.name] = true
 		switch x.name {
 		case "server_no_context_takeover":
-			if x.hasValue {
-				return p, false
-			}
 			p.serverNoContextTakeover = true
+			ok = !x.hasValue
 		case "client_no_context_takeover":
-			if x.hasValue {
-				return p, false
-			}
 			p.clientNoContextTakeover = true
+			ok = !x.hasValue
 		case "server_max_window_bits":
-			bits, ok := windowBits(x)
-			if !ok || bits < 15 {
-				return p, false
-			}
-			p.serverMaxWindowBits = true
+			serverBits, ok = windowBits(x)
 		case "client_max_window_bits":
+			clientBits, ok = -1, true
 			if x.hasValue {
-				bits, ok := windowBits(x)
-				if !ok {
-					return p, false
-				}
-				p.clientMaxWindowBits = bits
+				clientBits, ok = windowBits(x)
 			}
 		default:
-			return p, false
+			ok = false
+		}
+		if !ok {
+			return p, 0, 0, false
 		}
 	}
-	return p, true
+	return p, serverBits, clientBits, true
 }
 
 // deflateOffer is the client's Sec-WebSocket-Extensions offer in mode.
@@ -192,29 +202,9 @@ func acceptDeflateResponse(values []string, mode CompressionMode) (deflateParams
 	if mode == CompressionOff || len(offers) != 1 || !oks[0] || offers[0].name != "permessage-deflate" {
 		return deflateParams{}, false
 	}
-	p := deflateParams{clientMaxWindowBits: 15}
-	seen := map[string]bool{}
-	for _, x := range offers[0].params {
-		if seen[x.name] {
-			return p, false
-		}
-		seen[x.name] = true
-		switch x.name {
-		case "server_no_context_takeover":
-			p.serverNoContextTakeover = true
-		case "client_no_context_takeover":
-			p.clientNoContextTakeover = true
-		case "server_max_window_bits":
-			if _, ok := windowBits(x); !ok {
-				return p, false
-			}
-			continue
-		default: // client_max_window_bits was not offered; the rest is unknown
-			return p, false
-		}
-		if x.hasValue {
-			return p, false
-		}
+	p, _, clientBits, ok := readDeflateParams(offers[0])
+	if !ok || clientBits != 0 { // client_max_window_bits was not offered
+		return p, false
 	}
 	if mode == CompressionNoContextTakeover && !(p.serverNoContextTakeover && p.clientNoContextTakeover) {
 		return p, false

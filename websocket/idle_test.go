@@ -28,15 +28,7 @@ func TestIdleConnectionsHoldNoBuffers(t *testing.T) {
 	runtime.ReadMemStats(&before)
 	clients := make([]net.Conn, 0, n)
 	for range n {
-		nc, err := net.Dial("tcp", ln.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer nc.Close()
-		br, err := upgrade(nc, "/")
-		if err != nil {
-			t.Fatalf("handshake: %v", err)
-		}
+		nc, br := dialUpgraded(t, ln.Addr().String())
 		frame := append([]byte{0x81, 0xFE, 4, 0, 0, 0, 0, 0}, message...) // masked with a zero key
 		nc.Write(frame)
 		echo := make([]byte, 4+len(message))

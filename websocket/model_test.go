@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -912,7 +913,7 @@ func TestConnAgreesWithModel(t *testing.T) {
 		handler := rapid.IntRange(0, len(modelHandlers)-1).Draw(t, "handler")
 		h := newHarnessDeflate(t, t, s, handler, rapid.SampledFrom(deflateOffers).Draw(t, "offer"))
 		defer h.finish()
-		t.Repeat(map[string]func(*rapid.T){
+		t.Repeat(withActions(map[string]func(*rapid.T){
 			"": func(t *rapid.T) { h.invariants() },
 			"clientMessage": func(t *rapid.T) {
 				h.clientMessage(t)
@@ -935,32 +936,43 @@ func TestConnAgreesWithModel(t *testing.T) {
 					h.step(model.Event{Kind: model.ClientEOF}, func() { h.nc.(*net.TCPConn).CloseWrite() })
 				}
 			},
-			"sendText":   h.sendText,
-			"sendBinary": h.sendBinary,
-			"sendMessage": func(t *rapid.T) {
-				h.sendMessage(t)
-			},
-			"receive": func(t *rapid.T) {
-				if !h.m.Receiving() {
-					h.receive(t)
-				}
-			},
-			"close": func(t *rapid.T) {
-				if !h.m.CloseWaiting() {
-					h.close(t)
-				}
-			},
-			"closeTimer": func(t *rapid.T) {
-				if h.m.State == model.Closing {
-					h.step(model.Event{Kind: model.CloseTimer}, func() { h.c.apply(h.c.stepLocked(evCloseTimeout, 0, "")) })
-				}
-			},
-			"pingTimer": func(t *rapid.T) {
-				h.step(model.Event{Kind: model.PingTick}, func() { h.c.apply(h.c.stepLocked(evPingTimer, 0, "")) })
-			},
-			"concurrentSends": h.concurrentSends,
-		})
+		}, h.apiActions()))
 	})
+}
+
+// apiActions are the rapid actions that call the Conn's API and fire its
+// timers: the same at either end; the tests add what the peer does.
+func (h *harness) apiActions() map[string]func(*rapid.T) {
+	return map[string]func(*rapid.T){
+		"sendText":    h.sendText,
+		"sendBinary":  h.sendBinary,
+		"sendMessage": h.sendMessage,
+		"receive": func(t *rapid.T) {
+			if !h.m.Receiving() {
+				h.receive(t)
+			}
+		},
+		"close": func(t *rapid.T) {
+			if !h.m.CloseWaiting() {
+				h.close(t)
+			}
+		},
+		"closeTimer": func(t *rapid.T) {
+			if h.m.State == model.Closing {
+				h.step(model.Event{Kind: model.CloseTimer}, func() { h.c.apply(h.c.stepLocked(evCloseTimeout, 0, "")) })
+			}
+		},
+		"pingTimer": func(t *rapid.T) {
+			h.step(model.Event{Kind: model.PingTick}, func() { h.c.apply(h.c.stepLocked(evPingTimer, 0, "")) })
+		},
+		"concurrentSends": h.concurrentSends,
+	}
+}
+
+// withActions is peer's actions and more's together.
+func withActions(peer, more map[string]func(*rapid.T)) map[string]func(*rapid.T) {
+	maps.Copy(peer, more)
+	return peer
 }
 
 // describe prints a frame briefly.

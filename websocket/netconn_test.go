@@ -117,15 +117,7 @@ func TestWrappedConnGoesThroughWrapper(t *testing.T) {
 	srv := &http.Server{Handler: &Handler{Handle: echoHandler}}
 	go srv.Serve(cl)
 	defer srv.Close()
-	nc, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	br, err := upgrade(nc, "/")
-	if err != nil {
-		t.Fatalf("handshake: %v", err)
-	}
+	nc, br := dialUpgraded(t, ln.Addr().String())
 	before := cl.read.Load()
 	nc.Write(maskedFrame(true, opBinary, "through the wrapper"))
 	echo := make([]byte, 2+len("through the wrapper"))
