@@ -24,7 +24,7 @@ import (
 // STATE_MACHINE.md; TestClientAgreesWithModel sends compressed messages
 // to a client the way that is deterministic). The client
 // must do what model.NewClient() does (masking its frames, refusing
-// masked frames and 1010, waiting for the server's FIN after the closing
+// masked frames, echoing 1010, waiting for the server's FIN after the closing
 // handshake), and allocate no more than FuzzFrameReader's bound.
 func FuzzClient(f *testing.F) {
 	f.Fuzz(func(t *testing.T, stream, cuts []byte) {

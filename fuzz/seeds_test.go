@@ -256,7 +256,8 @@ func randomSeeds(prefix string, n, minSize int) []seed {
 }
 
 // clientSeeds are server streams to a client Conn: unmasked frames, the
-// rules that differ from a server's (masked frames, close code 1010), the
+// rules that differ from a server's (masked frames; close code 1010, a
+// client's, taken from a server too), the
 // closing handshake, and RSV1 without compression.
 func clientSeeds() []seed {
 	var seeds []seed

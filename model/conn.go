@@ -192,11 +192,10 @@ func (m *Conn) maySend(code uint16) bool {
 	return validServerCode(code)
 }
 
-// validFromPeer reports whether a close code from the peer is valid.
+// validFromPeer reports whether a close code from the peer is valid: the
+// same codes at either end. 1010 is a client's complaint, but a client
+// takes it from a server too (STATE_MACHINE.md, "Roles").
 func (m *Conn) validFromPeer(code uint16) bool {
-	if m.client() {
-		return validFromServer(code)
-	}
 	return validClientCode(code)
 }
 
@@ -581,7 +580,8 @@ func (m *Conn) nextFrame() bool {
 	if h.op != OpContinuation {
 		m.msgSize, compressed = 0, h.rsv == rsv1
 	}
-	if m.MaxMessageSize >= 0 && m.msgSize+h.length > WireLimit(m.MaxMessageSize, compressed) {
+	// A compressed message is limited by what it inflates to alone.
+	if m.MaxMessageSize >= 0 && !compressed && m.msgSize+h.length > uint64(m.MaxMessageSize) {
 		m.protocolError(1009, "message too large")
 		return false
 	}

@@ -56,28 +56,18 @@ func AddHistory(hist, p []byte) []byte {
 	return hist
 }
 
-// WireLimit is how long, added up, the frames of a data message may be
-// under a MaxMessageSize of max: a compressed message's own limit applies
-// to what it inflates to, and its frames may be a little longer than that.
-func WireLimit(max int64, compressed bool) uint64 {
-	if !compressed {
-		return uint64(max)
-	}
-	return uint64(max) + uint64(max)/1024 + 1024
-}
-
 // Inflation failures, as the close frame's reason gives them.
 const (
 	ReasonCorrupt       = "invalid compressed data"
-	ReasonAfterFinal    = "data after the final DEFLATE block"
 	ReasonInflatedLarge = "message too large once inflated"
 )
 
 // Inflate inflates a compressed message's payload (its frames' payloads
 // joined, without DeflateTail) with dict as the history, reading at most
 // limit+1 bytes of output (limit negative: no limit). It returns what came
-// out before the decoder stopped, and why it stopped, if not at the end
-// of the message: ReasonCorrupt or ReasonAfterFinal.
+// out before the decoder stopped, and ReasonCorrupt if the data is
+// corrupt. A final block ends the message: what follows it is not part
+// of it (RFC 7692 §7.2.3.4), whether the tail or more of the frames.
 func Inflate(wire, dict []byte, limit int64) (out []byte, failure string) {
 	// Behind the tail, an empty final block: a message that ends where a
 	// sync flush ends then ends the stream (io.EOF); one cut inside a
@@ -93,17 +83,12 @@ func Inflate(wire, dict []byte, limit int64) (out []byte, failure string) {
 		r = io.LimitReader(r, limit+1)
 	}
 	out, err := io.ReadAll(r)
-	consumed := in.Size() - int64(in.Len())
 	switch {
 	case limit >= 0 && int64(len(out)) > limit:
 		return out, "" // the caller sees it is too large
-	case err == nil && consumed < int64(len(wire)):
-		// A final block ended the stream (io.EOF, which ReadAll
-		// swallows) before the frames did.
-		return out, ReasonAfterFinal
 	case err == nil:
-		// The end: the final block behind the tail, or the client's
-		// own final block with the frames.
+		// The end (io.EOF, which ReadAll swallows): the final block
+		// behind the tail, or the client's own final block.
 		return out, ""
 	}
 	return out, ReasonCorrupt
@@ -155,6 +140,22 @@ func Compress(msg, dict []byte, final bool) []byte {
 	}
 	w.Flush()
 	return bytes.TrimSuffix(b.Bytes()[start:], DeflateTail)
+}
+
+// Stored is a client's compressor that does not compress, for tests: msg
+// in stored blocks of at most blockSize bytes (RFC 1951 §3.2.4), ending
+// with a sync flush whose last four bytes are left off. Every block costs
+// 5 bytes more than its data, so the payload is longer than msg by more
+// than any fixed margin as blockSize shrinks, as zlib's is for random
+// data with a small memLevel (2 KiB blocks at memLevel 5).
+func Stored(msg []byte, blockSize int) []byte {
+	var b []byte
+	for len(msg) > 0 {
+		n := min(len(msg), blockSize, 0xFFFF)
+		b = append(b, 0x00, byte(n), byte(n>>8), ^byte(n), ^byte(n>>8))
+		b, msg = append(b, msg[:n]...), msg[n:]
+	}
+	return append(b, 0x00) // the sync flush's empty block, less its tail
 }
 
 var compressors = sync.Pool{New: func() any {

@@ -59,6 +59,7 @@ func TestDeflateHeaderChecks(t *testing.T) {
 func TestDeflateReceive(t *testing.T) {
 	bomb := deflated(strings.Repeat("a", 2000), nil, false)
 	hello := deflated("hello", nil, false)
+	stored4 := Stored([]byte("abcd"), 1) // 25 bytes
 	fail := func(code uint16, reason string) []Effect {
 		return []Effect{frameOf(OpClose, string([]byte{byte(code >> 8), byte(code)})+reason), {CloseTCP: &TCPClose{Linger: true}}}
 	}
@@ -80,8 +81,10 @@ func TestDeflateReceive(t *testing.T) {
 		{"RSV1 on a continuation", &Deflate{}, -1, [][]byte{maskedRSV(false, 4, OpText, hello[:2]), maskedRSV(true, 4, OpContinuation, hello[2:])},
 			"", fail(1002, "RSV1 set on a continuation frame")},
 		{"corrupt: block type 3", &Deflate{}, -1, [][]byte{maskedRSV(true, 4, OpBinary, []byte{0xFF, 0x00})}, "", fail(1007, ReasonCorrupt)},
-		{"data after the final block", &Deflate{}, -1, [][]byte{maskedRSV(true, 4, OpBinary, append(deflated("fin", nil, true), 0))},
-			"", fail(1007, ReasonAfterFinal)},
+		{"final block, then the first byte of an empty block (RFC 7692 §7.2.3.4)", &Deflate{}, -1,
+			[][]byte{maskedRSV(true, 4, OpText, []byte{0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x00})}, "Hello", nil},
+		{"final block, then anything: not part of the message", &Deflate{}, -1,
+			[][]byte{maskedRSV(false, 4, OpBinary, deflated("fin", nil, true)), maskedRSV(true, 0, OpContinuation, []byte{0x12, 0x34})}, "fin", nil},
 		{"invalid UTF-8 once inflated", &Deflate{}, -1, [][]byte{maskedRSV(true, 4, OpText, deflated("a\xffb", nil, false))}, "", fail(1007, "invalid UTF-8 in text message")},
 		{"text ends inside a character", &Deflate{}, -1, [][]byte{maskedRSV(true, 4, OpText, deflated("a\xe2\x82", nil, false))}, "", fail(1007, "text message ends inside a UTF-8 sequence")},
 		{"inflates to exactly the limit", &Deflate{}, 2000, [][]byte{maskedRSV(true, 4, OpBinary, bomb)}, strings.Repeat("a", 2000), nil},
@@ -90,12 +93,12 @@ func TestDeflateReceive(t *testing.T) {
 			"", fail(1007, "invalid UTF-8 in text message")},
 		{"invalid UTF-8 after the limit is passed", &Deflate{}, 10, [][]byte{maskedRSV(true, 4, OpText, deflated(strings.Repeat("a", 100)+"\xff", nil, false))},
 			"", fail(1009, ReasonInflatedLarge)},
-		{"wire limit of a compressed message: 1024 over 0", &Deflate{}, 0, [][]byte{header126(0xC2, 1025)}, "", fail(1009, "message too large")},
-		{"wire limit of a compressed message: 2000+1+1024", &Deflate{}, 2000, [][]byte{header126(0xC2, 3026)}, "", fail(1009, "message too large")},
-		{"exactly the wire limit: the payload is awaited", &Deflate{}, 2000, [][]byte{header126(0xC2, 3025)}, "", []Effect{}},
-		{"the wire limit adds up the frames", &Deflate{}, 0, [][]byte{maskedRSV(false, 4, OpBinary, make([]byte, 100)), header126(0x80, 925)},
-			"", fail(1009, "message too large")},
-		{"within the wire limit, inflated within the limit", &Deflate{}, 0, [][]byte{maskedRSV(true, 4, OpBinary, deflated("", nil, false))}, "", nil},
+		{"no wire limit on a compressed message: its frames are awaited", &Deflate{}, 0, [][]byte{header126(0xC2, 3026)}, "", []Effect{}},
+		{"compressed frames longer than the limit, inflated within it", &Deflate{}, 4, [][]byte{maskedRSV(false, 4, OpBinary, stored4[:10]),
+			maskedRSV(true, 0, OpContinuation, stored4[10:])}, "abcd", nil},
+		{"compressed frames longer than the limit, inflated one past it", &Deflate{}, 4, [][]byte{maskedRSV(true, 4, OpBinary, Stored([]byte("abcde"), 1))},
+			"", fail(1009, ReasonInflatedLarge)},
+		{"inflated within the limit of 0", &Deflate{}, 0, [][]byte{maskedRSV(true, 4, OpBinary, deflated("", nil, false))}, "", nil},
 		{"a plain message of 1 byte is too large", &Deflate{}, 0, [][]byte{maskedRSV(true, 0, OpBinary, []byte{0})[:6]}, "", fail(1009, "message too large")},
 	}
 	for _, tt := range tests {

@@ -129,7 +129,7 @@ func newClientHarness(t fataler, r *rapid.T, ln net.Listener, mode CompressionMo
 var serverViolations = []func(key [4]byte) []byte{
 	func(k [4]byte) []byte { return clientFrame(true, 0, byte(opText), []byte("hi"), k) },     // masked
 	func(k [4]byte) []byte { return clientFrame(true, 0, byte(opClose), []byte{3, 232}, k) },  // masked close
-	func(k [4]byte) []byte { return serverFrame(true, 0, byte(opClose), []byte{0x03, 0xF2}) }, // 1010 from a server
+	func(k [4]byte) []byte { return serverFrame(true, 0, byte(opClose), []byte{0x03, 0xF7}) }, // 1015 from a server
 	func(k [4]byte) []byte { return serverFrame(true, 4, byte(opText), []byte("x")) },         // RSV1
 	func(k [4]byte) []byte { return serverFrame(true, 1, byte(opBinary), nil) },               // RSV3
 	func(k [4]byte) []byte { return serverFrame(true, 0, 3, nil) },                            // reserved opcode
@@ -566,7 +566,7 @@ func TestServerHeaderVerdictAgreesWithModel(t *testing.T) {
 func TestServerClosePayloadAgreesWithModel(t *testing.T) {
 	for code := 0; code < 1<<16; code++ {
 		p := binary.BigEndian.AppendUint16(nil, uint16(code))
-		_, _, pe := parseClosePayload(p, true)
+		_, _, pe := parseClosePayload(p)
 		m := model.NewClient()
 		m.Step(model.Event{Kind: model.Handshake})
 		m.Step(model.Event{Kind: model.ServerBytes, Data: serverFrame(true, 0, byte(opClose), p)})

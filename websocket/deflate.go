@@ -232,20 +232,16 @@ func (c *Conn) readInflated(p []byte) (int, error) {
 		return n, nil
 	case io.EOF:
 		// The decompressor stops at a final block: normally the one of
-		// inflateEnd, else the client's. The message ends only where
-		// its frames end.
-		if z.src.tail == 0 { // a final block before the end of the frames
-			var one [1]byte
-			m, werr := c.readWire(one[:], true)
-			if m > 0 {
-				werr = c.protocolError(&protocolError{StatusInvalidData, "data after the final DEFLATE block"})
-			}
-			if werr != io.EOF {
-				c.stopInflating()
-				return 0, werr
+		// inflateEnd, else the peer's (RFC 7692 §7.2.3.4), after which
+		// the rest of its frames, usually the first byte of the empty
+		// block that deflateTail completes, is not part of the message.
+		// The message ends where its frames end.
+		c.stopInflating()
+		if z.src.tail == 0 {
+			if err := c.skipAfterFinal(); err != io.EOF {
+				return 0, err
 			}
 		}
-		c.stopInflating()
 		return n, c.endMessage()
 	case io.ErrUnexpectedEOF: // cut inside a block: see inflateEnd
 		c.stopInflating()
@@ -253,6 +249,21 @@ func (c *Conn) readInflated(p []byte) (int, error) {
 	default:
 		c.stopInflating()
 		return 0, c.protocolError(&protocolError{StatusInvalidData, "invalid compressed data"})
+	}
+}
+
+// skipAfterFinal reads and drops what is left of a compressed message's
+// frames after the peer's final DEFLATE block, up to io.EOF at their end.
+// A function of its own, so that its buffer is not in readInflated's
+// frame (see nextFrame on stack depth).
+//
+//go:noinline
+func (c *Conn) skipAfterFinal() error {
+	var buf [256]byte
+	for {
+		if _, err := c.readWire(buf[:], true); err != nil {
+			return err
+		}
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -265,6 +266,12 @@ func startConnectProxy(t *testing.T, targets chan<- string) string {
 // rawServer accepts one connection on loopback, answers its handshake with
 // 101 and hands the connection to serve.
 func rawServer(t *testing.T, serve func(nc net.Conn, br *bufio.Reader)) string {
+	return rawServerExtensions(t, "", serve)
+}
+
+// rawServerExtensions is rawServer answering with extensions as
+// Sec-WebSocket-Extensions, if not "".
+func rawServerExtensions(t *testing.T, extensions string, serve func(nc net.Conn, br *bufio.Reader)) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -283,8 +290,11 @@ func rawServer(t *testing.T, serve func(nc net.Conn, br *bufio.Reader)) string {
 		if err != nil {
 			return
 		}
-		fmt.Fprintf(nc, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
-			acceptKey(req.Header.Get("Sec-WebSocket-Key")))
+		if extensions != "" {
+			extensions = "Sec-WebSocket-Extensions: " + extensions + "\r\n"
+		}
+		fmt.Fprintf(nc, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n%s\r\n",
+			acceptKey(req.Header.Get("Sec-WebSocket-Key")), extensions)
 		serve(nc, br)
 	}()
 	return "ws://" + ln.Addr().String() + "/"
@@ -384,6 +394,52 @@ func TestDialRefusesMaskedServerFrames(t *testing.T) {
 	}
 	if code, _ := c.GetStatus(); code != websocket.StatusDropped {
 		t.Errorf("GetStatus %d", code)
+	}
+}
+
+// Close codes from the server: 1010, a client's complaint, is still
+// accepted and echoed (RFC 6455 §7.4.1 says who sends it, not that a
+// client fails a server that does); codes invalid on the wire fail the
+// connection with 1002.
+// Rows: O6, O7.
+func TestDialServerCloseCodes(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		code       uint16
+		wantAnswer uint16 // the code of the client's close frame
+		wantStatus websocket.Status
+	}{
+		{1010, 1010, 1010},
+		{1000, 1000, 1000},
+		{4000, 4000, 4000},
+		{1004, 1002, websocket.StatusDropped},
+		{1005, 1002, websocket.StatusDropped},
+		{1006, 1002, websocket.StatusDropped},
+		{1015, 1002, websocket.StatusDropped},
+		{999, 1002, websocket.StatusDropped},
+		{1016, 1002, websocket.StatusDropped},
+		{2999, 1002, websocket.StatusDropped},
+		{5000, 1002, websocket.StatusDropped},
+	} {
+		t.Run(strconv.Itoa(int(tt.code)), func(t *testing.T) {
+			t.Parallel()
+			answer := make(chan []byte, 1)
+			url := rawServer(t, func(nc net.Conn, br *bufio.Reader) {
+				nc.Write(append([]byte{0x88, 0x05, byte(tt.code >> 8), byte(tt.code)}, "ext"...))
+				_, p, _, _ := readClientFrame(br)
+				answer <- p
+			})
+			c := dial(t, url, nil)
+			if _, _, err := c.ReceiveMessage(); !errors.Is(err, websocket.ErrConnClosed) {
+				t.Errorf("receive: %v", err)
+			}
+			if p := recv(t, answer, "the client's close frame"); len(p) < 2 || binary.BigEndian.Uint16(p) != tt.wantAnswer {
+				t.Errorf("the client answered %x, want code %d", p, tt.wantAnswer)
+			}
+			if code, _ := c.GetStatus(); code != tt.wantStatus {
+				t.Errorf("GetStatus %d, want %d", code, tt.wantStatus)
+			}
+		})
 	}
 }
 

@@ -71,10 +71,11 @@ const (
 	StatusInternalServerError Status = 1011 // an unexpected condition on the server
 )
 
-// clientMaySend reports whether code is valid in a close frame received
-// from a client (RFC 6455 §7.4.1 and the IANA registry: 1012–1014 are
-// registered; 1004–1006 and 1015 must never appear on the wire).
-func (code Status) clientMaySend() bool {
+// validOnWire reports whether code is valid in a close frame, from either
+// end, and so what a client may send (RFC 6455 §7.4.1 and the IANA
+// registry: 1012–1014 are registered; 1004–1006 and 1015 must never
+// appear on the wire).
+func (code Status) validOnWire() bool {
 	return code >= 1000 && code <= 1003 || code >= 1007 && code <= 1014 || code >= 3000 && code <= 4999
 }
 
@@ -82,5 +83,5 @@ func (code Status) clientMaySend() bool {
 // the codes a client may send, less 1010 (a client's complaint that the
 // server did not negotiate an extension).
 func (code Status) serverMaySend() bool {
-	return code != 1010 && code.clientMaySend()
+	return code != 1010 && code.validOnWire()
 }

@@ -161,22 +161,12 @@ func checkHeader(h header, minimal, inMessage, deflate, fromServer bool) *protoc
 	return nil
 }
 
-// wireLimit is how many bytes a message's frames may add up to under a
-// MaxMessageSize of max (at least 0). A compressed message is limited by
-// what it inflates to, checked as it inflates; its frames may be a little
-// longer than that (DEFLATE's stored blocks add 5 bytes per 65,535), and
-// this bounds how much of them is read.
-func wireLimit(max int64, compressed bool) uint64 {
-	if !compressed {
-		return uint64(max)
-	}
-	return uint64(max) + uint64(max)/1024 + 1024
-}
-
 // parseClosePayload decodes the (unmasked) payload of a close frame from
-// the client, or from the server if fromServer (RFC 6455 §5.5.1, §7.4). An
-// empty payload gives StatusNotSent.
-func parseClosePayload(p []byte, fromServer bool) (Status, string, *protocolError) {
+// the peer (RFC 6455 §5.5.1, §7.4). An empty payload gives StatusNotSent.
+// Either end accepts every code valid on the wire: 1010 is a client's
+// complaint (§7.4.1), but nothing lets a client fail a server that sends
+// it, and peers echo it.
+func parseClosePayload(p []byte) (Status, string, *protocolError) {
 	switch len(p) {
 	case 0:
 		return StatusNotSent, "", nil
@@ -184,7 +174,7 @@ func parseClosePayload(p []byte, fromServer bool) (Status, string, *protocolErro
 		return 0, "", &protocolError{StatusProtocolError, "close frame with a 1-byte payload"}
 	}
 	code := Status(binary.BigEndian.Uint16(p))
-	if !code.clientMaySend() || fromServer && !code.serverMaySend() {
+	if !code.validOnWire() {
 		return 0, "", &protocolError{StatusProtocolError, "invalid close code " + strconv.Itoa(int(code))}
 	}
 	if !utf8.Valid(p[2:]) {

@@ -139,7 +139,7 @@ func TestParseClosePayload(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			st, reason, pe := parseClosePayload(tt.payload, false)
+			st, reason, pe := parseClosePayload(tt.payload)
 			if tt.wantErr != 0 {
 				if pe == nil || pe.code != tt.wantErr {
 					t.Fatalf("got %d %q %+v, want error code %d", st, reason, pe, tt.wantErr)
@@ -203,8 +203,9 @@ func BenchmarkHeader(b *testing.B) {
 	}
 }
 
-// At the client's end the rules on masking are the other way round, and a
-// server may not close with 1010, a client's code (RFC 6455 §5.1, §7.4.1).
+// At the client's end the rules on masking are the other way round; close
+// codes are checked as at a server's: 1010 is a client's code, but a
+// client takes it from a server (RFC 6455 §5.1, §7.4.1).
 func TestServerFrameChecks(t *testing.T) {
 	unmasked := func(b0, b1 byte) []byte { return []byte{b0, b1} }
 	for _, tt := range []struct {
@@ -227,8 +228,8 @@ func TestServerFrameChecks(t *testing.T) {
 	for _, tt := range []struct {
 		code uint16
 		ok   bool
-	}{{1000, true}, {1001, true}, {1009, true}, {1010, false}, {1011, true}, {3000, true}, {1005, false}} {
-		_, _, pe := parseClosePayload(binary.BigEndian.AppendUint16(nil, tt.code), true)
+	}{{1000, true}, {1001, true}, {1009, true}, {1010, true}, {1011, true}, {3000, true}, {1005, false}, {1015, false}, {2999, false}, {5000, false}} {
+		_, _, pe := parseClosePayload(binary.BigEndian.AppendUint16(nil, tt.code))
 		if (pe == nil) != tt.ok {
 			t.Errorf("close %d from the server: error %+v, want accepted %v", tt.code, pe, tt.ok)
 		}

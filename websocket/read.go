@@ -15,7 +15,7 @@ type readState struct {
 	h         header // the data frame being read
 	remaining uint64 // payload bytes of h not read yet
 	keyPos    int    // position in h's masking key
-	msgSize   uint64 // the lengths of the message's frames so far, added up
+	msgSize   uint64 // the lengths of an uncompressed message's frames so far, added up
 	inMessage bool   // a data message started and its last byte is not read yet
 	ready     bool   // a message started that no receive call has returned yet
 	seq       uint64 // counts the messages started
@@ -231,7 +231,14 @@ func (c *Conn) takeFrame() error {
 		size += c.rd.msgSize
 		compressed = c.rd.compressed
 	}
-	if c.maxMessageSize >= 0 && size > wireLimit(c.maxMessageSize, compressed) {
+	switch {
+	case compressed:
+		// Limited by what it inflates to, checked as it inflates
+		// (readInflated), whatever its length on the wire: an encoder
+		// that emits small stored blocks makes incompressible data
+		// longer than itself by more than any fixed margin.
+		size = 0
+	case c.maxMessageSize >= 0 && size > uint64(c.maxMessageSize):
 		return c.protocolError(&protocolError{code: StatusTooLarge, reason: "message too large"})
 	}
 	c.consume(n)
@@ -256,7 +263,7 @@ func (c *Conn) control(op opcode, payload []byte) error {
 	case opPong:
 		c.stepLocked(evRecvPong, 0, "")
 	case opClose:
-		code, reason, pe := parseClosePayload(payload, c.client)
+		code, reason, pe := parseClosePayload(payload)
 		if pe != nil {
 			return c.protocolError(pe)
 		}

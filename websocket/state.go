@@ -178,7 +178,7 @@ func (c *Conn) replyCode(code Status) Status {
 // any valid code but 1010, a client any valid code.
 func (c *Conn) maySend(code Status) bool {
 	if c.client {
-		return code.clientMaySend()
+		return code.validOnWire()
 	}
 	return code.serverMaySend()
 }
