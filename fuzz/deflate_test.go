@@ -92,7 +92,7 @@ const (
 	faultFinalBlock
 	faultCorrupt
 	faultTruncated
-	faultAfterFinal
+	faultAfterFinal // a final block, then a whole message, which is ignored
 	faultBomb
 	faultRSV1Continuation
 	faultRSV1Ping
@@ -160,7 +160,9 @@ func (s *session) compressedMessage(msg []byte, text bool, fault int, cuts []byt
 			break
 		}
 	}
-	safe = (fault == faultNone || fault == faultFinalBlock || fault == faultPlain) && !s.historyUnknown &&
+	// A message behind a final block is ignored (RFC 7692 §7.2.3.4):
+	// faultAfterFinal delivers msg too.
+	safe = (fault == faultNone || fault == faultFinalBlock || fault == faultAfterFinal || fault == faultPlain) && !s.historyUnknown &&
 		len(msg) <= maxMessageSize && (!text || utf8.Valid(msg))
 	if safe && fault != faultPlain {
 		s.recvHistory = model.AddHistory(s.recvHistory, msg)
