@@ -29,6 +29,27 @@ var deflateSetups = []struct {
 // maxCompressedFrame is the most compressed payload a server frame carries.
 const maxCompressedFrame = 64 << 10
 
+// skipUnfinished reads the frames a compressed message given up (O14) had
+// sent, if any: RSV1 and the opcode on the first, continuations after it,
+// none with FIN. The frame after them is left for readFrame.
+func (s *session) skipUnfinished(ev model.Event, want *model.Frame) {
+	s.t.Helper()
+	for i := 0; ; i++ {
+		f := s.readFrame()
+		if f[0]&0x0F >= 8 {
+			s.next = f
+			return
+		}
+		wantB0 := model.OpContinuation
+		if i == 0 {
+			wantB0 = 0x40 | want.Op
+		}
+		if f[0] != wantB0 {
+			s.fatalf("after %s (row %s): frame %d of a compressed message given up is %s, want first byte %#x", ev.Kind, s.m.Row, i, describe(f), wantB0)
+		}
+	}
+}
+
 // readCompressed reads the frames of a compressed message: RSV1 and the
 // opcode on the first only, continuations after it, none longer than
 // maxCompressedFrame. Inflated (with the history of the server's

@@ -3,6 +3,7 @@ package fuzz
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"io"
 
 	"github.com/wsmachine/wsmachine/model"
@@ -259,9 +260,16 @@ func doSendMessage(s *session, a action) {
 			})
 		})
 	}
-	s.step(model.Event{Kind: model.WriterClose}, func() {
-		s.start(model.WriterClose, func() callResult { return callResult{err: s.writer.Close()} })
-	})
+	if p := a.Pick % 16; p == 13 || p == 14 { // a binary or a text message given up
+		w := s.writer.(websocket.MessageWriter)
+		s.step(model.Event{Kind: model.WriterAbandon}, func() {
+			s.start(model.WriterAbandon, func() callResult { return callResult{err: w.CloseWithError(errors.New("given up"))} })
+		})
+	} else {
+		s.step(model.Event{Kind: model.WriterClose}, func() {
+			s.start(model.WriterClose, func() callResult { return callResult{err: s.writer.Close()} })
+		})
+	}
 	s.writer = nil
 }
 

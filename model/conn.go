@@ -22,6 +22,7 @@ const (
 	SendMessage    Kind = "SendMessage"    // Type: opens the message writer
 	WriterWrite    Kind = "WriterWrite"    // Data
 	WriterClose    Kind = "WriterClose"    // ends the message
+	WriterAbandon  Kind = "WriterAbandon"  // CloseWithError with an error: gives up the message
 	ReceiveMessage Kind = "ReceiveMessage" // receives a message and reads it to its end
 	ReceiveText    Kind = "ReceiveText"    // N: maxLength
 	ReceiveBinary  Kind = "ReceiveBinary"  // N: the buffer's length
@@ -139,6 +140,9 @@ type Conn struct {
 	// With permessage-deflate, once the writer's buffer overflows the
 	// message is compressed, and writerBuf holds all of it until Close.
 	writerDeflating bool
+	// writerFailed: the message was given up, and the writer's calls
+	// return this (STATE_MACHINE.md, "Message writers").
+	writerFailed Err
 
 	out []Effect
 }
@@ -222,7 +226,7 @@ func (m *Conn) Step(ev Event) []Effect {
 			m.emit(Frame{Fin: true, Op: OpPing})
 		}
 	case CloseTimer:
-		if m.closing {
+		if m.State == Closing { // Close waits, or the writer gave up (O14)
 			m.end(m.transition(CloseTimeout), WrapsErrConnClose)
 		}
 	case SendText:
@@ -235,6 +239,8 @@ func (m *Conn) Step(ev Event) []Effect {
 		m.writerWrite(ev)
 	case WriterClose:
 		m.writerClose(ev)
+	case WriterAbandon:
+		m.writerAbandon(ev)
 	case ReceiveMessage, ReceiveText, ReceiveBinary:
 		m.startReceive(ev)
 	case CloseCall:
@@ -329,7 +335,7 @@ func (m *Conn) sendMessage(ev Event) {
 		return
 	}
 	m.writer, m.writerType, m.writerOp, m.writerBuf = true, ev.Type, ev.Type, nil
-	m.writerDeflating = false
+	m.writerDeflating, m.writerFailed = false, NoErr
 	m.result(Result{Call: ev.Kind})
 }
 
@@ -352,6 +358,10 @@ func (m *Conn) writerWrite(ev Event) {
 		m.fail(ev.Kind, ErrWriterClosed)
 		return
 	}
+	if m.writerFailed != NoErr {
+		m.fail(ev.Kind, m.writerFailed)
+		return
+	}
 	if r := m.transition(Send); r.Caller == "ErrConnClosed" {
 		m.fail(ev.Kind, ErrConnClosed)
 		return
@@ -365,30 +375,31 @@ func (m *Conn) writerWrite(ev Event) {
 		}
 		p, err = p[:n], ErrInvalidUTF8
 	}
-	if len(m.writerBuf)+len(p) <= WriteBufferSize || m.writerDeflating {
+	switch {
+	case len(m.writerBuf)+len(p) <= WriteBufferSize || m.writerDeflating:
 		m.writerBuf = append(m.writerBuf, p...)
-		m.result(Result{Call: ev.Kind, N: len(p), Err: err})
-		return
-	}
-	if m.Deflate != nil {
+	case m.Deflate != nil:
 		// A full buffer is worth compressing, whatever the threshold:
 		// the message is compressed, and its frames leave as the
 		// compressor fills them, which the model cannot predict.
 		m.writerDeflating = true
 		m.writerBuf = append(m.writerBuf, p...)
-		m.result(Result{Call: ev.Kind, N: len(p), Err: err})
-		return
+	default:
+		// Full: everything buffered and p leave as one frame, but for
+		// an incomplete character at the end.
+		m.writerBuf = append(m.writerBuf, p...)
+		keep := m.openTail()
+		if ferr := m.sendFrame(Frame{Op: m.writerOp, Payload: m.writerBuf[:len(m.writerBuf)-keep]}); ferr != NoErr {
+			m.fail(ev.Kind, ferr)
+			return
+		}
+		m.writerOp = OpContinuation
+		m.writerBuf = append([]byte{}, m.writerBuf[len(m.writerBuf)-keep:]...)
 	}
-	// Full: everything buffered and p leave as one frame, but for an
-	// incomplete character at the end.
-	m.writerBuf = append(m.writerBuf, p...)
-	keep := m.openTail()
-	if ferr := m.sendFrame(Frame{Op: m.writerOp, Payload: m.writerBuf[:len(m.writerBuf)-keep]}); ferr != NoErr {
-		m.fail(ev.Kind, ferr)
-		return
+	if err != NoErr { // bytes refused: the message is given up
+		m.giveUpMessage(err)
+		err = m.writerFailed
 	}
-	m.writerOp = OpContinuation
-	m.writerBuf = append([]byte{}, m.writerBuf[len(m.writerBuf)-keep:]...)
 	m.result(Result{Call: ev.Kind, N: len(p), Err: err})
 }
 
@@ -398,16 +409,60 @@ func (m *Conn) writerClose(ev Event) {
 		return
 	}
 	m.writer = false
-	err := NoErr
-	if keep := m.openTail(); keep > 0 {
-		m.writerBuf, err = m.writerBuf[:len(m.writerBuf)-keep], ErrInvalidUTF8
+	if m.writerFailed == NoErr && m.openTail() > 0 {
+		m.giveUpMessage(ErrInvalidUTF8) // it would end inside a character
+	}
+	if m.writerFailed != NoErr {
+		m.fail(ev.Kind, m.writerFailed)
+		return
 	}
 	f := Frame{Fin: true, Op: m.writerOp, Payload: m.writerBuf}
 	f.Compressed = m.writerDeflating || m.Deflate != nil && len(m.writerBuf) >= m.Deflate.threshold()
-	if ferr := m.sendFrame(f); ferr != NoErr {
-		err = ferr
+	m.fail(ev.Kind, m.sendFrame(f))
+}
+
+// writerAbandon is CloseWithError with an error: nil if the message was
+// given up before any of it left, else what giveUpMessage says.
+func (m *Conn) writerAbandon(ev Event) {
+	if !m.writer {
+		m.fail(ev.Kind, ErrWriterClosed)
+		return
 	}
-	m.fail(ev.Kind, err)
+	m.writer = false
+	if m.writerFailed == NoErr && !m.giveUpMessage(NoErr) {
+		m.result(Result{Call: ev.Kind})
+		return
+	}
+	m.fail(ev.Kind, m.writerFailed)
+}
+
+// ReasonAbandoned is the reason of the close frame of row O14.
+const ReasonAbandoned = "message abandoned"
+
+// giveUpMessage gives up the writer's message for cause and reports
+// whether the peer had part of it (STATE_MACHINE.md, "Message writers"):
+// then the event Abandon closes the connection, and the writer's calls
+// return an error wrapping ErrConnClosed; else nothing is sent and they
+// return cause.
+func (m *Conn) giveUpMessage(cause Err) (cut bool) {
+	buf := m.writerBuf
+	m.writerBuf = nil
+	if m.writerOp != OpContinuation && !m.writerDeflating {
+		m.writerFailed = cause
+		return false
+	}
+	m.writerFailed = WrapsErrConnClose
+	if m.writerDeflating { // what the compressor has sent of it, if anything
+		m.emit(Frame{Op: m.writerType, Payload: buf, Compressed: true})
+	}
+	if r := m.transition(Abandon); r.Frames == "close(abandoned)" {
+		m.emit(Frame{Fin: true, Op: OpClose, Payload: closePayload(1011, ReasonAbandoned)})
+		if m.receive != nil { // as at O10: waiting receives return at once
+			m.fail(m.receive.Kind, ErrConnClosed)
+			m.receive = nil
+		}
+	}
+	return true
 }
 
 // --- closing ---------------------------------------------------------------

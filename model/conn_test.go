@@ -86,6 +86,37 @@ type stepCase struct {
 	wantRow   string
 }
 
+// TestModelAbandonedMessage: a writer that gives up a message partly sent
+// closes the connection (O14) without waiting in Close; the peer's answer
+// (K4) or the close timer (K8) ends it. One that gives up before any of it
+// left sends nothing.
+// Rows: O3, O14, K4, K8, K11, K14.
+func TestModelAbandonedMessage(t *testing.T) {
+	open := Event{Kind: Handshake}
+	start := Event{Kind: SendMessage, Type: OpBinary}
+	overflow := Event{Kind: WriterWrite, Data: make([]byte, WriteBufferSize+1)} // one frame leaves
+	abandoned := frameOf(OpClose, "\x03\xf3"+ReasonAbandoned)
+	tests := []stepCase{
+		{"before any frame: nothing sent, still open", []Event{open, start, {Kind: WriterWrite, Data: []byte("abc")}, {Kind: WriterAbandon}},
+			[]Effect{result(WriterAbandon, NoErr)}, Open, "O3"},
+		{"after a frame: closed with 1011", []Event{open, start, overflow, {Kind: WriterAbandon}},
+			[]Effect{abandoned, result(WriterAbandon, WrapsErrConnClose)}, Closing, "O14"},
+		{"a waiting receive returns at once", []Event{open, {Kind: ReceiveMessage}, start, overflow, {Kind: WriterAbandon}},
+			[]Effect{abandoned, result(ReceiveMessage, ErrConnClosed), result(WriterAbandon, WrapsErrConnClose)}, Closing, "O14"},
+		{"the peer's answer ends it, no Close waits", []Event{open, start, overflow, {Kind: WriterAbandon}, {Kind: ClientBytes, Data: masked(true, OpClose, "\x03\xf3")}},
+			[]Effect{{CloseTCP: &TCPClose{}}}, Closed, "K4"},
+		{"the close timer ends it", []Event{open, start, overflow, {Kind: WriterAbandon}, {Kind: CloseTimer}},
+			[]Effect{{CloseTCP: &TCPClose{}}}, Dropped, "K8"},
+		{"Close after it: K11", []Event{open, start, overflow, {Kind: WriterAbandon}, {Kind: CloseCall, Code: 1000}},
+			[]Effect{result(CloseCall, ErrConnClosed)}, Closing, "K11"},
+		{"while closing: K14", []Event{open, start, overflow, {Kind: CloseCall, Code: 1000}, {Kind: WriterAbandon}},
+			[]Effect{result(WriterAbandon, WrapsErrConnClose)}, Closing, "K14"},
+		{"the writer is closed after it", []Event{open, start, overflow, {Kind: WriterAbandon}, {Kind: WriterClose}},
+			[]Effect{result(WriterClose, ErrWriterClosed)}, Closing, "O14"},
+	}
+	runStepCases(t, New, tests)
+}
+
 // runStepCases runs each case on a new model from newConn.
 func runStepCases(t *testing.T, newConn func() *Conn, tests []stepCase) {
 	for _, tt := range tests {
@@ -224,11 +255,16 @@ func TestModelWriterFrames(t *testing.T) {
 		{"exactly full stays buffered", OpBinary, [][]byte{full}, []string{"65536 fin"}, []int{65536}, NoErr},
 		{"one byte more sends a frame", OpBinary, [][]byte{full, []byte("b")}, []string{"65537", "0 fin"}, []int{65536, 1}, NoErr},
 		{"binary holds nothing back", OpBinary, [][]byte{full[:WriteBufferSize-1], []byte{0xE2, 0x82}}, []string{"65537", "0 fin"}, []int{65535, 2}, NoErr},
-		{"text holds back 1 byte, Close drops it", OpText, [][]byte{full, []byte("\xe2")}, []string{"65536", "0 fin"}, []int{65536, 1}, ErrInvalidUTF8},
-		{"text holds back 2 bytes, Close drops them", OpText, [][]byte{full, []byte("\xe2\x82")}, []string{"65536", "0 fin"}, []int{65536, 2}, ErrInvalidUTF8},
-		{"text holds back 3 bytes, Close drops them", OpText, [][]byte{full, []byte("\xf0\x9d\x84")}, []string{"65536", "0 fin"}, []int{65536, 3}, ErrInvalidUTF8},
+		// Close gives up a message that would end inside a character;
+		// part of it has left, so the connection is closed (O14).
+		{"text holds back 1 byte, Close gives up", OpText, [][]byte{full, []byte("\xe2")}, []string{"65536", "19 fin"}, []int{65536, 1}, WrapsErrConnClose},
+		{"text holds back 2 bytes, Close gives up", OpText, [][]byte{full, []byte("\xe2\x82")}, []string{"65536", "19 fin"}, []int{65536, 2}, WrapsErrConnClose},
+		{"text holds back 3 bytes, Close gives up", OpText, [][]byte{full, []byte("\xf0\x9d\x84")}, []string{"65536", "19 fin"}, []int{65536, 3}, WrapsErrConnClose},
 		{"text completes across frames", OpText, [][]byte{full, []byte("\xe2\x82"), []byte("\xac")}, []string{"65536", "3 fin"}, []int{65536, 2, 1}, NoErr},
-		{"invalid text: the valid start is taken", OpText, [][]byte{[]byte("ab\xffcd")}, []string{"2 fin"}, []int{2}, NoErr},
+		{"invalid text before any frame: nothing is sent", OpText, [][]byte{[]byte("ab\xffcd")}, nil, []int{2}, ErrInvalidUTF8},
+		{"buffered text ending inside a character: nothing is sent", OpText, [][]byte{[]byte("ab\xe2")}, nil, []int{3}, ErrInvalidUTF8},
+		{"invalid text after a frame: the connection is closed", OpText, [][]byte{full, []byte("b"), []byte("c\xff")},
+			[]string{"65537", "19 fin"}, []int{65536, 1, 1}, WrapsErrConnClose},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -197,9 +197,12 @@ func TestDeflateSend(t *testing.T) {
 			[]string{"2 65537 z"}},
 		{"writer exactly full: one plain frame", &Deflate{Threshold: 1 << 30},
 			[]Event{{Kind: SendMessage, Type: 2}, {Kind: WriterWrite, Data: long}, {Kind: WriterClose}}, []string{"2 65536"}},
-		{"compressed text drops an incomplete character at Close", &Deflate{},
+		{"compressed text ending inside a character at Close: given up, compressing had begun (O14)", &Deflate{},
 			[]Event{{Kind: SendMessage, Type: 1}, {Kind: WriterWrite, Data: long}, {Kind: WriterWrite, Data: []byte("y\xe2\x82")}, {Kind: WriterClose}},
-			[]string{"1 65537 z"}},
+			[]string{"1 65539 z", "8 19"}}, // whatever of it the compressor sent, then the close
+		{"compressed text abandoned below a full buffer: nothing sent", &Deflate{},
+			[]Event{{Kind: SendMessage, Type: 1}, {Kind: WriterWrite, Data: []byte("abc")}, {Kind: WriterAbandon}, {Kind: SendText, Data: []byte("next")}},
+			[]string{"1 4"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -21,7 +21,10 @@ const (
 // Payload is the message before compression, and the frames that carry it
 // are RSV1 and Op on the first, continuations after it, FIN on the last,
 // each with at most WriteBufferSize bytes of compressed payload. Which
-// bytes the compressor produces is not the model's to predict.
+// bytes the compressor produces is not the model's to predict. A
+// Compressed frame without Fin is a compressed message given up (O14):
+// any number of its frames, none with FIN, may have left, as the
+// compressor filled them.
 type Frame struct {
 	Fin        bool
 	Op         byte

@@ -52,11 +52,12 @@ const (
 	Close         Input = "Close"
 	CloseTimeout  Input = "CloseTimeout"
 	PingTimer     Input = "PingTimer"
+	Abandon       Input = "Abandon"
 )
 
 // Inputs lists every event.
 var Inputs = []Input{Accepted, Refused, RecvData, RecvPing, RecvPong, RecvClose,
-	ProtocolError, ReadFailed, WriteFailed, Send, Receive, Close, CloseTimeout, PingTimer}
+	ProtocolError, ReadFailed, WriteFailed, Send, Receive, Close, CloseTimeout, PingTimer, Abandon}
 
 // Row is one row of the transition table. Frames, TCP and Caller hold the
 // table's canonical cell values (see STATE_MACHINE.md).
@@ -65,7 +66,7 @@ type Row struct {
 	From   State
 	Inputs []Input // nil: every input
 	To     State
-	Frames string // "—", "data", "pong", "close(echo)", "close(error)", "close(code, reason)"
+	Frames string // "—", "data", "pong", "close(echo)", "close(error)", "close(code, reason)", "close(abandoned)"
 	TCP    string // "—", "close", TCPCloseAfterServer, "close after ours", "end"
 	Caller string // "—", "nil", "ErrConnClosed", "wraps ErrConnClosed", "waits", "Close: nil", "Close: wraps ErrConnClosed"
 }
@@ -75,7 +76,9 @@ type Row struct {
 // the server has closed it, then closes its own socket (RFC 6455 §7.1.1).
 const TCPCloseAfterServer = "close (client: after the server)"
 
-var networkInputs = []Input{RecvData, RecvPing, RecvPong, RecvClose, ProtocolError, ReadFailed, WriteFailed, CloseTimeout, PingTimer}
+// notYetInputs cannot happen while connecting: no TCP connection, no
+// message writer yet.
+var notYetInputs = []Input{RecvData, RecvPing, RecvPong, RecvClose, ProtocolError, ReadFailed, WriteFailed, CloseTimeout, PingTimer, Abandon}
 
 // Table is the transition table of STATE_MACHINE.md, row by row.
 var Table = []Row{
@@ -84,7 +87,7 @@ var Table = []Row{
 	{"C3", Connecting, []Input{Send}, Connecting, "—", "—", "ErrConnClosed"},
 	{"C4", Connecting, []Input{Receive}, Connecting, "—", "—", "ErrConnClosed"},
 	{"C5", Connecting, []Input{Close}, Connecting, "—", "—", "ErrConnClosed"},
-	{"C6", Connecting, networkInputs, Connecting, "—", "—", "—"},
+	{"C6", Connecting, notYetInputs, Connecting, "—", "—", "—"},
 	{"O1", Open, []Input{RecvData}, Open, "—", "—", "—"},
 	{"O2", Open, []Input{RecvPong}, Open, "—", "—", "—"},
 	{"O3", Open, []Input{Send}, Open, "data", "—", "nil"},
@@ -98,6 +101,7 @@ var Table = []Row{
 	{"O11", Open, []Input{CloseTimeout}, Open, "—", "—", "—"},
 	{"O12", Open, []Input{Accepted, Refused}, Open, "—", "—", "—"},
 	{"O13", Open, []Input{PingTimer}, Open, "ping", "—", "—"},
+	{"O14", Open, []Input{Abandon}, Closing, "close(abandoned)", "—", "wraps ErrConnClosed"},
 	{"K1", Closing, []Input{RecvData}, Closing, "—", "—", "—"},
 	{"K2", Closing, []Input{RecvPing}, Closing, "—", "—", "—"},
 	{"K3", Closing, []Input{RecvPong}, Closing, "—", "—", "—"},
@@ -111,10 +115,11 @@ var Table = []Row{
 	{"K11", Closing, []Input{Close}, Closing, "—", "—", "ErrConnClosed"},
 	{"K12", Closing, []Input{Accepted, Refused}, Closing, "—", "—", "—"},
 	{"K13", Closing, []Input{PingTimer}, Closing, "—", "—", "—"},
+	{"K14", Closing, []Input{Abandon}, Closing, "—", "—", "ErrConnClosed"},
 	{"T1", Closed, nil, Closed, "—", "—", "ErrConnClosed"},
 	{"T2", Dropped, []Input{Receive}, Dropped, "—", "—", "end error"},
 	{"T3", Dropped, []Input{Accepted, Refused, RecvData, RecvPing, RecvPong, RecvClose, ProtocolError,
-		ReadFailed, WriteFailed, Send, Close, CloseTimeout, PingTimer}, Dropped, "—", "—", "ErrConnClosed"},
+		ReadFailed, WriteFailed, Send, Close, CloseTimeout, PingTimer, Abandon}, Dropped, "—", "—", "ErrConnClosed"},
 }
 
 // Lookup returns the row for an input in a state. Every pair has exactly

@@ -58,6 +58,11 @@ func (c *Conn) finish(linger, awaitClose, awaitEOF bool) {
 	if c.pingTimer != nil {
 		c.pingTimer.Stop()
 	}
+	c.mu.Lock()
+	if c.closeTimer != nil { // set under mu, and never once terminal
+		c.closeTimer.Stop()
+	}
+	c.mu.Unlock()
 	if c.nc != nil {
 		if awaitClose {
 			c.wmu.Lock()
@@ -124,6 +129,28 @@ func (c *Conn) Close(code Status, message string) error {
 	if !utf8.ValidString(message) {
 		return errInvalidUTF8
 	}
+	deadline, err := c.startClosing(evClose, code, message)
+	if err != nil {
+		return err
+	}
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	select {
+	case <-c.ended():
+	case <-timer.C:
+		c.apply(c.stepLocked(evCloseTimeout, 0, ""))
+		<-c.ended()
+	}
+	if c.currentState() != stateClosed {
+		return fmt.Errorf("%w: no close frame from the %s", ErrConnClosed, c.peer())
+	}
+	return nil
+}
+
+// startClosing takes the transition into closing, for Close (O10) or for
+// a message given up partly sent (O14), and sends our close frame. It
+// returns the close timeout's deadline, or the row's error.
+func (c *Conn) startClosing(ev event, code Status, message string) (time.Time, error) {
 	// A sender blocked on a client that does not read must not hold the
 	// close frame back for longer than the close timeout. (After the end
 	// there is nobody to unblock, and no socket to set a deadline on.)
@@ -136,14 +163,14 @@ func (c *Conn) Close(code Status, message string) error {
 	// reader waits for it before it may close TCP (see finish).
 	c.wmu.Lock()
 	c.mu.Lock()
-	fx := c.step(evClose, code, message)
+	fx := c.step(ev, code, message)
 	if fx.err == nil && c.readers > 0 {
 		c.interruptRead() // receivers waiting for data return ErrConnClosed now
 	}
 	c.mu.Unlock()
 	if fx.err != nil {
 		c.wmu.Unlock()
-		return fx.err
+		return deadline, fx.err
 	}
 	err := c.writeCloseLocked(fx.closeCode, fx.closeReason)
 	c.wmu.Unlock()
@@ -151,18 +178,24 @@ func (c *Conn) Close(code Status, message string) error {
 		c.writeFailed(err)
 	}
 	c.kickReader()
+	return deadline, nil
+}
 
-	timer := time.NewTimer(time.Until(deadline))
-	defer timer.Stop()
-	select {
-	case <-c.ended():
-	case <-timer.C:
-		c.apply(c.stepLocked(evCloseTimeout, 0, ""))
-		<-c.ended()
+// abandonMessage closes the connection for a message writer that gave up
+// its message after part of it was sent (O14): our close frame with 1011,
+// and, as nobody waits in Close, a timer that ends the connection if the
+// peer's close frame does not come within the close timeout (K8). It
+// returns the row's error: nil, or ErrConnClosed once closing or ended.
+func (c *Conn) abandonMessage() error {
+	deadline, err := c.startClosing(evAbandon, 0, "")
+	if err != nil {
+		return err
 	}
-	if c.currentState() != stateClosed {
-		return fmt.Errorf("%w: no close frame from the %s", ErrConnClosed, c.peer())
+	c.mu.Lock()
+	if !c.state.terminal() { // else finish has run or will not look
+		c.closeTimer = time.AfterFunc(time.Until(deadline), func() { c.apply(c.stepLocked(evCloseTimeout, 0, "")) })
 	}
+	c.mu.Unlock()
 	return nil
 }
 

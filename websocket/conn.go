@@ -67,6 +67,7 @@ type Conn struct {
 	releases   uint32        // counts the releases of the read side
 	bgReleases uint32        // releases when bgTimer was set
 	pingTimer  *time.Timer   // sends keepalive pings; nil if they are off
+	closeTimer *time.Timer   // the close timeout after O14, which no Close waits for
 
 	// recvMu serialises the receive calls.
 	recvMu sync.Mutex

@@ -369,11 +369,17 @@ func (w *messageWriter) finishDeflate(err error) error {
 	if err == nil {
 		err = w.frame(true, (*w.out)[:maxHeaderLen+w.outN-len(deflateTail)], nil)
 	}
+	w.stopDeflate()
+	return err
+}
+
+// stopDeflate gives the compressor and the output buffer back to their
+// pools, at the end of a compressed message or when it is given up.
+func (w *messageWriter) stopDeflate() {
 	w.fw.Reset(io.Discard)
 	flateWriters.Put(w.fw)
 	writeBuffers.Put(w.out)
 	w.fw, w.out, w.outN = nil, nil, 0
-	return err
 }
 
 // sendDeflated sends msg as one compressed message; the caller holds the

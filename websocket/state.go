@@ -53,7 +53,13 @@ const (
 	evClose                      // the application calls Close (code, reason)
 	evCloseTimeout               // no close frame came within the close timeout
 	evPingTimer                  // the ping interval passed with nothing from the client
+	evAbandon                    // a message writer gave up a message partly sent
 )
+
+// reasonAbandoned is the reason of our close frame when a message writer
+// gives up a message partly sent (O14): the peer must not take what it
+// received of it for the whole message.
+const reasonAbandoned = "message abandoned"
 
 // effects are what a transition asks its caller to do once the lock is
 // released: the frames to send, whether TCP is to be closed, and what the
@@ -92,6 +98,7 @@ func (c *Conn) step(ev event, code Status, reason string) (fx effects) {
 		case evSend, evReceive, evClose: // C3, C4, C5
 			fx.err = ErrConnClosed
 		}
+		// C6: the rest cannot happen (no TCP connection, no writer yet).
 	case stateOpen:
 		switch ev {
 		case evRecvData, evRecvPong, evSend, evReceive: // O1, O2, O3, O4
@@ -112,6 +119,9 @@ func (c *Conn) step(ev event, code Status, reason string) (fx effects) {
 		case evClose: // O10
 			c.state = stateClosing
 			fx.sendClose, fx.closeCode, fx.closeReason = true, code, reason
+		case evAbandon: // O14: what the peer has of the message must not pass for all of it
+			c.state = stateClosing
+			fx.sendClose, fx.closeCode, fx.closeReason = true, StatusInternalServerError, reasonAbandoned
 		case evCloseTimeout: // O11: cannot happen, no close was sent
 		case evPingTimer: // O13
 			fx.ping = true
@@ -126,7 +136,7 @@ func (c *Conn) step(ev event, code Status, reason string) (fx effects) {
 		case evProtocolError, evReadFailed, evWriteFailed, evCloseTimeout: // K5–K8
 			c.state = stateDropped
 			fx.closeTCP, fx.awaitClose = true, true
-		case evSend, evReceive, evClose: // K9, K10, K11
+		case evSend, evReceive, evClose, evAbandon: // K9, K10, K11, K14
 			fx.err = ErrConnClosed
 		}
 	case stateClosed, stateDropped:

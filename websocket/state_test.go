@@ -11,7 +11,7 @@ var eventNames = map[string]event{
 	"Accepted": evAccepted, "Refused": evRefused, "RecvData": evRecvData, "RecvPing": evRecvPing,
 	"RecvPong": evRecvPong, "RecvClose": evRecvClose, "ProtocolError": evProtocolError,
 	"ReadFailed": evReadFailed, "WriteFailed": evWriteFailed, "Send": evSend, "Receive": evReceive,
-	"Close": evClose, "CloseTimeout": evCloseTimeout, "PingTimer": evPingTimer,
+	"Close": evClose, "CloseTimeout": evCloseTimeout, "PingTimer": evPingTimer, "Abandon": evAbandon,
 }
 
 func parseState(t *testing.T, name string) state {
@@ -76,6 +76,7 @@ func TestStepImplementsTransitionTable(t *testing.T) {
 					"close(echo)":         {sendClose: true, closeCode: c.replyCode(StatusGoingAway)},
 					"close(error)":        {sendClose: true, closeCode: StatusGoingAway, closeReason: "bye"},
 					"close(code, reason)": {sendClose: true, closeCode: StatusGoingAway, closeReason: "bye"},
+					"close(abandoned)":    {sendClose: true, closeCode: StatusInternalServerError, closeReason: reasonAbandoned},
 				}
 				want, ok := frames[row.Frames]
 				if !ok {
@@ -108,13 +109,14 @@ func TestStepImplementsTransitionTable(t *testing.T) {
 				}
 				// step refuses API calls; what a receiver gets for a network
 				// event is the reader's business (read.go).
-				apiCall := ev == evSend || ev == evReceive || ev == evClose || from.terminal()
+				apiCall := ev == evSend || ev == evReceive || ev == evClose || ev == evAbandon || from.terminal()
 				switch {
 				case row.Caller == "end error":
 					if fx.err != endErr {
 						t.Errorf("%s: err=%v, table says the caller gets the end error %v", row.ID, fx.err, endErr)
 					}
-				case apiCall && (fx.err == ErrConnClosed) != (row.Caller == "ErrConnClosed"):
+				case apiCall && (fx.err == ErrConnClosed) != (row.Caller == "ErrConnClosed"),
+					ev == evAbandon && from != stateConnecting && (fx.err == nil) != (row.Caller == "wraps ErrConnClosed"):
 					t.Errorf("%s: err=%v, table says caller gets %q", row.ID, fx.err, row.Caller)
 				}
 			}

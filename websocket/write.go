@@ -3,6 +3,7 @@ package websocket
 import (
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"sync"
@@ -299,11 +300,24 @@ func (c *Conn) sendWhole(op opcode, msg []byte) error {
 // payload. The writer streams: the payload leaves in frames as its buffer
 // fills, and Close sends the final frame. The writer holds the send side
 // from this call until its Close, so other senders wait: always close it.
-// For Text, bytes that are not valid UTF-8 are refused by Write, and Close
-// refuses to end the message inside a character (it drops the incomplete
-// character and returns an error), so no invalid text reaches the wire.
 // A type other than Text or Binary gives ErrMessageType; once the
 // connection has started closing, ErrConnClosed.
+//
+// A message is never cut short silently: the peer receives it whole or
+// learns that it was not. The writer fails, and gives up its message,
+// when Write refuses bytes that are not valid UTF-8 (for Text), when the
+// source of its ReadFrom (io.Copy) fails or yields invalid UTF-8, when
+// Close would end a text message inside a character, and when
+// CloseWithError abandons it on purpose. If no frame of the message has
+// left yet (nor has compressing it begun: a compressed message starts
+// with its first 64 KiB), nothing of it is sent and the connection stays
+// usable; the failing call and Close return the cause. Otherwise the
+// connection is closed with StatusInternalServerError (1011, reason
+// "message abandoned"), without waiting for the peer's answer, and they
+// return an error that wraps both ErrConnClosed and the cause.
+//
+// The writer is a [MessageWriter]; the type assertion gives its
+// CloseWithError.
 func (c *Conn) SendMessage(tp MessageType) (io.WriteCloser, error) {
 	if tp != Text && tp != Binary {
 		return nil, ErrMessageType
@@ -319,6 +333,27 @@ func (c *Conn) SendMessage(tp MessageType) (io.WriteCloser, error) {
 	return &c.w, nil
 }
 
+// MessageWriter is what the writer from [Conn.SendMessage] is, besides an
+// io.WriteCloser: it can give up its message, as io.PipeWriter can.
+//
+//	w, err := c.SendMessage(websocket.Text)
+//	...
+//	if err := encode(w, v); err != nil {
+//		w.(websocket.MessageWriter).CloseWithError(err) // the peer gets no half message
+//		return err
+//	}
+//	return w.Close()
+type MessageWriter interface {
+	io.WriteCloser
+	// CloseWithError gives up the message and lets other senders go;
+	// with a nil err it is Close. If no frame of the message has left
+	// yet it sends nothing and returns nil: the connection goes on.
+	// Otherwise it closes the connection with 1011 and returns an error
+	// wrapping ErrConnClosed and err. After a failed Write or ReadFrom
+	// it returns their error, as Close does.
+	CloseWithError(err error) error
+}
+
 // messageWriter is the writer SendMessage returns; each Conn has one,
 // used by one message at a time under sendTok.
 type messageWriter struct {
@@ -326,6 +361,8 @@ type messageWriter struct {
 	op     opcode // of the next frame: the message type, then continuation
 	text   bool
 	closed bool
+	sent   bool  // a frame of the message has gone to the network
+	failed error // the message was given up: what the writer's calls return
 	// block is pooled while a message is in progress: room for a frame
 	// header, then n bytes of buffered payload.
 	block *[]byte
@@ -340,7 +377,7 @@ type messageWriter struct {
 }
 
 func (w *messageWriter) start(op opcode) {
-	w.op, w.text, w.closed = op, op == opText, false
+	w.op, w.text, w.closed, w.sent, w.failed = op, op == opText, false, false, nil
 	w.block, w.n = writeBuffers.Get().(*[]byte), 0
 	w.utf8 = utf8Validator{}
 }
@@ -366,11 +403,25 @@ func (w *messageWriter) Write(p []byte) (int, error) {
 	if w.closed {
 		return 0, errWriterClosed
 	}
+	if w.failed != nil {
+		return 0, w.failed
+	}
 	// Even bytes that would only be buffered are refused once the
 	// connection has started closing.
 	if err := w.c.allowed(evSend); err != nil {
 		return 0, err
 	}
+	n, refused, err := w.write(p)
+	if err == nil && refused {
+		w.fail(errInvalidUTF8)
+		err = w.failed
+	}
+	return n, err
+}
+
+// write takes the valid start of p, sending frames as the buffer fills,
+// and reports whether it refused the rest.
+func (w *messageWriter) write(p []byte) (int, bool, error) {
 	var err error
 	if w.text {
 		if v := w.utf8; v.feed(p) {
@@ -384,33 +435,38 @@ func (w *messageWriter) Write(p []byte) (int, error) {
 			p, err = p[:n], errInvalidUTF8
 		}
 	}
+	refused := err != nil
 	if w.n+len(p) <= writeBufferSize {
 		w.n += copy((*w.block)[maxHeaderLen+w.n:], p)
-		return len(p), err
+		return len(p), refused, nil
 	}
 	if w.c.deflate != nil { // at least a full buffer: over any threshold worth having
 		if derr := w.deflateMore(p); derr != nil {
-			return 0, derr
+			return 0, false, derr
 		}
-		return len(p), err
+		return len(p), refused, nil
 	}
 	// Send what is buffered and p as one frame, except an incomplete
 	// character at the end, which waits for its remaining bytes.
 	send := w.n + len(p) - w.utf8.pending()
 	head, body := min(send, w.n), p[:max(send-w.n, 0)]
 	if ferr := w.frame(false, (*w.block)[:maxHeaderLen+head], body); ferr != nil {
-		return 0, ferr
+		return 0, false, ferr
 	}
 	w.keep(head, p[len(body):])
-	return len(p), err
+	return len(p), refused, nil
 }
 
 // ReadFrom copies r to the message until io.EOF, reading straight into
 // the writer's buffer, so that io.Copy from a received message to a new
-// one needs no other buffer.
+// one needs no other buffer. If r fails, or yields invalid UTF-8 for
+// Text, the message is given up (see [Conn.SendMessage]).
 func (w *messageWriter) ReadFrom(r io.Reader) (n int64, err error) {
 	if w.closed {
 		return 0, errWriterClosed
+	}
+	if w.failed != nil {
+		return 0, w.failed
 	}
 	if err := w.c.allowed(evSend); err != nil {
 		return 0, err
@@ -425,7 +481,8 @@ func (w *messageWriter) ReadFrom(r io.Reader) (n int64, err error) {
 		m, rerr := r.Read(space)
 		if v := w.utf8; w.text {
 			if !v.feed(space[:m]) {
-				return n, errInvalidUTF8
+				w.fail(errInvalidUTF8)
+				return n, w.failed
 			}
 			w.utf8 = v
 		}
@@ -435,7 +492,8 @@ func (w *messageWriter) ReadFrom(r io.Reader) (n int64, err error) {
 			return n, nil
 		}
 		if rerr != nil {
-			return n, rerr
+			w.fail(rerr)
+			return n, w.failed
 		}
 	}
 }
@@ -457,31 +515,83 @@ func (w *messageWriter) flush() error {
 // frame sends one frame of the message.
 func (w *messageWriter) frame(fin bool, room, body []byte) error {
 	err := w.c.writeFrame(w.op, fin, room, body)
-	w.op = opContinuation
+	w.op, w.sent = opContinuation, true
 	return err
 }
 
 // Close sends the final frame of the message and lets other senders go.
+// A text message that would end inside a character is given up instead
+// (see [Conn.SendMessage]), and so is one whose Write or ReadFrom failed:
+// Close returns their error.
 func (w *messageWriter) Close() error {
 	if w.closed {
 		return errWriterClosed
 	}
 	w.closed = true
+	defer w.c.releaseSend()
+	if w.failed == nil && w.text && !w.utf8.complete() {
+		w.fail(errInvalidUTF8)
+	}
+	if w.failed != nil {
+		return w.failed
+	}
 	var err error
-	if w.text && !w.utf8.complete() {
-		w.n, err = w.n-w.utf8.pending(), errInvalidUTF8
-	}
-	var ferr error
 	if z := w.c.deflate; z != nil && (w.compressing() || w.n >= z.threshold) {
-		ferr = w.finishDeflate(w.deflate((*w.block)[maxHeaderLen : maxHeaderLen+w.n]))
+		err = w.finishDeflate(w.deflate((*w.block)[maxHeaderLen : maxHeaderLen+w.n]))
 	} else {
-		ferr = w.frame(true, w.buffered(), nil)
+		err = w.frame(true, w.buffered(), nil)
 	}
-	if ferr != nil {
-		err = ferr
-	}
-	writeBuffers.Put(w.block)
-	w.block, w.n = nil, 0
-	w.c.releaseSend()
+	w.release()
 	return err
+}
+
+// CloseWithError gives up the message; see [MessageWriter].
+func (w *messageWriter) CloseWithError(err error) error {
+	if err == nil {
+		return w.Close()
+	}
+	if w.closed {
+		return errWriterClosed
+	}
+	w.closed = true
+	defer w.c.releaseSend()
+	if w.failed != nil {
+		return w.failed
+	}
+	if w.fail(err) {
+		return w.failed
+	}
+	return nil
+}
+
+// fail gives up the message for cause and records what the writer's
+// calls return from then on; it reports whether the connection had to be
+// closed. If no frame of the message has left and compressing has not
+// begun, nothing of it is sent and the connection goes on. Otherwise the
+// peer has part of it: the connection is closed (O14) so that the peer
+// does not take that part for the message. A message being compressed
+// counts as sent even before its first frame: its bytes are in the
+// history of context takeover already.
+func (w *messageWriter) fail(cause error) (closed bool) {
+	cut := w.sent || w.compressing()
+	w.release()
+	if !cut {
+		w.failed = cause
+		return false
+	}
+	w.c.abandonMessage()
+	w.failed = fmt.Errorf("%w: %s after part of it was sent (close %d): %w",
+		ErrConnClosed, reasonAbandoned, StatusInternalServerError, cause)
+	return true
+}
+
+// release gives the message's buffers back to their pools.
+func (w *messageWriter) release() {
+	if w.fw != nil {
+		w.stopDeflate()
+	}
+	if w.block != nil {
+		writeBuffers.Put(w.block)
+		w.block, w.n = nil, 0
+	}
 }
