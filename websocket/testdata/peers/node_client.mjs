@@ -1,23 +1,26 @@
 // Node's ws client against a wsmachine echo server:
 //
-//   node node_client.mjs MODE URL
+//   node node_client.mjs MODE URL [limit]
 //
 // MODE is the server's compression: off, no-context-takeover or
-// context-takeover. The server at URL echoes every message, answers a
-// text message "close <code> <reason>" by closing with that code and
-// reason, answers "wire" with "wire <up> <down>", the bytes its TCP
-// connection has carried from and to the client so far, and closes with
-// the client's code when the client closes. Every check prints one line,
-// "ok <check>" or "FAIL <check>: <why>"; every measurement a line
-// "wire <label> raw=<bytes> up=<bytes> down=<bytes>", which the Go test
-// judges. The exit code is the number of failures.
-import { createHash } from "node:crypto";
+// context-takeover. With "limit", only the checks of the server's message
+// size limit (16 MiB, its default) run instead: see limitChecks. The
+// server at URL echoes every message, answers a text message "close
+// <code> <reason>" by closing with that code and reason, answers "wire"
+// with "wire <up> <down>", the bytes its TCP connection has carried from
+// and to the client so far, and closes with the client's code when the
+// client closes. Every check prints one line, "ok <check>" or "FAIL
+// <check>: <why>"; every measurement a line "wire <label> raw=<bytes>
+// up=<bytes> down=<bytes>", which the Go test judges. The exit code is
+// the number of failures.
+import { createHash, randomBytes } from "node:crypto";
 import WebSocket from "ws";
 
-const [mode, url] = process.argv.slice(2);
+const [mode, url, ...rest] = process.argv.slice(2);
 const compressed = mode !== "off";
-if (!["off", "no-context-takeover", "context-takeover"].includes(mode) || !url) {
-  console.error("usage: node node_client.mjs off|no-context-takeover|context-takeover URL");
+const limit = rest.length === 1 && rest[0] === "limit";
+if (!["off", "no-context-takeover", "context-takeover"].includes(mode) || !url || (rest.length > 0 && !limit)) {
+  console.error("usage: node node_client.mjs off|no-context-takeover|context-takeover URL [limit]");
   process.exit(100);
 }
 let failures = 0;
@@ -182,6 +185,60 @@ async function measure(ws, label, messages) {
   }
   const [up1, down1] = await wire(ws);
   console.log(`wire ${label} raw=${raw} up=${up1 - up0} down=${down1 - down0}`);
+}
+
+// The server's MaxMessageSize: its default, 16 MiB.
+const maxMessageSize = 16 << 20;
+
+// limitChecks checks the server's message size limit, which applies to
+// the message as delivered, not to its frames: random bytes deflate to
+// more than they are, and a message of up to 16 MiB must come back
+// whatever its frames add up to; one byte more is refused with 1009,
+// random or repetitive. Each on a connection of its own, so that a
+// refusal ends only its own check.
+async function limitChecks() {
+  const repetitive = (n) => {
+    const b = Buffer.alloc(n);
+    for (let i = 0; i < n; i++) b[i] = i & 0xff;
+    return b;
+  };
+  const echoAlone = async (payload) => {
+    const c = await open();
+    try {
+      checkNegotiated(c);
+      c.send(payload);
+      const { data, isBinary } = await next(c, 60000);
+      if (!isBinary) throw new Error("came back as text");
+      if (data.length !== payload.length || sha256(payload) !== sha256(data)) throw new Error(`came back as ${data.length} different bytes`);
+    } finally {
+      c.close();
+    }
+  };
+  const refused = async (payload) => {
+    const c = await open();
+    try {
+      checkNegotiated(c);
+      const done = closed(c, 60000);
+      const got = next(c, 60000).then(({ data }) => { throw new Error(`a message of ${data.length} B came back instead of a close`); });
+      got.catch(() => {}); // the close wins, or this does
+      c.send(payload);
+      const { code, reason } = await Promise.race([done, got]);
+      if (code !== 1009) throw new Error(`close code ${code}, reason ${JSON.stringify(reason)}; want 1009`);
+    } finally {
+      c.terminate();
+    }
+  };
+  const n = maxMessageSize;
+  await check(`limit: random binary 16 MiB - 1 KiB (${n - 1024} B) echoed, SHA-256 compared`, () => echoAlone(randomBytes(n - 1024)));
+  await check(`limit: random binary 16 MiB (${n} B) echoed, SHA-256 compared`, () => echoAlone(randomBytes(n)));
+  await check(`limit: repetitive binary 16 MiB (${n} B) echoed, SHA-256 compared`, () => echoAlone(repetitive(n)));
+  await check(`limit: random binary 16 MiB + 1 (${n + 1} B) refused with 1009`, () => refused(randomBytes(n + 1)));
+  await check(`limit: repetitive binary 16 MiB + 1 (${n + 1} B) refused with 1009`, () => refused(repetitive(n + 1)));
+}
+
+if (limit) {
+  await limitChecks();
+  process.exit(failures);
 }
 
 const ws = await open();

@@ -3,22 +3,24 @@
 Run with Debian's python3 and python3-websockets (10.4, whose connect()
 is the legacy asyncio client):
 
-    python3 python_client.py MODE URL
+    python3 python_client.py MODE URL [limit]
 
 MODE is the server's compression: off, no-context-takeover or
-context-takeover. The server at URL echoes every message, answers a text
-message "close <code> <reason>" by closing with that code and reason,
-answers "wire" with "wire <up> <down>", the bytes its TCP connection has
-carried from and to the client so far, and closes with the client's code
-when the client closes. Every check prints one line, "ok <check>" or
-"FAIL <check>: <why>"; every measurement a line
-"wire <label> raw=<bytes> up=<bytes> down=<bytes>", which the Go test
-judges. The exit code is the number of failures.
+context-takeover. With "limit", only the checks of the server's message
+size limit (16 MiB, its default) run instead: see limit(). The server at
+URL echoes every message, answers a text message "close <code> <reason>"
+by closing with that code and reason, answers "wire" with "wire <up>
+<down>", the bytes its TCP connection has carried from and to the client
+so far, and closes with the client's code when the client closes. Every
+check prints one line, "ok <check>" or "FAIL <check>: <why>"; every
+measurement a line "wire <label> raw=<bytes> up=<bytes> down=<bytes>",
+which the Go test judges. The exit code is the number of failures.
 """
 
 import asyncio
 import hashlib
 import json
+import os
 import re
 import sys
 import time
@@ -27,9 +29,10 @@ import websockets
 from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
 
 MODES = ("off", "no-context-takeover", "context-takeover")
-if len(sys.argv) != 3 or sys.argv[1] not in MODES:
-    sys.exit("usage: python3 python_client.py off|no-context-takeover|context-takeover URL")
-MODE, URL = sys.argv[1:]
+if len(sys.argv) not in (3, 4) or sys.argv[1] not in MODES or sys.argv[3:] not in ([], ["limit"]):
+    sys.exit("usage: python3 python_client.py off|no-context-takeover|context-takeover URL [limit]")
+MODE, URL = sys.argv[1:3]
+LIMIT = sys.argv[3:] == ["limit"]
 COMPRESSED = MODE != "off"
 failures = 0
 
@@ -287,5 +290,51 @@ async def main():
     await check("subprotocol chosen by the server", subprotocol())
 
 
-asyncio.run(main())
+# The server's MaxMessageSize: its default, 16 MiB.
+MAX_MESSAGE_SIZE = 16 << 20
+
+
+def repetitive(n):
+    """n bytes that compress to almost nothing."""
+    return (bytes(range(256)) * (n // 256 + 1))[:n]
+
+
+async def limit():
+    """The server's message size limit, which applies to the message as
+    delivered, not to its frames: random bytes deflate to more than they
+    are (websockets' zlib, at memLevel 5, stores them in blocks of about
+    2 KiB with 5 bytes of header each), and a message of up to 16 MiB
+    must come back whatever its frames add up to; one byte more is
+    refused with 1009, random or repetitive. Each on a connection of its
+    own, so that a refusal ends only its own check."""
+
+    async def echo_alone(message):
+        async with connect() as c:
+            check_negotiated(c)
+            await echo(c, message)
+
+    async def refused(message):
+        async with connect() as c:
+            check_negotiated(c)
+            try:
+                await c.send(message)
+                got = await c.recv()
+                raise AssertionError(f"a message of {len(got)} B came back instead of a close")
+            except websockets.ConnectionClosed:  # from send or recv, whichever saw the close first
+                pass
+            if c.close_code != 1009:
+                raise AssertionError(f"close code {c.close_code}, reason {c.close_reason!r}; want 1009")
+
+    n = MAX_MESSAGE_SIZE
+    for name, run, message in [  # each message made when its check runs
+        (f"random binary 16 MiB - 1 KiB ({n - 1024} B) echoed, SHA-256 compared", echo_alone, lambda: os.urandom(n - 1024)),
+        (f"random binary 16 MiB ({n} B) echoed, SHA-256 compared", echo_alone, lambda: os.urandom(n)),
+        (f"repetitive binary 16 MiB ({n} B) echoed, SHA-256 compared", echo_alone, lambda: repetitive(n)),
+        (f"random binary 16 MiB + 1 ({n + 1} B) refused with 1009", refused, lambda: os.urandom(n + 1)),
+        (f"repetitive binary 16 MiB + 1 ({n + 1} B) refused with 1009", refused, lambda: repetitive(n + 1)),
+    ]:
+        await check(f"limit: {name}", run(message()), 60)
+
+
+asyncio.run(limit() if LIMIT else main())
 sys.exit(failures)
