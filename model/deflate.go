@@ -50,6 +50,16 @@ func (d *Deflate) Window(server bool) int {
 	return 1 << bits
 }
 
+// RecvWindow is the peer's LZ77 window in bytes: how far back into its
+// earlier compressed messages its next one may refer; WindowSize without
+// compression.
+func (m *Conn) RecvWindow() int {
+	if m.Deflate == nil {
+		return WindowSize
+	}
+	return m.Deflate.Window(!m.client())
+}
+
 // LastWindow is the last window bytes of a history: the dictionary of a
 // sender whose window is that size.
 func LastWindow(hist []byte, window int) []byte {
