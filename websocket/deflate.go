@@ -40,11 +40,6 @@ var inflateEnd = [9]byte{0x00, 0x00, 0xff, 0xff, 0x01, 0x00, 0x00, 0xff, 0xff}
 // fastest level matters more than a few percent of size.
 const deflateLevel = flate.BestSpeed
 
-// windowSize is the LZ77 window of DEFLATE (RFC 1951), the most either
-// side may refer back, and so the history kept with context takeover
-// unless the window is negotiated smaller (RFC 7692 §7.1.2).
-const windowSize = 32 << 10
-
 var (
 	// flateWriters are the compressors, one pool per window size in bits
 	// (8–15): a compressor never refers back further than its window.
