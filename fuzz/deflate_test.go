@@ -24,6 +24,7 @@ var deflateSetups = []struct {
 	{2, "permessage-deflate; client_no_context_takeover"},
 	{2, "permessage-deflate; server_no_context_takeover; server_max_window_bits=15"},
 	{2, "permessage-deflate; server_max_window_bits=10, permessage-deflate; client_max_window_bits=12"},
+	{2, "permessage-deflate; client_max_window_bits=9; server_max_window_bits=8"},
 }
 
 // maxCompressedFrame is the most compressed payload a server frame carries.
@@ -135,7 +136,7 @@ func (s *session) compressedMessage(msg []byte, text bool, fault int, cuts []byt
 	}
 	var dict []byte
 	if d := s.m.Deflate; d != nil && d.ClientContextTakeover {
-		dict = s.recvHistory
+		dict = model.LastWindow(s.recvHistory, s.m.RecvWindow())
 	}
 	wire := model.Compress(msg, dict, fault == faultFinalBlock || fault == faultAfterFinal)
 	if fault == faultPlain {

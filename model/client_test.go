@@ -95,7 +95,11 @@ func TestAcceptAnswer(t *testing.T) {
 		{ct, []string{"permessage-deflate; server_max_window_bits=10"}, true, true, true},
 		{ct, []string{"permessage-deflate; server_max_window_bits=16"}, false, false, false},
 		{ct, []string{"permessage-deflate; server_max_window_bits=010"}, false, false, false},
-		{ct, []string{"permessage-deflate; client_max_window_bits=15"}, false, false, false},
+		{ct, []string{"permessage-deflate; client_max_window_bits=15"}, true, true, true},
+		{ct, []string{"permessage-deflate; client_max_window_bits=9"}, true, true, true},
+		{ct, []string{"permessage-deflate; client_max_window_bits"}, false, false, false},
+		{ct, []string{"permessage-deflate; client_max_window_bits=7"}, false, false, false},
+		{nc, []string{"permessage-deflate; server_no_context_takeover; client_no_context_takeover; client_max_window_bits=8"}, true, false, false},
 		{ct, []string{"permessage-deflate; server_no_context_takeover=1"}, false, false, false},
 		{ct, []string{"permessage-deflate; client_no_context_takeover; client_no_context_takeover"}, false, false, false},
 		{ct, []string{"permessage-deflate, permessage-deflate"}, false, false, false},
@@ -114,6 +118,29 @@ func TestAcceptAnswer(t *testing.T) {
 		}
 		if ok && tt.answer != nil && (d == nil || d.ServerContextTakeover != tt.sct || d.ClientContextTakeover != tt.cct) {
 			t.Errorf("mode %d, answer %q: %+v", tt.mode, tt.answer, d)
+		}
+	}
+}
+
+// TestAcceptAnswerWindows: the client compresses with the window the
+// server answers in client_max_window_bits (it offered the parameter,
+// STATE_MACHINE.md's "Opening handshake, client"), and keeps as much of
+// the server's history as server_max_window_bits says.
+func TestAcceptAnswerWindows(t *testing.T) {
+	if got := DialOffer(CompressionContextTakeover); got != "permessage-deflate; client_max_window_bits" {
+		t.Errorf("offer %q", got)
+	}
+	for _, tt := range []struct {
+		answer                 string
+		serverBits, clientBits int
+	}{
+		{"permessage-deflate", 15, 15},
+		{"permessage-deflate; client_max_window_bits=9", 15, 9},
+		{"permessage-deflate; server_max_window_bits=10; client_max_window_bits=12", 10, 12},
+	} {
+		d, ok := AcceptAnswer(CompressionContextTakeover, []string{tt.answer}, 0)
+		if !ok || d.ServerWindowBits != tt.serverBits || d.ClientWindowBits != tt.clientBits {
+			t.Errorf("%q: %+v, %v; want windows %d and %d bits", tt.answer, d, ok, tt.serverBits, tt.clientBits)
 		}
 	}
 }

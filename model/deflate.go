@@ -25,6 +25,45 @@ type Deflate struct {
 	// Threshold is Handler.CompressionThreshold: messages this long or
 	// longer are sent compressed. 0 means DefaultCompressionThreshold.
 	Threshold int
+	// ServerWindowBits and ClientWindowBits are the LZ77 windows each
+	// side compresses with, in bits (RFC 7692 §7.1.2): 15 unless the
+	// negotiation limits them; 0 also means 15. A sender never refers
+	// back further than its window, so with context takeover its
+	// receiver keeps only that much of its history: a compressed
+	// message that refers further back into the earlier ones does not
+	// inflate. The model's histories are WindowSize long whatever the
+	// windows, and its peers keep to them (see Window).
+	ServerWindowBits, ClientWindowBits int
+}
+
+// Window is the LZ77 window, in bytes, of the server's compressor or, if
+// not server, the client's: how much of the sender's history its next
+// compressed message may refer to.
+func (d *Deflate) Window(server bool) int {
+	bits := d.ClientWindowBits
+	if server {
+		bits = d.ServerWindowBits
+	}
+	if bits == 0 {
+		bits = 15
+	}
+	return 1 << bits
+}
+
+// RecvWindow is the peer's LZ77 window in bytes: how far back into its
+// earlier compressed messages its next one may refer; WindowSize without
+// compression.
+func (m *Conn) RecvWindow() int {
+	if m.Deflate == nil {
+		return WindowSize
+	}
+	return m.Deflate.Window(!m.client())
+}
+
+// LastWindow is the last window bytes of a history: the dictionary of a
+// sender whose window is that size.
+func LastWindow(hist []byte, window int) []byte {
+	return hist[max(len(hist)-window, 0):]
 }
 
 // DefaultCompressionThreshold is what a CompressionThreshold of 0 means.

@@ -247,9 +247,12 @@ func TestNegotiate(t *testing.T) {
 		{CompressionContextTakeover, []string{"permessage-deflate; client_no_context_takeover"}, "permessage-deflate; client_no_context_takeover", true, false},
 		{CompressionContextTakeover, []string{"permessage-deflate; server_no_context_takeover"}, "permessage-deflate; server_no_context_takeover", false, true},
 		{CompressionContextTakeover, []string{`permessage-deflate; server_max_window_bits="15"`}, "permessage-deflate; server_max_window_bits=15", true, true},
-		{CompressionContextTakeover, []string{"permessage-deflate; server_max_window_bits=10"}, "", false, false},
-		{CompressionContextTakeover, []string{"permessage-deflate; server_max_window_bits=10, permessage-deflate; client_no_context_takeover"},
+		{CompressionContextTakeover, []string{"permessage-deflate; server_max_window_bits=10"}, "permessage-deflate; server_max_window_bits=10", true, true},
+		{CompressionContextTakeover, []string{"permessage-deflate; server_max_window_bits=7, permessage-deflate; client_no_context_takeover"},
 			"permessage-deflate; client_no_context_takeover", true, false},
+		{CompressionContextTakeover, []string{"permessage-deflate; client_max_window_bits=9; server_max_window_bits=8"},
+			"permessage-deflate; server_max_window_bits=8; client_max_window_bits=9", true, true},
+		{CompressionNoContextTakeover, []string{"permessage-deflate; client_max_window_bits=15"}, both, false, false},
 		{CompressionContextTakeover, []string{"x-webkit-deflate-frame", "permessage-deflate; client_max_window_bits=08"}, "", false, false},
 		{CompressionContextTakeover, []string{"permessage-deflate; client_no_context_takeover; client_no_context_takeover"}, "", false, false},
 		{CompressionContextTakeover, []string{"permessage-deflate; server_no_context_takeover=1"}, "", false, false},
@@ -260,6 +263,33 @@ func TestNegotiate(t *testing.T) {
 		d, resp := Negotiate(tt.mode, tt.offers, 0)
 		if resp != tt.want || (d != nil) != (tt.want != "") || d != nil && (d.ServerContextTakeover != tt.server || d.ClientContextTakeover != tt.client) {
 			t.Errorf("mode %d, %q: %+v %q, want %q server=%v client=%v", tt.mode, tt.offers, d, resp, tt.want, tt.server, tt.client)
+		}
+	}
+}
+
+// TestNegotiateWindows: the window rows of STATE_MACHINE.md's
+// "Compressed messages": a limit on the server's window is honoured and
+// answered as offered; one the client declares on its own is answered,
+// below 15, and binds it.
+func TestNegotiateWindows(t *testing.T) {
+	for _, tt := range []struct {
+		offer                  string
+		serverBits, clientBits int
+	}{
+		{"permessage-deflate", 15, 15},
+		{"permessage-deflate; client_max_window_bits", 15, 15},
+		{"permessage-deflate; server_max_window_bits=8", 8, 15},
+		{"permessage-deflate; server_max_window_bits=12", 12, 15},
+		{"permessage-deflate; client_max_window_bits=9", 15, 9},
+		{"permessage-deflate; server_max_window_bits=15; client_max_window_bits=15", 15, 15},
+	} {
+		d, _ := Negotiate(CompressionContextTakeover, []string{tt.offer}, 0)
+		if d == nil || d.ServerWindowBits != tt.serverBits || d.ClientWindowBits != tt.clientBits {
+			t.Errorf("%q: %+v, want windows %d and %d bits", tt.offer, d, tt.serverBits, tt.clientBits)
+			continue
+		}
+		if d.Window(true) != 1<<tt.serverBits || d.Window(false) != 1<<tt.clientBits {
+			t.Errorf("%q: windows %d and %d bytes", tt.offer, d.Window(true), d.Window(false))
 		}
 	}
 }

@@ -41,16 +41,19 @@ func acceptOffer(mode Compression, offer string) (*Deflate, string, bool) {
 	if !ok {
 		return nil, "", false
 	}
-	var serverNo, clientNo, serverBits bool
+	var serverNo, clientNo bool
+	serverBits, clientBits := 0, 15
 	for name, v := range params {
 		switch {
 		case name == "server_no_context_takeover" && !v.hasValue:
 			serverNo = true
 		case name == "client_no_context_takeover" && !v.hasValue:
 			clientNo = true
-		case name == "server_max_window_bits" && v.hasValue && windowBits(v.value) == 15:
-			serverBits = true // below 15 is declined: our window is 15 bits
-		case name == "client_max_window_bits" && (!v.hasValue || windowBits(v.value) > 0):
+		case name == "server_max_window_bits" && v.hasValue && windowBits(v.value) > 0:
+			serverBits = windowBits(v.value) // honoured as offered
+		case name == "client_max_window_bits" && !v.hasValue:
+		case name == "client_max_window_bits" && windowBits(v.value) > 0:
+			clientBits = windowBits(v.value) // answered below 15
 		default:
 			return nil, "", false
 		}
@@ -65,10 +68,17 @@ func acceptOffer(mode Compression, offer string) (*Deflate, string, bool) {
 	if clientNo {
 		resp += "; client_no_context_takeover"
 	}
-	if serverBits {
-		resp += "; server_max_window_bits=15"
+	if serverBits > 0 {
+		resp += "; server_max_window_bits=" + strconv.Itoa(serverBits)
 	}
-	return &Deflate{ServerContextTakeover: !serverNo, ClientContextTakeover: !clientNo}, resp, true
+	if clientBits < 15 {
+		resp += "; client_max_window_bits=" + strconv.Itoa(clientBits)
+	}
+	d := &Deflate{ServerContextTakeover: !serverNo, ClientContextTakeover: !clientNo, ServerWindowBits: 15, ClientWindowBits: clientBits}
+	if serverBits > 0 {
+		d.ServerWindowBits = serverBits
+	}
+	return d, resp, true
 }
 
 // param is an extension parameter's value, quotes removed.
@@ -131,9 +141,9 @@ func splitQuoted(s string, sep rune) []string {
 func DialOffer(mode Compression) string {
 	switch mode {
 	case CompressionNoContextTakeover:
-		return "permessage-deflate; server_no_context_takeover; client_no_context_takeover"
+		return "permessage-deflate; server_no_context_takeover; client_no_context_takeover; client_max_window_bits"
 	case CompressionContextTakeover:
-		return "permessage-deflate"
+		return "permessage-deflate; client_max_window_bits"
 	}
 	return ""
 }
@@ -143,9 +153,10 @@ func DialOffer(mode Compression) string {
 // false if the handshake fails: an extension though none was offered, or
 // anything but exactly one permessage-deflate whose parameters are
 // server_no_context_takeover and client_no_context_takeover without a
-// value, and server_max_window_bits of 8 to 15, each at most once (no
-// client_max_window_bits: it was not offered), with both
-// no_context_takeover parameters in CompressionNoContextTakeover.
+// value, and server_max_window_bits and client_max_window_bits of 8 to
+// 15, each at most once, with both no_context_takeover parameters in
+// CompressionNoContextTakeover. The window sizes are those of the
+// answer: 15 bits where it gives none.
 func AcceptAnswer(mode Compression, values []string, threshold int) (d *Deflate, ok bool) {
 	if len(values) == 0 {
 		return nil, true
@@ -169,6 +180,7 @@ func AcceptAnswer(mode Compression, values []string, threshold int) (d *Deflate,
 		return nil, false
 	}
 	var serverNo, clientNo bool
+	serverBits, clientBits := 15, 15
 	for name, v := range params {
 		switch {
 		case name == "server_no_context_takeover" && !v.hasValue:
@@ -176,6 +188,9 @@ func AcceptAnswer(mode Compression, values []string, threshold int) (d *Deflate,
 		case name == "client_no_context_takeover" && !v.hasValue:
 			clientNo = true
 		case name == "server_max_window_bits" && v.hasValue && windowBits(v.value) > 0:
+			serverBits = windowBits(v.value)
+		case name == "client_max_window_bits" && v.hasValue && windowBits(v.value) > 0:
+			clientBits = windowBits(v.value) // offered without a size: the server sets it
 		default:
 			return nil, false
 		}
@@ -183,5 +198,6 @@ func AcceptAnswer(mode Compression, values []string, threshold int) (d *Deflate,
 	if mode == CompressionNoContextTakeover && !(serverNo && clientNo) {
 		return nil, false
 	}
-	return &Deflate{ServerContextTakeover: !serverNo, ClientContextTakeover: !clientNo, Threshold: threshold}, true
+	return &Deflate{ServerContextTakeover: !serverNo, ClientContextTakeover: !clientNo,
+		ServerWindowBits: serverBits, ClientWindowBits: clientBits, Threshold: threshold}, true
 }

@@ -81,12 +81,16 @@ var interopServers = []struct {
 		"permessage-deflate; server_no_context_takeover; client_no_context_takeover", startGorillaServer},
 	{"coder", "permessage-deflate; client_no_context_takeover; server_no_context_takeover",
 		"permessage-deflate", startCoderServer},
-	{"gws", "permessage-deflate; server_no_context_takeover; client_no_context_takeover",
-		"permessage-deflate", startGWSServer},
+	// gws, configured with windows of 12 bits for itself and 9 for the
+	// client, answers both: we compress within 512 bytes.
+	{"gws", "permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=12; client_max_window_bits=9",
+		"permessage-deflate; server_max_window_bits=12; client_max_window_bits=9", startGWSServer},
 	{"node-ws", "permessage-deflate; server_no_context_takeover; client_no_context_takeover",
 		"permessage-deflate", startNodeServer},
-	{"python-websockets", "permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=12",
-		"permessage-deflate; server_max_window_bits=12", startPythonServer},
+	// websockets limits both windows to 12 bits: ours too, since we
+	// offer client_max_window_bits.
+	{"python-websockets", "permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=12; client_max_window_bits=12",
+		"permessage-deflate; server_max_window_bits=12; client_max_window_bits=12", startPythonServer},
 }
 
 // ourCloses and theirCloses are the codes each side closes with: ours
@@ -593,9 +597,10 @@ func startCoderServer(t *testing.T, deflate, tlsOn bool) *echoServer {
 }
 
 // startGWSServer: gws's Upgrader and ReadLoop (with compression, context
-// takeover as far as the client allows, and 32 KiB windows: with smaller
-// ones gws answers client_max_window_bits, which RFC 7692 §7.1.2.2
-// forbids when the client did not offer it).
+// takeover as far as the client allows, a window of 12 bits for its own
+// messages and one of 9 for the client's, which it answers in
+// client_max_window_bits: our Dial offers it, as RFC 7692 §7.1.2.2 requires
+// of an answer with it).
 func startGWSServer(t *testing.T, deflate, tlsOn bool) *echoServer {
 	return startGoServer(t, tlsOn, func(closes *closeLog) http.HandlerFunc {
 		up := gws.NewUpgrader(gwsEcho{closes}, &gws.ServerOption{
@@ -605,8 +610,8 @@ func startGWSServer(t *testing.T, deflate, tlsOn bool) *echoServer {
 				Enabled:               deflate,
 				ServerContextTakeover: true,
 				ClientContextTakeover: true,
-				ServerMaxWindowBits:   15,
-				ClientMaxWindowBits:   15,
+				ServerMaxWindowBits:   12,
+				ClientMaxWindowBits:   9,
 			},
 		})
 		return func(w http.ResponseWriter, r *http.Request) {

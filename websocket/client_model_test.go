@@ -58,6 +58,7 @@ var dialAnswers = [][]string{nil, nil, {"permessage-deflate"},
 	{"permessage-deflate; server_no_context_takeover; client_no_context_takeover"},
 	{"permessage-deflate; server_no_context_takeover"}, {"permessage-deflate; client_no_context_takeover"},
 	{"permessage-deflate; server_max_window_bits=10"}, {"permessage-deflate; client_max_window_bits=15"},
+	{"permessage-deflate; server_max_window_bits=9; client_max_window_bits=8"}, {"permessage-deflate; client_max_window_bits"},
 	{"permessage-deflate; server_no_context_takeover=1"}, {"permessage-deflate; server_max_window_bits=16"},
 	{"permessage-deflate, permessage-deflate"}, {"permessage-deflate", "x-other"}, {"x-webkit-deflate-frame"}}
 
@@ -258,7 +259,7 @@ func (d *duplex) deliver(side int, effects []model.Effect, want *[2][]model.Resu
 			case f.Compressed:
 				var dict []byte
 				if d.m[side].SendContextTakeover() {
-					dict = d.history[side]
+					dict = model.LastWindow(d.history[side], d.m[peer].RecvWindow())
 				}
 				wire = serverFrame(true, 4, f.Op, model.Compress(f.Payload, dict, false))
 				d.history[side] = model.AddHistory(d.history[side], f.Payload)

@@ -40,17 +40,28 @@ var inflateEnd = [9]byte{0x00, 0x00, 0xff, 0xff, 0x01, 0x00, 0x00, 0xff, 0xff}
 // fastest level matters more than a few percent of size.
 const deflateLevel = flate.BestSpeed
 
-// windowSize is the LZ77 window of DEFLATE (RFC 1951), the most either
-// side may refer back, and so the history kept with context takeover.
-const windowSize = 32 << 10
-
 var (
-	flateWriters = sync.Pool{New: func() any {
-		w, _ := flate.NewWriter(nil, deflateLevel)
-		return w
-	}}
+	// flateWriters are the compressors, one pool per window size in bits
+	// (8–15): a compressor never refers back further than its window.
+	flateWriters [16]sync.Pool
 	flateReaders = sync.Pool{New: func() any { return flate.NewReader(noBytes) }}
 )
+
+// getFlateWriter takes a compressor with a window of 2^bits bytes from its
+// pool. The whole window's is the fastest level; a smaller one is
+// klauspost's only compressor with a window of choice (level 5's matcher,
+// slower, but what a client that limits our window asks for).
+func getFlateWriter(bits int) *flate.Writer {
+	if w, ok := flateWriters[bits].Get().(*flate.Writer); ok {
+		return w
+	}
+	if bits == 15 {
+		w, _ := flate.NewWriter(nil, deflateLevel)
+		return w
+	}
+	w, _ := flate.NewWriterWindow(nil, 1<<bits)
+	return w
+}
 
 // noBytes is what a pooled decompressor is set to read from: nothing, and
 // no connection that it would keep alive. It is never read.
@@ -59,6 +70,7 @@ var noBytes = bytes.NewReader(nil)
 // compression is a connection's negotiated permessage-deflate.
 type compression struct {
 	threshold int // messages shorter than this are sent uncompressed
+	sendBits  int // our compressor's window, in bits (8–15)
 	// sent and received are the histories kept for context takeover in
 	// each direction; nil where the sender resets after each message.
 	sent, received *history
@@ -67,40 +79,46 @@ type compression struct {
 // newCompression returns the state for a negotiated permessage-deflate,
 // at the server's end or, if client, at the client's.
 func newCompression(p deflateParams, threshold int, client bool) *compression {
-	z := &compression{threshold: threshold}
 	ours, theirs := p.serverNoContextTakeover, p.clientNoContextTakeover
+	ourBits, theirBits := p.serverBits(), p.clientBits()
 	if client {
 		ours, theirs = theirs, ours
+		ourBits, theirBits = theirBits, ourBits
 	}
+	z := &compression{threshold: threshold, sendBits: ourBits}
 	if !ours {
-		z.sent = &history{}
+		z.sent = &history{window: 1 << ourBits}
 	}
 	if !theirs {
-		z.received = &history{}
+		// The sender's compressor refers back no further than its
+		// window, so that much of the history is all it can use.
+		z.received = &history{window: 1 << theirBits}
 	}
 	return z
 }
 
-// history holds the last windowSize bytes of a direction's compressed
-// messages, uncompressed. Its buffer has some room beyond the window so
-// that it is shifted only now and then, not for every piece added.
-type history struct{ b []byte }
-
-const historyCap = windowSize + windowSize/4
+// history holds the last window bytes of a direction's compressed
+// messages, uncompressed: window is that direction's LZ77 window, 32 KiB
+// unless negotiated smaller. Its buffer has some room beyond the window
+// so that it is shifted only now and then, not for every piece added.
+type history struct {
+	b      []byte
+	window int
+}
 
 func (h *history) add(p []byte) {
 	if h == nil || len(p) == 0 {
 		return
 	}
-	if len(p) >= windowSize {
-		h.b = append(h.b[:0], p[len(p)-windowSize:]...)
+	if h.b == nil {
+		h.b = make([]byte, 0, h.window+h.window/4)
+	}
+	if len(p) >= h.window {
+		h.b = append(h.b[:0], p[len(p)-h.window:]...)
 		return
 	}
-	if h.b == nil {
-		h.b = make([]byte, 0, historyCap)
-	}
 	if len(h.b)+len(p) > cap(h.b) {
-		keep := min(len(h.b), windowSize-len(p))
+		keep := min(len(h.b), h.window-len(p))
 		h.b = h.b[:copy(h.b, h.b[len(h.b)-keep:])]
 	}
 	h.b = append(h.b, p...)
@@ -111,7 +129,7 @@ func (h *history) dict() []byte {
 	if h == nil || len(h.b) == 0 {
 		return nil
 	}
-	return h.b[max(len(h.b)-windowSize, 0):]
+	return h.b[max(len(h.b)-h.window, 0):]
 }
 
 // deflatedPayload reads the payload of the compressed message being
@@ -315,7 +333,7 @@ const rsv1 opcode = 0x40
 // sent yet. The compressor starts from the history of what was sent, or
 // afresh without context takeover.
 func (w *messageWriter) startDeflate() {
-	w.fw = flateWriters.Get().(*flate.Writer)
+	w.fw = getFlateWriter(w.c.deflate.sendBits)
 	w.fw.ResetDict(frameSink{w}, w.c.deflate.sent.dict())
 	w.out, w.outN = writeBuffers.Get().(*[]byte), 0
 	w.op |= rsv1
@@ -376,8 +394,10 @@ func (w *messageWriter) finishDeflate(err error) error {
 // stopDeflate gives the compressor and the output buffer back to their
 // pools, at the end of a compressed message or when it is given up.
 func (w *messageWriter) stopDeflate() {
-	w.fw.Reset(io.Discard)
-	flateWriters.Put(w.fw)
+	// Reset without a dictionary: the pool keeps no history of ours,
+	// and the next message sets its own.
+	w.fw.ResetDict(io.Discard, nil)
+	flateWriters[w.c.deflate.sendBits].Put(w.fw)
 	writeBuffers.Put(w.out)
 	w.fw, w.out, w.outN = nil, nil, 0
 }

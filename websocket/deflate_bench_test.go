@@ -7,6 +7,7 @@ package websocket_test
 import (
 	"bytes"
 	stdflate "compress/flate"
+	"fmt"
 	"io"
 	"runtime"
 	"testing"
@@ -207,7 +208,9 @@ func BenchmarkDeflateRoundTrip(b *testing.B) {
 // What an idle connection keeps with each mode, after a compressed
 // message each way: nothing more than without compression when neither
 // side takes over context (no compressor, decompressor or history), the
-// two 32 KiB histories when both do. The
+// two 32 KiB histories when both do, and less with smaller windows
+// (server_max_window_bits and client_max_window_bits of 12 and 9 offered:
+// histories of 4 KiB and 512 bytes). The
 // figures are for both ends of each connection, in this process; pools
 // are emptied first (two collections), so only what the connections hold
 // is counted.
@@ -221,23 +224,30 @@ func TestIdleCompressedConnections(t *testing.T) {
 		runtime.ReadMemStats(&ms)
 		return int64(ms.HeapInuse)
 	}
-	perConn := map[websocket.CompressionMode]int64{}
+	perConn := map[string]int64{}
 	for _, m := range []struct {
+		name   string
 		mode   websocket.CompressionMode
 		offer  []string
 		answer string
+		window int // the client's, as answered
 	}{
-		{websocket.CompressionOff, nil, ""}, // once to warm up: the figure is the second run's
-		{websocket.CompressionOff, nil, ""},
-		{websocket.CompressionNoContextTakeover, []string{offerDeflate}, "permessage-deflate; server_no_context_takeover; client_no_context_takeover"},
-		{websocket.CompressionContextTakeover, []string{offerDeflate}, "permessage-deflate"},
+		{"off", websocket.CompressionOff, nil, "", 0}, // once to warm up: the figure is the second run's
+		{"off", websocket.CompressionOff, nil, "", 0},
+		{"none", websocket.CompressionNoContextTakeover, []string{offerDeflate}, "permessage-deflate; server_no_context_takeover; client_no_context_takeover", 0},
+		{"both", websocket.CompressionContextTakeover, []string{offerDeflate}, "permessage-deflate", 0},
+		{"12 bits", websocket.CompressionContextTakeover, []string{offerWindows(12)}, "permessage-deflate; server_max_window_bits=12; client_max_window_bits=12", 1 << 12},
+		{"9 bits", websocket.CompressionContextTakeover, []string{offerWindows(9)}, "permessage-deflate; server_max_window_bits=9; client_max_window_bits=9", 1 << 9},
 	} {
 		ts := startServer(t, &websocket.Handler{Compression: m.mode, Handle: copyEcho})
 		before := heap()
 		clients := make([]*rawClient, n)
 		for i := range clients {
 			c := dialWS(t, ts, m.offer...)
-			c.deflate = &peerDeflate{}
+			if got := c.Resp.Header.Get("Sec-WebSocket-Extensions"); got != m.answer {
+				t.Fatalf("%s: answer %q, want %q", m.name, got, m.answer)
+			}
+			c.deflate = &peerDeflate{sendWindow: m.window}
 			if m.answer != "" {
 				c.sendCompressed(opText, msg, 1)
 			} else {
@@ -249,14 +259,15 @@ func TestIdleCompressedConnections(t *testing.T) {
 			c.deflate = nil // the client's own history is not the server's cost
 			clients[i] = c
 		}
-		perConn[m.mode] = (heap() - before) / n
+		perConn[m.name] = (heap() - before) / n
 		for _, c := range clients {
 			c.Close()
 		}
 		ts.shutdown()
 	}
-	off, none, both := perConn[websocket.CompressionOff], perConn[websocket.CompressionNoContextTakeover], perConn[websocket.CompressionContextTakeover]
-	t.Logf("heap in use per idle connection, both ends: off %d B, no context takeover %d B, context takeover %d B", off, none, both)
+	off, none, both := perConn["off"], perConn["none"], perConn["both"]
+	t.Logf("heap in use per idle connection, both ends: off %d B, no context takeover %d B, context takeover %d B (windows of 12 bits %d B, of 9 bits %d B)",
+		off, none, both, perConn["12 bits"], perConn["9 bits"])
 	// The margin is for the noise of measuring heap in a test binary
 	// (a few KiB per connection when other tests ran before); what it
 	// guards against, a compressor, decompressor or history kept, is
@@ -267,4 +278,16 @@ func TestIdleCompressedConnections(t *testing.T) {
 	if both > off+100<<10 {
 		t.Errorf("with context takeover an idle connection costs %d B more than without compression, want about 85 KiB", both-off)
 	}
+	// Two histories of 4 KiB (5 KiB buffers), then of 512 bytes.
+	if w := perConn["12 bits"]; w > off+20<<10 {
+		t.Errorf("with 12-bit windows an idle connection costs %d B more than without compression, want about 10 KiB", w-off)
+	}
+	if w := perConn["9 bits"]; w > off+10<<10 {
+		t.Errorf("with 9-bit windows an idle connection costs %d B more than without compression, want about 1 KiB", w-off)
+	}
+}
+
+// offerWindows offers permessage-deflate with both windows of bits.
+func offerWindows(bits int) string {
+	return fmt.Sprintf("Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=%d; client_max_window_bits=%d", bits, bits)
 }

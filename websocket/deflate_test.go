@@ -26,6 +26,7 @@ var deflateTail = []byte{0x00, 0x00, 0xff, 0xff}
 type peerDeflate struct {
 	sendTakeover, recvTakeover bool
 	sent, received             []byte
+	sendWindow                 int // how much of sent is the dictionary; 0: 32 KiB
 }
 
 // lastWindow is the last 32 KiB of h: the LZ77 window.
@@ -38,6 +39,9 @@ func (d *peerDeflate) compress(msg []byte) []byte {
 	var dict []byte
 	if d.sendTakeover {
 		dict = lastWindow(d.sent)
+		if d.sendWindow > 0 {
+			dict = d.sent[max(len(d.sent)-d.sendWindow, 0):]
+		}
 		d.sent = append(d.sent, msg...)
 	}
 	// Level 6: compress/flate's fastest level ignores a dictionary.
@@ -169,8 +173,14 @@ func TestDeflateNegotiation(t *testing.T) {
 		{"client asks for no context takeover", websocket.CompressionContextTakeover,
 			[]string{"Sec-WebSocket-Extensions: permessage-deflate; client_no_context_takeover"}, "permessage-deflate; client_no_context_takeover"},
 		{"first acceptable offer", websocket.CompressionContextTakeover,
-			[]string{"Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=9, permessage-deflate; server_max_window_bits=15"},
+			[]string{"Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=7, permessage-deflate; server_max_window_bits=15"},
 			"permessage-deflate; server_max_window_bits=15"},
+		{"server window limited, as offered", websocket.CompressionContextTakeover,
+			[]string{"Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=9, permessage-deflate; server_max_window_bits=15"},
+			"permessage-deflate; server_max_window_bits=9"},
+		{"client window declared, answered", websocket.CompressionContextTakeover,
+			[]string{"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits=10"},
+			"permessage-deflate; client_max_window_bits=10"},
 		{"malformed offer declined, not a 500", websocket.CompressionContextTakeover,
 			[]string{"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits=99"}, ""},
 		{"duplicate parameter declined", websocket.CompressionContextTakeover,

@@ -32,12 +32,14 @@ const (
 	// CompressionContextTakeover lets each message refer back to the
 	// ones before it in the same direction (up to 32 KiB back), as far
 	// as the client agrees: it may ask for no context takeover in
-	// either direction. Small repetitive messages shrink the most.
-	// Each connection keeps the last 32 KiB sent and the last 32 KiB
-	// received (40 KiB buffers each, allocated with the first compressed
-	// message in that direction), about 85 KiB per connection; the
-	// compressor and decompressor are still pooled, and start each
-	// message from that history.
+	// either direction, or for smaller windows. Small repetitive
+	// messages shrink the most. Each connection keeps the last 32 KiB
+	// sent and the last 32 KiB received (40 KiB buffers each, allocated
+	// with the first compressed message in that direction), about
+	// 85 KiB per connection, less where the client limits a window
+	// (server_max_window_bits, client_max_window_bits); the compressor
+	// and decompressor are still pooled, and start each message from
+	// that history.
 	CompressionContextTakeover
 )
 
@@ -45,8 +47,22 @@ const (
 type deflateParams struct {
 	serverNoContextTakeover bool // we reset our compressor after each message
 	clientNoContextTakeover bool // the client resets its compressor after each message
-	serverMaxWindowBits     bool // the client asked for our window to be at most 15 bits, which it is
+	serverMaxWindowBits     int  // the server's LZ77 window, 8–15, as offered and answered; 0 if not mentioned (15)
 	clientMaxWindowBits     int  // the client's LZ77 window, 8–15; 15 if not limited
+}
+
+// serverBits is the server's LZ77 window in bits.
+func (p deflateParams) serverBits() int { return orFull(p.serverMaxWindowBits) }
+
+// clientBits is the client's LZ77 window in bits.
+func (p deflateParams) clientBits() int { return orFull(p.clientMaxWindowBits) }
+
+// orFull is a window in bits, 0 meaning DEFLATE's whole window.
+func orFull(bits int) int {
+	if bits == 0 {
+		return 15
+	}
+	return bits
 }
 
 // extensionOffer is one element of Sec-WebSocket-Extensions.
@@ -129,14 +145,18 @@ func negotiateDeflate(values []string, mode CompressionMode) (deflateParams, boo
 }
 
 // acceptDeflate decides on one permessage-deflate offer (RFC 7692 §7.1):
-// unknown or duplicate parameters, or values out of range, decline it; so
-// does a limit on our window below 15: our compressor uses the whole 32 KiB.
+// unknown or duplicate parameters, or values out of range, decline it.
+// A limit on our window is honoured as offered: the answer repeats it
+// (§7.1.2.1), and our compressor uses a window that size, down to 8 bits.
+// A limit the client declares on its own window is answered too
+// (§7.1.2.2), which binds the client to it: the history we keep of what
+// it sends is then that size.
 func acceptDeflate(o extensionOffer) (deflateParams, bool) {
 	p, serverBits, clientBits, ok := readDeflateParams(o)
-	if !ok || serverBits != 0 && serverBits < 15 {
+	if !ok {
 		return p, false
 	}
-	p.serverMaxWindowBits = serverBits == 15
+	p.serverMaxWindowBits = serverBits
 	if clientBits > 0 {
 		p.clientMaxWindowBits = clientBits
 	}
@@ -182,29 +202,35 @@ func readDeflateParams(o extensionOffer) (p deflateParams, serverBits, clientBit
 }
 
 // deflateOffer is the client's Sec-WebSocket-Extensions offer in mode.
-// It does not offer client_max_window_bits: the compressor uses the whole
-// 32 KiB window, and a server could otherwise ask for a smaller one.
+// It offers client_max_window_bits, as browsers do, so that a server that
+// wants to limit our window can answer with the size rather than decline
+// compression altogether (RFC 7692 §7.1.2.2).
 func deflateOffer(mode CompressionMode) string {
 	if mode == CompressionNoContextTakeover {
-		return "permessage-deflate; server_no_context_takeover; client_no_context_takeover"
+		return "permessage-deflate; server_no_context_takeover; client_no_context_takeover; client_max_window_bits"
 	}
-	return "permessage-deflate"
+	return "permessage-deflate; client_max_window_bits"
 }
 
 // acceptDeflateResponse checks the server's Sec-WebSocket-Extensions
 // answer to deflateOffer(mode) (RFC 7692 §7.1): exactly one
-// permessage-deflate, with valid parameters, none twice, no
-// client_max_window_bits (not offered), and in no-context-takeover mode
-// both no_context_takeover parameters, as asked. server_max_window_bits
-// of any valid value is fine: we inflate with the whole window anyway.
+// permessage-deflate, with valid parameters, none twice, and in
+// no-context-takeover mode both no_context_takeover parameters, as asked.
+// client_max_window_bits needs a value in an answer (§7.1.2.2): we then
+// compress with that window. server_max_window_bits of any valid value is
+// fine: the history of what we receive is then kept at that size.
 func acceptDeflateResponse(values []string, mode CompressionMode) (deflateParams, bool) {
 	offers, oks := parseExtensions(values)
 	if mode == CompressionOff || len(offers) != 1 || !oks[0] || offers[0].name != "permessage-deflate" {
 		return deflateParams{}, false
 	}
-	p, _, clientBits, ok := readDeflateParams(offers[0])
-	if !ok || clientBits != 0 { // client_max_window_bits was not offered
+	p, serverBits, clientBits, ok := readDeflateParams(offers[0])
+	if !ok || clientBits < 0 { // the size of our window, if any, must be given
 		return p, false
+	}
+	p.serverMaxWindowBits = serverBits
+	if clientBits > 0 {
+		p.clientMaxWindowBits = clientBits
 	}
 	if mode == CompressionNoContextTakeover && !(p.serverNoContextTakeover && p.clientNoContextTakeover) {
 		return p, false
@@ -232,8 +258,13 @@ func appendDeflateResponse(b []byte, p deflateParams) []byte {
 	if p.clientNoContextTakeover {
 		b = append(b, "; client_no_context_takeover"...)
 	}
-	if p.serverMaxWindowBits { // §7.1.2.1: accepted by answering it
-		b = append(b, "; server_max_window_bits=15"...)
+	if p.serverMaxWindowBits != 0 { // §7.1.2.1: accepted by answering it
+		b = append(b, "; server_max_window_bits="...)
+		b = strconv.AppendInt(b, int64(p.serverMaxWindowBits), 10)
+	}
+	if p.clientMaxWindowBits != 0 && p.clientMaxWindowBits < 15 { // §7.1.2.2: the client then keeps to it
+		b = append(b, "; client_max_window_bits="...)
+		b = strconv.AppendInt(b, int64(p.clientMaxWindowBits), 10)
 	}
 	return b
 }

@@ -702,7 +702,8 @@ func (h *harness) clientCompressed(t *rapid.T) {
 	}
 	var dict []byte
 	if h.m.RecvContextTakeover() {
-		dict = h.recvHistory
+		// A peer refers back no further than its negotiated window.
+		dict = model.LastWindow(h.recvHistory, h.m.RecvWindow())
 	}
 	wire := model.Compress(payload, dict, fault == "finalBlock" || fault == "afterFinal")
 	switch fault {
@@ -762,6 +763,7 @@ var deflateOffers = []string{"", "permessage-deflate", "permessage-deflate; clie
 	"permessage-deflate; client_no_context_takeover", "permessage-deflate; server_no_context_takeover",
 	"permessage-deflate; server_max_window_bits=15; client_max_window_bits=15",
 	"permessage-deflate; server_max_window_bits=9, permessage-deflate; client_no_context_takeover",
+	"permessage-deflate; server_max_window_bits=8; client_max_window_bits=9",
 	"permessage-deflate; unknown_parameter", "x-webkit-deflate-frame"}
 
 // clientViolations are frames that break RFC 6455.
