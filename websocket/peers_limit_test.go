@@ -53,10 +53,9 @@ var peerLimitModes = []struct {
 // each took on the wire. About 40 s for the three peers, most of it
 // Chromium's.
 //
-// Rows: STATE_MACHINE.md, "Frame checks": "data frame that takes its
-// message past Handler.MaxMessageSize" and "compressed message: inflating
-// goes past MaxMessageSize bytes"; "Compressed messages": "MaxMessageSize
-// applies to what comes out".
+// Rows: O1, O7; STATE_MACHINE.md, "Frame checks": "compressed message:
+// inflating goes past MaxMessageSize bytes"; "Compressed messages":
+// "MaxMessageSize applies to what comes out".
 func TestPeersCompressedMessagesAtTheLimit(t *testing.T) {
 	peers := []struct {
 		name string
