@@ -91,10 +91,10 @@ type Conn struct {
 	// under it, so control frames can slip between a message's frames.
 	wmu       sync.Mutex
 	closeSent bool  // our close frame is on the wire: nothing may follow it
+	maskPos   uint8 // the next of maskKeys (a byte, in closeSent's padding)
 	wdl       int64 // the write deadline set on nc by writeAll, Unix ns; 0: none
 	hdrBuf    [maxHeaderLen]byte
 	maskKeys  *[64]byte // the client's next masking keys; nil on a server
-	maskPos   int
 }
 
 // defaultMaxMessageSize is Handler.MaxMessageSize's default: far above

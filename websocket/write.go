@@ -232,7 +232,7 @@ func (c *Conn) writeMasked(hdr, room, body []byte) error {
 // from crypto/rand (RFC 6455 §5.3: "a strong source of entropy"); wmu is
 // held.
 func (c *Conn) nextMaskKey() (key [4]byte) {
-	if c.maskKeys == nil || c.maskPos == len(c.maskKeys) {
+	if c.maskKeys == nil || int(c.maskPos) == len(c.maskKeys) {
 		if c.maskKeys == nil {
 			c.maskKeys = new([64]byte)
 		}
@@ -240,7 +240,7 @@ func (c *Conn) nextMaskKey() (key [4]byte) {
 		c.maskPos = 0
 	}
 	copy(key[:], c.maskKeys[c.maskPos:])
-	c.maskPos += len(key)
+	c.maskPos += uint8(len(key))
 	return key
 }
 
@@ -361,13 +361,13 @@ type messageWriter struct {
 	op     opcode // of the next frame: the message type, then continuation
 	text   bool
 	closed bool
-	sent   bool  // a frame of the message has gone to the network
-	failed error // the message was given up: what the writer's calls return
+	sent   bool          // a frame of the message has gone to the network
+	utf8   utf8Validator // 4 bytes, here beside the flags: Conn stays in its size class
+	failed error         // the message was given up: what the writer's calls return
 	// block is pooled while a message is in progress: room for a frame
 	// header, then n bytes of buffered payload.
 	block *[]byte
 	n     int
-	utf8  utf8Validator
 	// With permessage-deflate, a message that reaches the threshold is
 	// compressed (see deflate.go): the payload still goes through
 	// block, into fw, whose output waits in out for its frame.
@@ -421,8 +421,7 @@ func (w *messageWriter) Write(p []byte) (int, error) {
 
 // write takes the valid start of p, sending frames as the buffer fills,
 // and reports whether it refused the rest.
-func (w *messageWriter) write(p []byte) (int, bool, error) {
-	var err error
+func (w *messageWriter) write(p []byte) (n int, refused bool, err error) {
 	if w.text {
 		if v := w.utf8; v.feed(p) {
 			w.utf8 = v
@@ -432,17 +431,16 @@ func (w *messageWriter) write(p []byte) (int, bool, error) {
 			for n < len(p) && w.utf8.step(p[n]) {
 				n++
 			}
-			p, err = p[:n], errInvalidUTF8
+			p, refused = p[:n], true
 		}
 	}
-	refused := err != nil
 	if w.n+len(p) <= writeBufferSize {
 		w.n += copy((*w.block)[maxHeaderLen+w.n:], p)
 		return len(p), refused, nil
 	}
 	if w.c.deflate != nil { // at least a full buffer: over any threshold worth having
-		if derr := w.deflateMore(p); derr != nil {
-			return 0, false, derr
+		if err := w.deflateMore(p); err != nil {
+			return 0, false, err
 		}
 		return len(p), refused, nil
 	}
@@ -450,8 +448,8 @@ func (w *messageWriter) write(p []byte) (int, bool, error) {
 	// character at the end, which waits for its remaining bytes.
 	send := w.n + len(p) - w.utf8.pending()
 	head, body := min(send, w.n), p[:max(send-w.n, 0)]
-	if ferr := w.frame(false, (*w.block)[:maxHeaderLen+head], body); ferr != nil {
-		return 0, false, ferr
+	if err := w.frame(false, (*w.block)[:maxHeaderLen+head], body); err != nil {
+		return 0, false, err
 	}
 	w.keep(head, p[len(body):])
 	return len(p), refused, nil
