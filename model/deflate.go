@@ -122,12 +122,19 @@ func Inflate(wire, dict []byte, limit int64) (out []byte, failure string) {
 		r = io.LimitReader(r, limit+1)
 	}
 	out, err := io.ReadAll(r)
+	consumed := in.Size() - int64(in.Len())
 	switch {
 	case limit >= 0 && int64(len(out)) > limit:
 		return out, "" // the caller sees it is too large
+	case err == nil && consumed > int64(len(wire)) && consumed < int64(len(wire)+len(end)):
+		// A final block that ends inside what was put behind the
+		// wire began in the client's bytes: it was cut. (The decoder
+		// reads no byte that holds no bit of the block it decodes.)
+		return out, ReasonCorrupt
 	case err == nil:
 		// The end (io.EOF, which ReadAll swallows): the final block
-		// behind the tail, or the client's own final block.
+		// behind the tail, or the client's own final block, whatever
+		// follows it.
 		return out, ""
 	}
 	return out, ReasonCorrupt

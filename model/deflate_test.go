@@ -83,6 +83,8 @@ func TestDeflateReceive(t *testing.T) {
 		{"corrupt: block type 3", &Deflate{}, -1, [][]byte{maskedRSV(true, 4, OpBinary, []byte{0xFF, 0x00})}, "", fail(1007, ReasonCorrupt)},
 		{"final block, then the first byte of an empty block (RFC 7692 §7.2.3.4)", &Deflate{}, -1,
 			[][]byte{maskedRSV(true, 4, OpText, []byte{0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x00})}, "Hello", nil},
+		{"final block cut short: the tail completes it, but it is corrupt", &Deflate{}, -1,
+			[][]byte{maskedRSV(true, 4, OpText, []byte{0xf3, 0x48, 0xcd, 0xc9, 0xc9})}, "", fail(1007, ReasonCorrupt)},
 		{"final block, then anything: not part of the message", &Deflate{}, -1,
 			[][]byte{maskedRSV(false, 4, OpBinary, deflated("fin", nil, true)), maskedRSV(true, 0, OpContinuation, []byte{0x12, 0x34})}, "fin", nil},
 		{"invalid UTF-8 once inflated", &Deflate{}, -1, [][]byte{maskedRSV(true, 4, OpText, deflated("a\xffb", nil, false))}, "", fail(1007, "invalid UTF-8 in text message")},

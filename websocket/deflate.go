@@ -253,18 +253,21 @@ func (c *Conn) readInflated(p []byte) (int, error) {
 		// inflateEnd, else the peer's (RFC 7692 §7.2.3.4), after which
 		// the rest of its frames, usually the first byte of the empty
 		// block that deflateTail completes, is not part of the message.
-		// The message ends where its frames end.
+		// The message ends where its frames end. A decoder reads no
+		// byte that holds no bit of the block it decodes, so a final
+		// block that ends inside inflateEnd's bytes began in the peer's:
+		// the message was cut inside that block, and is corrupt.
 		c.stopInflating()
-		if z.src.tail == 0 {
+		switch tail := z.src.tail; {
+		case tail == 0:
 			if err := c.skipAfterFinal(); err != io.EOF {
 				return 0, err
 			}
+		case tail < len(inflateEnd):
+			return 0, c.protocolError(&protocolError{StatusInvalidData, "invalid compressed data"})
 		}
 		return n, c.endMessage()
-	case io.ErrUnexpectedEOF: // cut inside a block: see inflateEnd
-		c.stopInflating()
-		return 0, c.protocolError(&protocolError{StatusInvalidData, "invalid compressed data"})
-	default:
+	default: // corrupt, or cut inside a block (io.ErrUnexpectedEOF): see inflateEnd
 		c.stopInflating()
 		return 0, c.protocolError(&protocolError{StatusInvalidData, "invalid compressed data"})
 	}
@@ -312,17 +315,30 @@ func (s frameSink) Write(p []byte) (int, error) {
 	for len(p) > 0 {
 		out := (*w.out)[maxHeaderLen:]
 		if w.outN == len(out) {
-			keep := len(deflateTail)
-			if err := w.frame(false, (*w.out)[:maxHeaderLen+w.outN-keep], nil); err != nil {
+			if err := w.sendCompressed(); err != nil {
 				return 0, err
 			}
-			w.outN = copy(out, out[w.outN-keep:w.outN])
 		}
 		k := copy(out[w.outN:], p)
 		w.outN += k
 		p = p[k:]
 	}
 	return n, nil
+}
+
+// sendCompressed sends the compressor's output as a frame of the message,
+// but for its last four bytes, which stay for the next.
+func (w *messageWriter) sendCompressed() error {
+	keep := len(deflateTail)
+	if w.outN <= keep {
+		return nil
+	}
+	if err := w.frame(false, (*w.out)[:maxHeaderLen+w.outN-keep], nil); err != nil {
+		return err
+	}
+	out := (*w.out)[maxHeaderLen:]
+	w.outN = copy(out, out[w.outN-keep:w.outN])
+	return nil
 }
 
 // rsv1 is RSV1 in a frame's first byte, as an opcode flag: the first
@@ -352,12 +368,24 @@ func (w *messageWriter) deflate(raw []byte) error {
 // deflateBuffered compresses the buffered payload, except an incomplete
 // character at its end, which waits for the rest of its bytes (or is
 // dropped by Close).
+//
+// The first time, the compressed bytes leave at once, up to a sync flush:
+// from then on a frame of the message has left, as for a message that is
+// not compressed once its buffer has filled, so that a message given up
+// is cut on the wire exactly when it is being compressed (see
+// messageWriter.fail), which the model can tell without compressing.
 func (w *messageWriter) deflateBuffered() error {
 	send := w.n - w.utf8.pending()
 	if err := w.deflate((*w.block)[maxHeaderLen : maxHeaderLen+send]); err != nil {
 		return err
 	}
 	w.keep(send, nil)
+	if !w.sent {
+		if err := w.fw.Flush(); err != nil {
+			return err
+		}
+		return w.sendCompressed()
+	}
 	return nil
 }
 

@@ -270,6 +270,26 @@ func TestDialDeflateFinalBlock(t *testing.T) {
 	}
 }
 
+// A final block cut short is corrupt at the client's end too, though the
+// tail the receiver adds completes it.
+// Rows: O7.
+func TestDialDeflateCutFinalBlock(t *testing.T) {
+	t.Parallel()
+	answer := make(chan []byte, 1)
+	url := rawServerExtensions(t, "permessage-deflate", func(nc net.Conn, br *bufio.Reader) {
+		nc.Write(compressedFrames(opText, helloFinalBlock[:5], 1, false))
+		_, p, _, _ := readClientFrame(br)
+		answer <- p
+	})
+	c := dial(t, url, &websocket.DialOptions{Compression: websocket.CompressionContextTakeover})
+	if msg, err := c.ReceiveText(100); !errors.Is(err, websocket.ErrConnClosed) {
+		t.Errorf("received %q, %v; want an error wrapping ErrConnClosed", msg, err)
+	}
+	if p := recv(t, answer, "the client's close frame"); len(p) < 2 || binary.BigEndian.Uint16(p) != 1007 {
+		t.Errorf("the client closed with %x, want 1007", p)
+	}
+}
+
 // receiveTextBefore is ReceiveText with the connection closed when ctx
 // ends, so that a test cannot hang on a message that never comes.
 func receiveTextBefore(ctx context.Context, c *websocket.Conn) (string, error) {

@@ -367,6 +367,9 @@ func TestDeflateViolations(t *testing.T) {
 		{"text ends inside a character", frames(Frame{Fin: true, Op: opText, Rsv: 4, Payload: deflated([]byte("ab\xce"))}), 1007},
 		{"1 KiB inflating past the limit", frames(Frame{Fin: true, Op: opBinary, Rsv: 4, Payload: bomb}), 1009},
 		{"compressed data cut inside a block", frames(Frame{Fin: true, Op: opBinary, Rsv: 4, Payload: deflated(jsonLike(4<<10, 8))[:300]}), 1007},
+		// The tail the receiver adds completes the block ("Hellh"),
+		// but a final block that ends in the tail was cut.
+		{"compressed data cut inside a final block", frames(Frame{Fin: true, Op: opText, Rsv: 4, Payload: helloFinalBlock[:5]}), 1007},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()

@@ -36,7 +36,7 @@ const (
 	// messages shrink the most. Each connection keeps the last 32 KiB
 	// sent and the last 32 KiB received (40 KiB buffers each, allocated
 	// with the first compressed message in that direction), about
-	// 85 KiB per connection, less where the client limits a window
+	// 80 KiB per connection, less where the client limits a window
 	// (server_max_window_bits, client_max_window_bits); the compressor
 	// and decompressor are still pooled, and start each message from
 	// that history.

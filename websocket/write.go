@@ -130,23 +130,23 @@ func (c *Conn) setWriteDeadline(deadline time.Time) (closing bool) {
 // send, §5.1) whose payload is a buffered part followed by body. The
 // buffered part is room[maxHeaderLen:], and the header goes into the room
 // before it; with room nil there is no buffered part. Either way the
-// payload is not copied.
-func (c *Conn) writeFrame(op opcode, fin bool, room, body []byte) error {
+// payload is not copied. tried reports whether it went to the network:
+// not if it was refused (the connection closing or ended).
+func (c *Conn) writeFrame(op opcode, fin bool, room, body []byte) (tried bool, err error) {
 	c.wmu.Lock()
 	if c.closeSent {
 		c.wmu.Unlock()
-		return ErrConnClosed
+		return false, ErrConnClosed
 	}
 	if err := c.allowed(evSend); err != nil {
 		c.wmu.Unlock()
-		return err
+		return false, err
 	}
 	size := len(body)
 	if room != nil {
 		size += len(room) - maxHeaderLen
 	}
 	hdr := appendHeader(c.hdrBuf[:0], fin, op, size)
-	var err error
 	if c.client {
 		err = c.writeMasked(hdr, room, body)
 	} else if room != nil {
@@ -158,9 +158,9 @@ func (c *Conn) writeFrame(op opcode, fin bool, room, body []byte) error {
 	}
 	c.wmu.Unlock()
 	if err != nil {
-		return c.writeFailed(err)
+		return true, c.writeFailed(err)
 	}
-	return nil
+	return true, nil
 }
 
 // writeControl writes a pong or our close frame.
@@ -293,13 +293,15 @@ func (c *Conn) sendWhole(op opcode, msg []byte) error {
 	if c.deflate != nil && len(msg) >= c.deflate.threshold {
 		return c.w.sendDeflated(op, msg)
 	}
-	return c.writeFrame(op, true, nil, msg)
+	_, err := c.writeFrame(op, true, nil, msg)
+	return err
 }
 
 // SendMessage starts a message of type tp and returns a writer for its
 // payload. The writer streams: the payload leaves in frames as its buffer
 // fills, and Close sends the final frame. The writer holds the send side
 // from this call until its Close, so other senders wait: always close it.
+// The writer is for one goroutine at a time.
 // A type other than Text or Binary gives ErrMessageType; once the
 // connection has started closing, ErrConnClosed.
 //
@@ -309,9 +311,9 @@ func (c *Conn) sendWhole(op opcode, msg []byte) error {
 // source of its ReadFrom (io.Copy) fails or yields invalid UTF-8, when
 // Close would end a text message inside a character, and when
 // CloseWithError abandons it on purpose. If no frame of the message has
-// left yet (nor has compressing it begun: a compressed message starts
-// with its first 64 KiB), nothing of it is sent and the connection stays
-// usable; the failing call and Close return the cause. Otherwise the
+// left yet (the first leaves when the 64 KiB buffer fills, compressed or
+// not), nothing of it is sent and the connection stays usable; the
+// failing call and Close return the cause. Otherwise the
 // connection is closed with StatusInternalServerError (1011, reason
 // "message abandoned"), without waiting for the peer's answer, and they
 // return an error that wraps both ErrConnClosed and the cause.
@@ -334,7 +336,10 @@ func (c *Conn) SendMessage(tp MessageType) (io.WriteCloser, error) {
 }
 
 // MessageWriter is what the writer from [Conn.SendMessage] is, besides an
-// io.WriteCloser: it can give up its message, as io.PipeWriter can.
+// io.WriteCloser: it can give up its message. Its methods, CloseWithError
+// too, are for one goroutine at a time, as a bufio.Writer's are: unlike
+// io.PipeWriter's, CloseWithError does not interrupt a Write or an
+// io.Copy in progress; it ends the message between them.
 //
 //	w, err := c.SendMessage(websocket.Text)
 //	...
@@ -512,8 +517,9 @@ func (w *messageWriter) flush() error {
 
 // frame sends one frame of the message.
 func (w *messageWriter) frame(fin bool, room, body []byte) error {
-	err := w.c.writeFrame(w.op, fin, room, body)
-	w.op, w.sent = opContinuation, true
+	tried, err := w.c.writeFrame(w.op, fin, room, body)
+	w.op = opContinuation
+	w.sent = w.sent || tried
 	return err
 }
 
@@ -563,21 +569,24 @@ func (w *messageWriter) CloseWithError(err error) error {
 }
 
 // fail gives up the message for cause and records what the writer's
-// calls return from then on; it reports whether the connection had to be
-// closed. If no frame of the message has left and compressing has not
-// begun, nothing of it is sent and the connection goes on. Otherwise the
-// peer has part of it: the connection is closed (O14) so that the peer
-// does not take that part for the message. A message being compressed
-// counts as sent even before its first frame: its bytes are in the
-// history of context takeover already.
-func (w *messageWriter) fail(cause error) (closed bool) {
-	cut := w.sent || w.compressing()
+// calls return from then on; it reports whether the message was cut on
+// the wire. If no frame of it has left, nothing of it is sent and the
+// connection goes on. Otherwise the peer has part of it: the connection
+// is closed (O14) so that the peer does not take that part for the
+// message. (A message being compressed has sent its first frame when
+// compressing began, see deflateBuffered: its bytes are in the history
+// of context takeover, which the peer must have too.)
+func (w *messageWriter) fail(cause error) (cut bool) {
+	cut = w.sent || w.compressing()
 	w.release()
 	if !cut {
 		w.failed = cause
 		return false
 	}
-	w.c.abandonMessage()
+	if err := w.c.abandonMessage(); err != nil { // K14, T1, T3: closing or ended already
+		w.failed = fmt.Errorf("%w: message given up: %w", err, cause)
+		return true
+	}
 	w.failed = fmt.Errorf("%w: %s after part of it was sent (close %d): %w",
 		ErrConnClosed, reasonAbandoned, StatusInternalServerError, cause)
 	return true
