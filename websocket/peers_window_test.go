@@ -30,13 +30,15 @@ var peerWindowLabels = []string{"json-1KiB", "text-100KiB", "random-1MiB", "even
 // carry server_max_window_bits=N and client_max_window_bits=N as offered
 // (checkHandshakes), and the peer must have applied both: its own zlib
 // then inflates what the server sends with a window of 2^N bytes only,
-// and a back-reference of the server's any further would not inflate.
+// and any back-reference of the server's further than that would not
+// inflate (the peer closes the connection).
 // On one connection, one after the other, 1 KiB of JSON, 100 KiB of text
 // that repeats every 4 KiB, 1 MiB of random bytes and 64 similar JSON
 // events must echo intact, and the byte counts show them compressed
-// both ways: the JSON to well under its size; the text far less than a
-// 32 KiB window would make it, its repeats being out of reach of either
-// window; the random bytes to about their size; the events, where both
+// both ways: the JSON to well under its size; the text by far less than
+// a 32 KiB window would shrink it (to some 3 KiB), its repeats being out
+// of reach of either window (see checkWindowWire); the random bytes to
+// about their size; the events, where both
 // windows hold a whole event (10 bits), to less than half with context
 // takeover of what they cost without.
 //

@@ -108,14 +108,32 @@ function checkNegotiated(ws) {
   }
 }
 
-// next resolves with the next message, or rejects after ms.
+// next resolves with the next message, or rejects after ms; if
+// ws.failOnClose is set, also as soon as the connection is closed, or at
+// once if it was.
 function next(ws, ms = 20000) {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no message in ${ms} ms`)), ms);
-    ws.once("message", (data, isBinary) => {
+    const onClose = (code, reason) => {
       clearTimeout(timer);
+      ws.off("message", onMessage);
+      reject(new Error(`closed with ${code} ${JSON.stringify(reason.toString())} instead`));
+    };
+    const onMessage = (data, isBinary) => {
+      clearTimeout(timer);
+      if (ws.failOnClose) ws.off("close", onClose);
       resolve({ data, isBinary });
-    });
+    };
+    ws.once("message", onMessage);
+    if (ws.failOnClose) {
+      if (ws.readyState === WebSocket.CLOSED) {
+        clearTimeout(timer);
+        ws.off("message", onMessage);
+        reject(new Error("the connection is closed"));
+      } else {
+        ws.once("close", onClose);
+      }
+    }
   });
 }
 
@@ -280,6 +298,7 @@ async function windowChecks(serverBits, clientBits) {
     report(`connection offering server_max_window_bits=${serverBits} and client_max_window_bits=${clientBits}`, err.message || String(err));
     return;
   }
+  ws.failOnClose = true; // a check after a failure fails at once
   await check(`handshake: server_max_window_bits=${serverBits} and client_max_window_bits=${clientBits} answered and applied`, () => {
     const answer = JSON.stringify(ws.answer);
     const ext = parseExtensions(ws.answer);
@@ -304,6 +323,7 @@ async function windowChecks(serverBits, clientBits) {
   await check("wire: 1 MiB of random bytes", () => measure(ws, "random-1MiB", [randomBytes(1 << 20)]));
   await check("wire: 64 similar JSON events", () => measure(ws, "events", Array.from({ length: 64 }, (_, i) => event(i))));
   await check("client closes with 1000: clean, code echoed", async () => {
+    if (ws.readyState === WebSocket.CLOSED) throw new Error("the connection is closed");
     const done = closed(ws);
     ws.close(1000, "bye");
     const { code } = await done;
