@@ -539,7 +539,10 @@ func (p *wireProxy) checkHandshakes(t *testing.T, modeOf func(path string) webso
 // wantDeflateAnswer is the server's expected answer to a client's
 // Sec-WebSocket-Extensions offer, parsed, or nil for none (RFC 7692 §7.1):
 // the first permessage-deflate offer accepted, client_max_window_bits
-// not answered (the server does not limit the client's window),
+// without a value or with 15 not answered (the server does not limit the
+// client's window), with a value N below 15 answered as offered (the
+// client keeps to its window), server_max_window_bits=N (8–15) answered
+// as offered (the server compresses with that window),
 // server_no_context_takeover and client_no_context_takeover answered
 // where the client asked for them, and both where the mode is
 // CompressionNoContextTakeover. Only the offers the peers make are
@@ -555,12 +558,20 @@ func wantDeflateAnswer(offer string, mode websocket.CompressionMode) (map[string
 	}
 	want := map[string]string{}
 	for param, value := range elements[i].params {
+		bits, err := strconv.Atoi(value)
+		validBits := err == nil && bits >= 8 && bits <= 15 && strconv.Itoa(bits) == value
 		switch {
+		case (param == "server_no_context_takeover" || param == "client_no_context_takeover") && value == "":
+			want[param] = ""
+		case param == "server_max_window_bits" && validBits:
+			want[param] = value
+		case param == "client_max_window_bits" && validBits && bits < 15:
+			want[param] = value
+		case param == "client_max_window_bits" && (value == "" || validBits):
+			// not answered
 		case value != "":
 			return nil, fmt.Errorf("offer %q: the test does not know what to expect of %s=%s", offer, param, value)
-		case param == "server_no_context_takeover", param == "client_no_context_takeover":
-			want[param] = ""
-		case param != "client_max_window_bits":
+		default:
 			return nil, fmt.Errorf("offer %q: the test does not know what to expect of %s", offer, param)
 		}
 	}

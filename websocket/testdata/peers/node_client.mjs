@@ -1,10 +1,13 @@
 // Node's ws client against a wsmachine echo server:
 //
-//   node node_client.mjs MODE URL [limit]
+//   node node_client.mjs MODE URL [limit | window SERVER_BITS CLIENT_BITS]
 //
 // MODE is the server's compression: off, no-context-takeover or
 // context-takeover. With "limit", only the checks of the server's message
-// size limit (16 MiB, its default) run instead: see limitChecks. The
+// size limit (16 MiB, its default) run instead: see limitChecks. With
+// "window", only the checks of windows smaller than 32 KiB run instead,
+// the client offering server_max_window_bits=SERVER_BITS and
+// client_max_window_bits=CLIENT_BITS (8-15): see windowChecks. The
 // server at URL echoes every message, answers a text message "close
 // <code> <reason>" by closing with that code and reason, answers "wire"
 // with "wire <up> <down>", the bytes its TCP connection has carried from
@@ -19,8 +22,10 @@ import WebSocket from "ws";
 const [mode, url, ...rest] = process.argv.slice(2);
 const compressed = mode !== "off";
 const limit = rest.length === 1 && rest[0] === "limit";
-if (!["off", "no-context-takeover", "context-takeover"].includes(mode) || !url || (rest.length > 0 && !limit)) {
-  console.error("usage: node node_client.mjs off|no-context-takeover|context-takeover URL [limit]");
+const bits = (s) => (/^(8|9|1[0-5])$/.test(s) ? Number(s) : NaN);
+const window = rest.length === 3 && rest[0] === "window" && bits(rest[1]) > 0 && bits(rest[2]) > 0;
+if (!["off", "no-context-takeover", "context-takeover"].includes(mode) || !url || (rest.length > 0 && !limit && !window)) {
+  console.error("usage: node node_client.mjs off|no-context-takeover|context-takeover URL [limit | window SERVER_BITS CLIENT_BITS]");
   process.exit(100);
 }
 let failures = 0;
@@ -38,11 +43,17 @@ function report(name, err) {
 // is negotiated, compresses every message, however short (threshold 0).
 // kind says what the client asks for: "default" nothing (context
 // takeover both ways), "client-no-takeover" client_no_context_takeover,
-// "no-takeover" that and server_no_context_takeover.
-function open(kind = "default", protocols = undefined) {
+// "no-takeover" that and server_no_context_takeover. windowBits, if
+// given, are offered as server_max_window_bits and client_max_window_bits
+// (else ws offers client_max_window_bits without a value).
+function open(kind = "default", protocols = undefined, windowBits = undefined) {
   const perMessageDeflate = { threshold: 0 };
   if (kind !== "default") perMessageDeflate.clientNoContextTakeover = true;
   if (kind === "no-takeover") perMessageDeflate.serverNoContextTakeover = true;
+  if (windowBits) {
+    perMessageDeflate.serverMaxWindowBits = windowBits.server;
+    perMessageDeflate.clientMaxWindowBits = windowBits.client;
+  }
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, protocols, { perMessageDeflate });
     ws.binaryType = "nodebuffer";
@@ -97,14 +108,32 @@ function checkNegotiated(ws) {
   }
 }
 
-// next resolves with the next message, or rejects after ms.
+// next resolves with the next message, or rejects after ms; if
+// ws.failOnClose is set, also as soon as the connection is closed, or at
+// once if it was.
 function next(ws, ms = 20000) {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no message in ${ms} ms`)), ms);
-    ws.once("message", (data, isBinary) => {
+    const onClose = (code, reason) => {
       clearTimeout(timer);
+      ws.off("message", onMessage);
+      reject(new Error(`closed with ${code} ${JSON.stringify(reason.toString())} instead`));
+    };
+    const onMessage = (data, isBinary) => {
+      clearTimeout(timer);
+      if (ws.failOnClose) ws.off("close", onClose);
       resolve({ data, isBinary });
-    });
+    };
+    ws.once("message", onMessage);
+    if (ws.failOnClose) {
+      if (ws.readyState === WebSocket.CLOSED) {
+        clearTimeout(timer);
+        ws.off("message", onMessage);
+        reject(new Error("the connection is closed"));
+      } else {
+        ws.once("close", onClose);
+      }
+    }
   });
 }
 
@@ -170,8 +199,8 @@ async function wire(ws) {
   return [Number(m[1]), Number(m[2])];
 }
 
-// measure echoes the text messages one after the other and prints the
-// bytes they cost on the wire each way.
+// measure echoes the messages (strings as text, Buffers as binary) one
+// after the other and prints the bytes they cost on the wire each way.
 async function measure(ws, label, messages) {
   const [up0, down0] = await wire(ws);
   let raw = 0;
@@ -179,7 +208,7 @@ async function measure(ws, label, messages) {
     raw += Buffer.byteLength(msg);
     ws.send(msg);
     const { data, isBinary } = await next(ws);
-    if (isBinary || data.length !== Buffer.byteLength(msg) || sha256(data) !== sha256(msg)) {
+    if (isBinary !== Buffer.isBuffer(msg) || data.length !== Buffer.byteLength(msg) || sha256(data) !== sha256(msg)) {
       throw new Error(`a ${Buffer.byteLength(msg)} B message came back as ${data.length} different bytes`);
     }
   }
@@ -236,8 +265,79 @@ async function limitChecks() {
   await check(`limit: repetitive binary 16 MiB + 1 (${n + 1} B) refused with 1009`, () => refused(repetitive(n + 1)));
 }
 
+// farRepeats is n bytes of text that repeat every 4 KiB, and hardly
+// within that: a 4 KiB block of pseudo-random lowercase words, over and
+// over. A compressor whose window reaches 4 KiB back shrinks it to about
+// one block; one with a window of 1 KiB or less finds only the letters'
+// entropy (some 60%). The same in every peer script.
+function farRepeats(n) {
+  let block = "";
+  let x = 1;
+  for (let i = 0; i < 4096; i++) {
+    x = (Math.imul(x, 1103515245) + 12345) & 0x7fffffff;
+    const c = (x >>> 16) % 27;
+    block += c === 26 ? " " : String.fromCharCode(97 + c);
+  }
+  return block.repeat(Math.floor(n / 4096) + 1).slice(0, n);
+}
+
+// windowChecks checks windows smaller than 32 KiB (RFC 7692 §7.1.2): the
+// client offers server_max_window_bits=serverBits and
+// client_max_window_bits=clientBits, the server must answer both
+// (client_max_window_bits only below 15) and compress with its window,
+// which is all ws's zlib inflates with: a back-reference further would
+// not inflate. Messages of a few kinds are echoed and measured on one
+// connection, one after the other, so that context takeover (if the
+// server's mode keeps it) reaches from one to the next within the
+// windows.
+async function windowChecks(serverBits, clientBits) {
+  let ws;
+  try {
+    ws = await open("default", undefined, { server: serverBits, client: clientBits });
+  } catch (err) {
+    report(`connection offering server_max_window_bits=${serverBits} and client_max_window_bits=${clientBits}`, err.message || String(err));
+    return;
+  }
+  ws.failOnClose = true; // a check after a failure fails at once
+  await check(`handshake: server_max_window_bits=${serverBits} and client_max_window_bits=${clientBits} answered and applied`, () => {
+    const answer = JSON.stringify(ws.answer);
+    const ext = parseExtensions(ws.answer);
+    if (ext.length !== 1 || ext[0].name !== "permessage-deflate") throw new Error(`answer ${answer}`);
+    const want = { server_max_window_bits: String(serverBits) };
+    if (clientBits < 15) want.client_max_window_bits = String(clientBits);
+    if (mode !== "context-takeover") want.server_no_context_takeover = want.client_no_context_takeover = true;
+    const got = ext[0].params;
+    if (Object.keys(got).length !== Object.keys(want).length || Object.entries(want).some(([k, v]) => got[k] !== v)) {
+      throw new Error(`answer ${answer}, want the parameters ${JSON.stringify(want)}`);
+    }
+    // What ws applies: its permessage-deflate's accepted parameters (ws
+    // keeps them in a private field), whose window sizes its zlib
+    // streams are made with.
+    const params = ws._extensions?.["permessage-deflate"]?.params;
+    if (!params || params.server_max_window_bits !== serverBits || params.client_max_window_bits !== clientBits) {
+      throw new Error(`ws applied ${JSON.stringify(params)}`);
+    }
+  });
+  await check("wire: 1 KiB of JSON", () => measure(ws, "json-1KiB", [jsonDoc(1 << 10)]));
+  await check("wire: 100 KiB of text repeating every 4 KiB", () => measure(ws, "text-100KiB", [farRepeats(100 << 10)]));
+  await check("wire: 1 MiB of random bytes", () => measure(ws, "random-1MiB", [randomBytes(1 << 20)]));
+  await check("wire: 64 similar JSON events", () => measure(ws, "events", Array.from({ length: 64 }, (_, i) => event(i))));
+  await check("client closes with 1000: clean, code echoed", async () => {
+    if (ws.readyState === WebSocket.CLOSED) throw new Error("the connection is closed");
+    const done = closed(ws);
+    ws.close(1000, "bye");
+    const { code } = await done;
+    if (code !== 1000) throw new Error(`close code ${code}`);
+  });
+}
+
 if (limit) {
   await limitChecks();
+  process.exit(failures);
+}
+
+if (window) {
+  await windowChecks(bits(rest[1]), bits(rest[2]));
   process.exit(failures);
 }
 

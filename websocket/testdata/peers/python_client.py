@@ -3,11 +3,14 @@
 Run with Debian's python3 and python3-websockets (10.4, whose connect()
 is the legacy asyncio client):
 
-    python3 python_client.py MODE URL [limit]
+    python3 python_client.py MODE URL [limit | window SERVER_BITS CLIENT_BITS]
 
 MODE is the server's compression: off, no-context-takeover or
 context-takeover. With "limit", only the checks of the server's message
-size limit (16 MiB, its default) run instead: see limit(). The server at
+size limit (16 MiB, its default) run instead: see limit(). With "window",
+only the checks of windows smaller than 32 KiB run instead, the client
+offering server_max_window_bits=SERVER_BITS and
+client_max_window_bits=CLIENT_BITS (8-15): see window(). The server at
 URL echoes every message, answers a text message "close <code> <reason>"
 by closing with that code and reason, answers "wire" with "wire <up>
 <down>", the bytes its TCP connection has carried from and to the client
@@ -29,10 +32,22 @@ import websockets
 from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
 
 MODES = ("off", "no-context-takeover", "context-takeover")
-if len(sys.argv) not in (3, 4) or sys.argv[1] not in MODES or sys.argv[3:] not in ([], ["limit"]):
-    sys.exit("usage: python3 python_client.py off|no-context-takeover|context-takeover URL [limit]")
+BITS = [str(bits) for bits in range(8, 16)]
+if (
+    len(sys.argv) < 3
+    or sys.argv[1] not in MODES
+    or not (
+        sys.argv[3:] in ([], ["limit"])
+        or len(sys.argv) == 6 and sys.argv[3] == "window" and sys.argv[4] in BITS and sys.argv[5] in BITS
+    )
+):
+    sys.exit(
+        "usage: python3 python_client.py off|no-context-takeover|context-takeover URL "
+        "[limit | window SERVER_BITS CLIENT_BITS]"
+    )
 MODE, URL = sys.argv[1:3]
 LIMIT = sys.argv[3:] == ["limit"]
+WINDOW = sys.argv[3:4] == ["window"]
 COMPRESSED = MODE != "off"
 failures = 0
 
@@ -55,15 +70,19 @@ async def check(name, coro, timeout=30):
         report(name, repr(err))
 
 
-def connect(kind="default", **kwargs):
+def connect(kind="default", server_bits=None, client_bits=True, **kwargs):
     """Connects, offering permessage-deflate (websockets compresses every
     message once it is negotiated). kind says what the client asks for:
     "default" nothing (context takeover both ways), "client-no-takeover"
     client_no_context_takeover, "no-takeover" that and
-    server_no_context_takeover."""
+    server_no_context_takeover. server_bits, if given, is offered as
+    server_max_window_bits; client_bits as client_max_window_bits (True,
+    websockets' default, offers it without a value)."""
     factory = ClientPerMessageDeflateFactory(
         server_no_context_takeover=kind == "no-takeover",
         client_no_context_takeover=kind != "default",
+        server_max_window_bits=server_bits,
+        client_max_window_bits=client_bits,
         compress_settings={"memLevel": 5},  # what compression="deflate" uses
     )
     return websockets.connect(URL, extensions=[factory], max_size=None, **kwargs)
@@ -179,13 +198,13 @@ async def wire(ws):
 
 
 async def measure(ws, label, messages):
-    """Echoes the text messages one after the other and prints the bytes
-    they cost on the wire each way."""
+    """Echoes the messages one after the other and prints the bytes they
+    cost on the wire each way."""
     up0, down0 = await wire(ws)
     for m in messages:
         await echo(ws, m)
     up1, down1 = await wire(ws)
-    raw = sum(len(m.encode()) for m in messages)
+    raw = sum(len(m.encode() if isinstance(m, str) else m) for m in messages)
     print(f"wire {label} raw={raw} up={up1 - up0} down={down1 - down0}", flush=True)
 
 
@@ -336,5 +355,81 @@ async def limit():
         await check(f"limit: {name}", run(message()), 60)
 
 
-asyncio.run(limit() if LIMIT else main())
+def far_repeats(n):
+    """n bytes of text that repeat every 4 KiB, and hardly within that: a
+    4 KiB block of pseudo-random lowercase words, over and over. A
+    compressor whose window reaches 4 KiB back shrinks it to about one
+    block; one with a window of 1 KiB or less finds only the letters'
+    entropy (some 60%). The same in every peer script."""
+    block, x = [], 1
+    for _ in range(4096):
+        x = (x * 1103515245 + 12345) & 0x7FFFFFFF
+        c = (x >> 16) % 27
+        block.append(" " if c == 26 else chr(97 + c))
+    return ("".join(block) * (n // 4096 + 1))[:n]
+
+
+async def window(server_bits, client_bits):
+    """Windows smaller than 32 KiB (RFC 7692 §7.1.2): the client offers
+    server_max_window_bits=server_bits and client_max_window_bits=client_bits,
+    the server must answer both (client_max_window_bits only below 15)
+    and compress with its window, which is all websockets' zlib inflates
+    with: a back-reference further would not inflate. Messages of a few
+    kinds are echoed and measured on one connection, one after the other,
+    so that context takeover (if the server's mode keeps it) reaches
+    from one to the next within the windows."""
+    async with connect(server_bits=server_bits, client_bits=client_bits) as ws:
+
+        async def negotiated():
+            answer = ws.response_headers.get("Sec-WebSocket-Extensions", "")
+            ext = parse_extensions(answer)
+            if len(ext) != 1 or ext[0][0] != "permessage-deflate":
+                raise AssertionError(f"answer {answer!r}")
+            takeover = MODE == "context-takeover"
+            want = {"server_max_window_bits": str(server_bits)}
+            if client_bits < 15:
+                want["client_max_window_bits"] = str(client_bits)
+            if not takeover:
+                want["server_no_context_takeover"] = want["client_no_context_takeover"] = True
+            if ext[0][1] != want:
+                raise AssertionError(f"answer {answer!r}, want the parameters {want}")
+            pmd = ws.extensions[0] if len(ws.extensions) == 1 else None
+            if pmd is None or pmd.name != "permessage-deflate":
+                raise AssertionError(f"extensions {ws.extensions}")
+            if (pmd.remote_max_window_bits, pmd.local_max_window_bits) != (server_bits, client_bits) or (
+                pmd.remote_no_context_takeover,
+                pmd.local_no_context_takeover,
+            ) != (not takeover, not takeover):
+                raise AssertionError(f"{pmd}: not what was answered")
+
+        await check(
+            f"handshake: server_max_window_bits={server_bits} and client_max_window_bits={client_bits} "
+            "answered and applied",
+            negotiated(),
+        )
+        await check("wire: 1 KiB of JSON", measure(ws, "json-1KiB", [json_doc(1 << 10)]))
+        await check(
+            "wire: 100 KiB of text repeating every 4 KiB",
+            measure(ws, "text-100KiB", [far_repeats(100 << 10)]),
+        )
+        await check("wire: 1 MiB of random bytes", measure(ws, "random-1MiB", [os.urandom(1 << 20)]), 60)
+        await check("wire: 64 similar JSON events", measure(ws, "events", [event(i) for i in range(64)]))
+
+        async def close_1000():
+            await ws.close(1000, "bye")
+            if ws.close_code != 1000:
+                raise AssertionError(f"close code {ws.close_code}")
+
+        await check("client closes with 1000: clean, code echoed", close_1000())
+
+
+if LIMIT:
+    asyncio.run(limit())
+elif WINDOW:
+    try:
+        asyncio.run(window(int(sys.argv[4]), int(sys.argv[5])))
+    except Exception as err:  # the connection failed: reported as a check
+        report(f"connection offering server_max_window_bits={sys.argv[4]} and client_max_window_bits={sys.argv[5]}", repr(err))
+else:
+    asyncio.run(main())
 sys.exit(failures)
