@@ -77,6 +77,17 @@ func abandonCases(size int) []struct {
 	}
 }
 
+// giveUp starts a message of type tp and has send give it up; it returns
+// the errors of the failing call and of Close (or CloseWithError).
+func giveUp(c *websocket.Conn, tp websocket.MessageType, send func(io.WriteCloser) (error, error)) [2]error {
+	w, err := c.SendMessage(tp)
+	if err != nil {
+		return [2]error{err, err}
+	}
+	werr, cerr := send(w)
+	return [2]error{werr, cerr}
+}
+
 // Before any frame of it has left, a message given up sends nothing: the
 // failing call and Close return the cause, and the connection goes on.
 // Rows: O3; "Message writers".
@@ -87,13 +98,7 @@ func TestWriterGivesUpBeforeAnyFrame(t *testing.T) {
 			t.Parallel()
 			errs := make(chan [2]error, 1)
 			ts := startHandler(t, func(c *websocket.Conn) {
-				w, err := c.SendMessage(tt.tp)
-				if err != nil {
-					errs <- [2]error{err, err}
-					return
-				}
-				werr, cerr := tt.send(w)
-				errs <- [2]error{werr, cerr}
+				errs <- giveUp(c, tt.tp, tt.send)
 				c.SendText("next")
 				c.GetStatus()
 			})
@@ -135,13 +140,7 @@ func TestWriterGivesUpAfterAFrame(t *testing.T) {
 			errs := make(chan [2]error, 1)
 			status := make(chan websocket.Status, 1)
 			ts := startHandler(t, func(c *websocket.Conn) {
-				w, err := c.SendMessage(tt.tp)
-				if err != nil {
-					errs <- [2]error{err, err}
-					return
-				}
-				werr, cerr := tt.send(w)
-				errs <- [2]error{werr, cerr}
+				errs <- giveUp(c, tt.tp, tt.send)
 				code, _ := c.GetStatus()
 				status <- code
 			})

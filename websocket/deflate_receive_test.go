@@ -165,14 +165,7 @@ func TestDialDeflateLimitIsInflatedSize(t *testing.T) {
 // Rows: O1.
 func TestDeflateFinalBlock(t *testing.T) {
 	t.Parallel()
-	for _, mode := range []struct {
-		name   string
-		mode   websocket.CompressionMode
-		answer string
-	}{
-		{"no context takeover", websocket.CompressionNoContextTakeover, "permessage-deflate; server_no_context_takeover; client_no_context_takeover"},
-		{"context takeover", websocket.CompressionContextTakeover, "permessage-deflate"},
-	} {
+	for _, mode := range deflateModes {
 		t.Run(mode.name, func(t *testing.T) {
 			t.Parallel()
 			h, _ := echoHandler()
@@ -227,14 +220,7 @@ func finalBlockCases() []struct {
 // Rows: O1.
 func TestDialDeflateFinalBlock(t *testing.T) {
 	t.Parallel()
-	for _, mode := range []struct {
-		name   string
-		mode   websocket.CompressionMode
-		answer string
-	}{
-		{"no context takeover", websocket.CompressionNoContextTakeover, "permessage-deflate; server_no_context_takeover; client_no_context_takeover"},
-		{"context takeover", websocket.CompressionContextTakeover, "permessage-deflate"},
-	} {
+	for _, mode := range deflateModes {
 		t.Run(mode.name, func(t *testing.T) {
 			t.Parallel()
 			takeover := mode.mode == websocket.CompressionContextTakeover

@@ -203,18 +203,22 @@ func TestDeflateNegotiation(t *testing.T) {
 	}
 }
 
+// deflateModes are the server's compression modes with the answer each
+// gives to offerDeflate.
+var deflateModes = []struct {
+	name   string
+	mode   websocket.CompressionMode
+	answer string
+}{
+	{"no context takeover", websocket.CompressionNoContextTakeover, "permessage-deflate; server_no_context_takeover; client_no_context_takeover"},
+	{"context takeover", websocket.CompressionContextTakeover, "permessage-deflate"},
+}
+
 // Messages at or above the threshold travel compressed both ways, below
 // it plain; both directions keep their history with context takeover.
 func TestDeflateEcho(t *testing.T) {
 	t.Parallel()
-	for _, mode := range []struct {
-		name   string
-		mode   websocket.CompressionMode
-		answer string
-	}{
-		{"no context takeover", websocket.CompressionNoContextTakeover, "permessage-deflate; server_no_context_takeover; client_no_context_takeover"},
-		{"context takeover", websocket.CompressionContextTakeover, "permessage-deflate"},
-	} {
+	for _, mode := range deflateModes {
 		t.Run(mode.name, func(t *testing.T) {
 			t.Parallel()
 			h, _ := echoHandler()
