@@ -94,10 +94,12 @@ var interopServers = []struct {
 }
 
 // ourCloses and theirCloses are the codes each side closes with: ours
-// are echoed by every server, theirs are what a server typically sends.
+// are echoed by every server, theirs are what a server typically sends,
+// and 1010, a client's complaint that some servers send too, which we
+// accept and echo (RFC 6455 §7.4.1).
 var (
 	ourCloses   = []statusResult{{websocket.StatusOK, ""}, {4001, "client leaves"}}
-	theirCloses = []statusResult{{websocket.StatusGoingAway, "server leaves"}, {4002, ""}}
+	theirCloses = []statusResult{{websocket.StatusGoingAway, "server leaves"}, {4002, ""}, {1010, "extension required"}}
 )
 
 // TestClientInterop: our client against each server in each mode: the
