@@ -195,7 +195,7 @@ func TestControlFrameLengthBoundary(t *testing.T) {
 }
 
 // Invalid UTF-8 is detected as soon as it arrives, before the message is
-// finished (issue point 6: fail fast).
+// finished (fail fast).
 func TestInvalidUTF8FailsFastBeforeMessageEnds(t *testing.T) {
 	tests := []struct {
 		name  string

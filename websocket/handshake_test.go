@@ -1,6 +1,7 @@
 package websocket_test
 
-// Opening handshake (issue points 1-3, RFC 6455 §4.2, design.md refusals).
+// The opening handshake (RFC 6455 §4.2): STATE_MACHINE.md, "Opening
+// handshake", its refusals and the 101 response.
 
 import (
 	"bufio"
