@@ -337,6 +337,7 @@ func TestNothingSentAfterServerCloseFrame(t *testing.T) {
 	c := dialWS(t, ts)
 	c.ExpectCloseFrame(1000)
 	c.Send(opPing, []byte("late"))
+	c.Send(opPong, []byte("late pong"))
 	c.SendText("late data")
 	c.Write(fragBytes(false, opBinary, []byte("late fragment")))
 	c.ExpectNothing(50 * time.Millisecond)
@@ -816,4 +817,105 @@ func TestConnUsableAfterHandleReturns(t *testing.T) {
 	if err := recv(t, closeErr, "Close"); err != nil {
 		t.Errorf("Close: %v", err)
 	}
+}
+
+// Receives while the server's Close waits for the client's answer return
+// ErrConnClosed at once, and a message the client sent after the server's
+// close frame is not handed out: it is discarded.
+// Rows: K10, K1, K4.
+func TestReceiveWhileClosingReturnsErrConnClosed(t *testing.T) {
+	conns := make(chan *websocket.Conn, 1)
+	closeErr := make(chan error, 1)
+	ts := startHandler(t, func(c *websocket.Conn) {
+		conns <- c
+		closeErr <- c.Close(websocket.StatusOK, "closing")
+	})
+	c := dialWS(t, ts)
+	conn := recv(t, conns, "Handle")
+	c.ExpectCloseFrame(1000)
+	c.SendText("after the server's close")
+	time.Sleep(20 * time.Millisecond) // let the text arrive before the receives
+	_, _, e1 := conn.ReceiveMessage()
+	_, e2 := conn.ReceiveText(100)
+	_, e3 := conn.ReceiveBinary(make([]byte, 100))
+	for i, err := range []error{e1, e2, e3} {
+		if !errors.Is(err, websocket.ErrConnClosed) {
+			t.Errorf("receive %d while closing returned %v, want ErrConnClosed", i, err)
+		}
+	}
+	c.SendClose(1000, "")
+	c.ExpectEOF()
+	if err := recv(t, closeErr, "Close"); err != nil {
+		t.Errorf("Close returned %v, want nil", err)
+	}
+}
+
+// Close after the client reset TCP behind a message the handler has not
+// read: nobody reads past that message, so the reset is not seen until
+// Close writes its close frame, and that write fails (K7; should the write
+// pass, the reader Close starts meets the reset: K6). Close returns at
+// once with an error wrapping ErrConnClosed, and the connection is
+// dropped. (Close's error says "no close frame" either way, so the test
+// cannot tell the two rows apart.)
+// Rows: K7, K6.
+func TestCloseFrameWriteFailsAfterReset(t *testing.T) {
+	t.Parallel()
+	goOn := make(chan struct{})
+	done := make(chan handlerResult, 1)
+	ts := startHandler(t, func(c *websocket.Conn) {
+		<-goOn
+		start := time.Now()
+		err := c.Close(websocket.StatusGoingAway, "")
+		elapsed := time.Since(start)
+		code, reason := c.GetStatus()
+		done <- handlerResult{err, elapsed, statusResult{code, reason}}
+	})
+	c := dialWS(t, ts)
+	c.SendText("never read")
+	time.Sleep(50 * time.Millisecond) // the message arrives: the reader stops before it
+	c.conn.SetLinger(0)
+	c.Close() // RST
+	time.Sleep(100 * time.Millisecond)
+	close(goOn)
+	r := recv(t, done, "Close to return")
+	if !errors.Is(r.err, websocket.ErrConnClosed) || r.err == websocket.ErrConnClosed {
+		t.Errorf("Close returned %v, want an error wrapping ErrConnClosed", r.err)
+	}
+	if r.elapsed > promptly {
+		t.Errorf("Close returned after %v", r.elapsed)
+	}
+	if r.status != (statusResult{websocket.StatusDropped, ""}) {
+		t.Errorf("GetStatus = %v, want {1006 \"\"}", r.status)
+	}
+}
+
+// The close timeout runs only after a close frame was sent: a connection
+// that stays open far longer than Handler.CloseTimeout, a Close refused for
+// its arguments included, is not ended by it.
+// Rows: O11; "Argument checks".
+func TestCloseTimeoutNotRunningWhileOpen(t *testing.T) {
+	t.Parallel()
+	const closeTimeout = 100 * time.Millisecond
+	refused := make(chan error, 1)
+	ts := startServer(t, &websocket.Handler{CloseTimeout: closeTimeout, Handle: func(c *websocket.Conn) {
+		refused <- c.Close(1004, "") // refused before the state machine: nothing sent
+		for {
+			s, err := c.ReceiveText(100)
+			if err != nil {
+				return
+			}
+			if c.SendText(s) != nil {
+				return
+			}
+		}
+	}})
+	c := dialWS(t, ts)
+	if err := recv(t, refused, "the refused Close"); !errors.Is(err, websocket.ErrStatusCode) {
+		t.Fatalf("Close(1004) returned %v, want ErrStatusCode", err)
+	}
+	time.Sleep(5 * closeTimeout)
+	c.SendText("still open")
+	c.ExpectText("still open")
+	c.SendClose(1000, "")
+	c.ExpectClose(1000)
 }

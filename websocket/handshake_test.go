@@ -692,3 +692,36 @@ func TestConnOutlivesHTTPServerTimeouts(t *testing.T) {
 		t.Errorf("GetStatus = %v", res.Status)
 	}
 }
+
+// A connection has one opening handshake: once open, a second upgrade
+// request on it is not one but bytes read as frames ('G' is a frame with
+// RSV1 set and a reserved opcode), and the connection fails with 1002.
+// Rows: O12, O7.
+func TestSecondHandshakeOnOpenConnIsFrames(t *testing.T) {
+	ts, results := startEcho(t)
+	c := dialWS(t, ts)
+	c.Write([]byte(strings.Join(handshakeRequest(ts.Addr, "/", newKey()), "\r\n") + "\r\n\r\n"))
+	c.ExpectClose(1002)
+	if res := recv(t, results, "the handler to end"); res.Status != (statusResult{websocket.StatusDropped, ""}) {
+		t.Errorf("GetStatus = %v, want {1006 \"\"}", res.Status)
+	}
+}
+
+// The same while the server's Close waits for the client's answer: an
+// upgrade request is frames that break the protocol, and the connection is
+// dropped without a second close frame.
+// Rows: K12, K5.
+func TestHandshakeWhileClosingIsFrames(t *testing.T) {
+	ts, done := startCloser(t, websocket.StatusOK, "")
+	c := dialWS(t, ts)
+	c.ExpectCloseFrame(1000)
+	c.Write([]byte(strings.Join(handshakeRequest(ts.Addr, "/", newKey()), "\r\n") + "\r\n\r\n"))
+	c.ExpectEOF()
+	res := recv(t, done, "Close")
+	if !errors.Is(res.err, websocket.ErrConnClosed) {
+		t.Errorf("Close returned %v, want an error wrapping ErrConnClosed", res.err)
+	}
+	if res.status != (statusResult{websocket.StatusDropped, ""}) {
+		t.Errorf("GetStatus = %v, want {1006 \"\"}", res.status)
+	}
+}

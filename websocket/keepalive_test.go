@@ -118,3 +118,22 @@ func TestIdleTimeoutDropsSilentClient(t *testing.T) {
 		})
 	}
 }
+
+// No ping after our close frame: while Close waits for the client's
+// answer, silence does not make the server ping.
+// Rows: K13, O10, K4.
+func TestNoPingsWhileClosing(t *testing.T) {
+	t.Parallel()
+	const interval = 50 * time.Millisecond
+	closeErr := make(chan error, 1)
+	c := dialWS(t, startServer(t, &websocket.Handler{PingInterval: interval, Handle: func(c *websocket.Conn) {
+		closeErr <- c.Close(websocket.StatusOK, "")
+	}}))
+	c.ExpectCloseFrame(1000)
+	c.ExpectNothing(6 * interval)
+	c.SendClose(1000, "")
+	c.ExpectEOF()
+	if err := recv(t, closeErr, "Close"); err != nil {
+		t.Errorf("Close returned %v, want nil", err)
+	}
+}
