@@ -20,6 +20,7 @@ import (
 // The client's close is answered (code echoed, 1010 answered with 1000,
 // empty close answered with empty close), TCP is closed by the server, and
 // GetStatus reports the client's code and reason.
+// Rows: O6; "Close codes": valid from a client.
 func TestClientCloseAnsweredAndRecorded(t *testing.T) {
 	long := strings.Repeat("é", 61) + "x" // 123 bytes
 	tests := []struct {
@@ -69,6 +70,7 @@ func TestClientCloseAnsweredAndRecorded(t *testing.T) {
 }
 
 // Anything the client sends after its close frame is ignored.
+// Rows: O6, T1.
 func TestDataAfterClientCloseIgnored(t *testing.T) {
 	tests := []struct {
 		name  string
@@ -101,6 +103,7 @@ func TestDataAfterClientCloseIgnored(t *testing.T) {
 // More bytes behind the client's close frame than one read takes are
 // discarded before the server closes TCP, so that the close is a FIN, not
 // a reset that could destroy the echoed close frame.
+// Rows: O6.
 func TestBytesAfterClientCloseDoNotResetTheConnection(t *testing.T) {
 	t.Parallel()
 	ts, results := startEcho(t)
@@ -114,6 +117,7 @@ func TestBytesAfterClientCloseDoNotResetTheConnection(t *testing.T) {
 
 // A close frame in the middle of a fragmented message is answered; the
 // handler's reader fails with ErrConnClosed instead of returning io.EOF.
+// Rows: O6, O1.
 func TestCloseDuringFragmentedMessage(t *testing.T) {
 	type result struct {
 		data []byte
@@ -146,6 +150,7 @@ func TestCloseDuringFragmentedMessage(t *testing.T) {
 // A client that sends its close frame and closes TCP at once (without
 // waiting for the reply) still completed the close handshake from the
 // server's point of view: GetStatus reports its code.
+// Rows: O6.
 func TestClientCloseThenImmediateTCPClose(t *testing.T) {
 	for _, mode := range []string{"FIN", "RST"} {
 		t.Run(mode, func(t *testing.T) {
@@ -167,6 +172,7 @@ func TestClientCloseThenImmediateTCPClose(t *testing.T) {
 
 // The client's close is answered while the handler holds an open writer;
 // Write and Close on that writer afterwards return ErrConnClosed.
+// Rows: O6, T1.
 func TestClientCloseWhileWriterOpen(t *testing.T) {
 	ts, done := startWriterHolder(t)
 	c := dialWS(t, ts)
@@ -199,6 +205,7 @@ func TestClientCloseWhileWriterOpen(t *testing.T) {
 // Server-initiated close: the close frame carries the code and message, the
 // client's reply ends the handshake, the server closes TCP, Close returns
 // nil and GetStatus reports the client's reply.
+// Rows: O10, K4; "Close codes": valid from a server.
 func TestServerCloseHandshake(t *testing.T) {
 	msg123 := strings.Repeat("m", 123)
 	tests := []struct {
@@ -253,6 +260,7 @@ func TestServerCloseHandshake(t *testing.T) {
 
 // The client replies to the server's close and closes TCP at once: Close
 // still returns nil.
+// Rows: O10, K4.
 func TestServerCloseClientRepliesAndClosesTCP(t *testing.T) {
 	ts, done := startCloser(t, websocket.StatusOK, "")
 	c := dialWS(t, ts)
@@ -266,6 +274,7 @@ func TestServerCloseClientRepliesAndClosesTCP(t *testing.T) {
 }
 
 // Invalid Close arguments return an error and leave the connection open.
+// Rows: O10, K4; "Argument checks": Close.
 func TestCloseArgumentErrorsLeaveConnOpen(t *testing.T) {
 	var errOther = errors.New("some non-sentinel error")
 	tests := []struct {
@@ -329,6 +338,7 @@ func TestCloseArgumentErrorsLeaveConnOpen(t *testing.T) {
 
 // After the server's close frame nothing more is sent: a ping from the
 // client while the server waits for its close is not answered.
+// Rows: K1, K2, K3, K4.
 func TestNothingSentAfterServerCloseFrame(t *testing.T) {
 	closeErr := make(chan error, 1)
 	ts := startHandler(t, func(c *websocket.Conn) {
@@ -350,6 +360,7 @@ func TestNothingSentAfterServerCloseFrame(t *testing.T) {
 
 // Data frames the client keeps sending while the server waits for its
 // close frame do not disturb the close handshake.
+// Rows: K1, K2, K4.
 func TestServerCloseWhileClientStillSending(t *testing.T) {
 	ts, done := startCloser(t, websocket.StatusOK, "stop")
 	c := dialWS(t, ts)
@@ -374,6 +385,7 @@ func TestServerCloseWhileClientStillSending(t *testing.T) {
 
 // Sends while the server's Close waits for the client's reply return
 // ErrConnClosed and put nothing on the wire.
+// Rows: K9, K4.
 func TestSendWhileClosingReturnsErrConnClosed(t *testing.T) {
 	conns := make(chan *websocket.Conn, 1)
 	closeErr := make(chan error, 1)
@@ -399,6 +411,7 @@ func TestSendWhileClosingReturnsErrConnClosed(t *testing.T) {
 
 // A receive blocked while the server closes returns ErrConnClosed once the
 // connection ends.
+// Rows: O10, K4.
 func TestBlockedReceiveEndsOnServerClose(t *testing.T) {
 	recvErr := make(chan error, 1)
 	closeErr := make(chan error, 1)
@@ -425,6 +438,7 @@ func TestBlockedReceiveEndsOnServerClose(t *testing.T) {
 // A protocol error by the client while the server waits for its close
 // frame: no second close frame, the connection is dropped, Close reports an
 // error wrapping ErrConnClosed.
+// Rows: K5.
 func TestProtocolErrorWhileServerClosing(t *testing.T) {
 	ts, done := startCloser(t, websocket.StatusOK, "")
 	c := dialWS(t, ts)
@@ -447,6 +461,7 @@ func TestProtocolErrorWhileServerClosing(t *testing.T) {
 
 // If the client drops TCP instead of replying, Close returns promptly with
 // an error wrapping ErrConnClosed.
+// Rows: K6.
 func TestServerCloseClientDropsTCP(t *testing.T) {
 	ts, done := startCloser(t, websocket.StatusOK, "")
 	c := dialWS(t, ts)
@@ -467,6 +482,7 @@ func TestServerCloseClientDropsTCP(t *testing.T) {
 
 // Close waits about 3 s for the client's close frame, then closes TCP and
 // reports an error wrapping ErrConnClosed; the status is dropped.
+// Rows: K8, K1, K2.
 func TestServerCloseTimesOutWithoutClientClose(t *testing.T) {
 	t.Parallel()
 	ts, done := startCloser(t, websocket.StatusGoingAway, "bye")
@@ -497,6 +513,7 @@ func TestServerCloseTimesOutWithoutClientClose(t *testing.T) {
 
 // Handler.CloseTimeout replaces the 3 s default: Close gives up on a client
 // that never answers after that long.
+// Rows: K8.
 func TestCloseTimeoutOption(t *testing.T) {
 	t.Parallel()
 	const timeout = 300 * time.Millisecond
@@ -526,6 +543,7 @@ func TestCloseTimeoutOption(t *testing.T) {
 // Close is bounded even when the client stopped reading and a send is
 // blocked on a full TCP buffer: the blocked send fails with ErrConnClosed
 // and Close returns within the close timeout (plus slack).
+// Rows: O10, K8.
 func TestCloseBoundedWhenClientDoesNotRead(t *testing.T) {
 	t.Parallel()
 	sendErr := make(chan error, 1)
@@ -568,6 +586,7 @@ func TestCloseBoundedWhenClientDoesNotRead(t *testing.T) {
 // Close called while a SendMessage writer is open: whatever the order, no
 // data frame follows the close frame, nothing deadlocks, and the calls
 // return nil or ErrConnClosed.
+// Rows: O10, K4.
 func TestCloseWhileWriterOpen(t *testing.T) {
 	type result struct{ write, wclose, close error }
 	done := make(chan result, 1)
@@ -618,6 +637,7 @@ func TestCloseWhileWriterOpen(t *testing.T) {
 
 // Server and client send close frames at the same time: exactly one close
 // frame from the server, TCP closed, status is the client's close.
+// Rows: O10, O6, K4.
 func TestCrossingCloseFrames(t *testing.T) {
 	closeErr := make(chan error, 1)
 	status := make(chan statusResult, 1)
@@ -642,6 +662,7 @@ func TestCrossingCloseFrames(t *testing.T) {
 }
 
 // GetStatus blocks while the connection is open.
+// Rows: O5, O6.
 func TestGetStatusBlocksUntilClosed(t *testing.T) {
 	ts, conns, release := startHeldConn(t)
 	defer release()
@@ -661,6 +682,7 @@ func TestGetStatusBlocksUntilClosed(t *testing.T) {
 
 // A second Close, or Close after the client closed/dropped, returns
 // ErrConnClosed.
+// Rows: T1, T3.
 func TestSecondCloseReturnsErrConnClosed(t *testing.T) {
 	for _, how := range []string{"AfterOwnClose", "AfterClientClose", "AfterClientDrop", "AfterProtocolError", "AfterTimedOutClose"} {
 		t.Run(how, func(t *testing.T) {
@@ -704,6 +726,7 @@ func TestSecondCloseReturnsErrConnClosed(t *testing.T) {
 }
 
 // Every send after the connection ended returns ErrConnClosed.
+// Rows: T1, T3.
 func TestSendAfterCloseReturnsErrConnClosed(t *testing.T) {
 	for _, how := range []string{"ServerClose", "ClientClose", "ClientDrop", "ProtocolError"} {
 		t.Run(how, func(t *testing.T) {
@@ -746,6 +769,7 @@ func TestSendAfterCloseReturnsErrConnClosed(t *testing.T) {
 }
 
 // Receives after the connection ended return ErrConnClosed.
+// Rows: T1, T2.
 func TestReceiveAfterCloseReturnsErrConnClosed(t *testing.T) {
 	for _, how := range []string{"ClientClose", "ClientDrop", "ServerClose", "ProtocolError"} {
 		t.Run(how, func(t *testing.T) {
@@ -787,6 +811,7 @@ func TestReceiveAfterCloseReturnsErrConnClosed(t *testing.T) {
 }
 
 // The Conn stays usable after Handle returns; its owner closes it.
+// Rows: O3, O4, O5, O10, K4.
 func TestConnUsableAfterHandleReturns(t *testing.T) {
 	conns := make(chan *websocket.Conn, 1)
 	returned := make(chan struct{})

@@ -21,6 +21,7 @@ import (
 
 // A SendMessage writer holds the send side from the SendMessage call until
 // its Close: other senders wait.
+// Rows: O3; "Message writers".
 func TestSendMessageWriterHoldsSendSide(t *testing.T) {
 	type result struct {
 		earlyB bool
@@ -93,6 +94,7 @@ func TestSendMessageWriterHoldsSendSide(t *testing.T) {
 
 // Many goroutines sending at once: every message arrives intact and in
 // order per goroutine; messages never interleave on the wire.
+// Rows: O3, O5.
 func TestConcurrentSendersNeverInterleave(t *testing.T) {
 	const goroutines, perG = 8, 50
 	body := func(g, i int) string {
@@ -188,6 +190,7 @@ func TestConcurrentSendersNeverInterleave(t *testing.T) {
 }
 
 // Concurrent receivers each get whole messages; none is lost or duplicated.
+// Rows: O1, O4, O5.
 func TestConcurrentReceiversGetWholeMessages(t *testing.T) {
 	const n = 200
 	got := make(chan string, n)
@@ -243,6 +246,7 @@ func TestConcurrentReceiversGetWholeMessages(t *testing.T) {
 }
 
 // Sending and receiving at the same time from different goroutines.
+// Rows: O1, O3, O4.
 func TestFullDuplex(t *testing.T) {
 	const n = 200
 	type result struct{ recvd, sent int }
@@ -295,6 +299,7 @@ func TestFullDuplex(t *testing.T) {
 }
 
 // GetStatus may be called from many goroutines; all get the same answer.
+// Rows: O6.
 func TestGetStatusConcurrentCallers(t *testing.T) {
 	ts, conns, release := startHeldConn(t)
 	defer release()
@@ -315,6 +320,7 @@ func TestGetStatusConcurrentCallers(t *testing.T) {
 
 // Two goroutines calling Close at once: one close frame on the wire, one
 // call returns nil, the other ErrConnClosed.
+// Rows: O10, K11, K4.
 func TestConcurrentCloseSendsOneCloseFrame(t *testing.T) {
 	errs := make(chan error, 2)
 	ts := startHandler(t, func(c *websocket.Conn) {
@@ -340,6 +346,7 @@ func TestConcurrentCloseSendsOneCloseFrame(t *testing.T) {
 
 // Close racing with senders: sends either succeed or return ErrConnClosed;
 // nothing is sent after the close frame.
+// Rows: O3, O10, K9, K4.
 func TestCloseRacingWithSenders(t *testing.T) {
 	errs := make(chan error, 1000)
 	closeErr := make(chan error, 1)
@@ -387,6 +394,7 @@ func TestCloseRacingWithSenders(t *testing.T) {
 // Races between the server's Close and what the client does at the same
 // moment: whatever wins, the client always gets exactly one well-formed
 // close frame before the TCP connection ends.
+// Rows: O10, O6, O7, K4, K5.
 func TestCloseRacesAlwaysDeliverCloseFrame(t *testing.T) {
 	clientActs := []struct {
 		name  string
@@ -442,6 +450,7 @@ func TestCloseRacesAlwaysDeliverCloseFrame(t *testing.T) {
 // A protocol error by the client while the server is in the middle of
 // sending: the close 1002 frame is not put inside a data frame, no data
 // frame follows it, and the sender gets ErrConnClosed.
+// Rows: O7, O3, T3.
 func TestProtocolErrorWhileServerSending(t *testing.T) {
 	for _, mode := range []string{"SendBinaryLoop", "WriterStreaming"} {
 		t.Run(mode, func(t *testing.T) {

@@ -38,6 +38,7 @@ func dropClient(nc *net.TCPConn, rst bool) {
 	nc.Close()
 }
 
+// Rows: O8, K6, T2, T3.
 func TestClientDropAtEveryPoint(t *testing.T) {
 	for _, p := range dropPoints {
 		for _, rst := range []bool{false, true} {
@@ -114,6 +115,7 @@ func TestClientDropAtEveryPoint(t *testing.T) {
 
 // A client that drops during the opening handshake never reaches Handle,
 // and leaves nothing behind.
+// Rows: C6: a dropped handshake never reaches the Conn.
 func TestClientDropDuringHandshake(t *testing.T) {
 	for _, rst := range []bool{false, true} {
 		ts := startHandler(t, func(c *websocket.Conn) { t.Error("Handle called for a dropped handshake") })
@@ -127,6 +129,7 @@ func TestClientDropDuringHandshake(t *testing.T) {
 // Many goroutines send, stream, receive and close at once while the client
 // drops its connection at a random moment: every call returns, with no
 // data race (go test -race), no panic and no deadlock.
+// Rows: O8, O9, T3.
 func TestConcurrentCallsWhileClientDrops(t *testing.T) {
 	for round := range 8 {
 		t.Run(fmt.Sprint(round), func(t *testing.T) {
@@ -201,6 +204,7 @@ func concurrentCall(c *websocket.Conn, w int) string {
 
 // A TCP drop in the middle of a message makes the reader fail with
 // ErrConnClosed (a truncated message never looks complete).
+// Rows: O8, T2.
 func TestTCPDropMidMessageReaderFails(t *testing.T) {
 	tests := []struct {
 		name string
@@ -264,6 +268,7 @@ func dropAndCheckSenderLearns(t *testing.T, c *rawClient, done <-chan handlerRes
 }
 
 // A handler that only sends learns promptly that the client dropped TCP.
+// Rows: O8, O9.
 func TestSendingHandlerLearnsOfDroppedTCP(t *testing.T) {
 	started := make(chan struct{})
 	ts, done := startReporting(t, func(c *websocket.Conn) error {
@@ -279,6 +284,7 @@ func TestSendingHandlerLearnsOfDroppedTCP(t *testing.T) {
 // A handler that only sends learns of a dropped TCP connection even when
 // an unread message from the client is pending (the background reader
 // cannot see the EOF behind it, the failing writes must report it).
+// Rows: O9.
 func TestSendingHandlerLearnsOfDropBehindUnreadMessage(t *testing.T) {
 	ts, done := startReporting(t, func(c *websocket.Conn) error { return sendUntilClosed(c, 10*time.Second) })
 	c := dialWS(t, ts)

@@ -136,6 +136,7 @@ func runViolation(t *testing.T, v violation, code uint16, split bool) {
 }
 
 // Every protocol violation by the client gets close 1002 and TCP close.
+// Rows: O7; "Frame checks": every rule with code 1002.
 func TestProtocolViolationsGetClose1002(t *testing.T) {
 	for _, v := range protocolViolations() {
 		t.Run(v.name, func(t *testing.T) {
@@ -152,6 +153,8 @@ func TestProtocolViolationsGetClose1002(t *testing.T) {
 }
 
 // Invalid UTF-8 in a text message or close reason gets close 1007.
+// Rows: O7; "Frame checks": invalid UTF-8 in a text message or close
+// reason.
 func TestInvalidUTF8GetsClose1007(t *testing.T) {
 	for _, v := range invalidDataViolations() {
 		t.Run(v.name, func(t *testing.T) {
@@ -162,6 +165,7 @@ func TestInvalidUTF8GetsClose1007(t *testing.T) {
 }
 
 // A protocol violation stops processing: frames after it are not answered.
+// Rows: O7, T3.
 func TestNothingProcessedAfterProtocolError(t *testing.T) {
 	ts, results := startEcho(t)
 	c := dialWS(t, ts)
@@ -180,6 +184,7 @@ func TestNothingProcessedAfterProtocolError(t *testing.T) {
 
 // A long ping payload in the 16-bit form is still refused; a 125-byte
 // close frame is fine. (Boundary of the control-frame length rule.)
+// Rows: O5, O6; "Frame checks": control frames of 125 bytes pass.
 func TestControlFrameLengthBoundary(t *testing.T) {
 	ts, results := startEcho(t)
 	c := dialWS(t, ts)
@@ -196,6 +201,7 @@ func TestControlFrameLengthBoundary(t *testing.T) {
 
 // Invalid UTF-8 is detected as soon as it arrives, before the message is
 // finished (fail fast).
+// Rows: O7; "Frame checks": invalid UTF-8 found at its first byte.
 func TestInvalidUTF8FailsFastBeforeMessageEnds(t *testing.T) {
 	tests := []struct {
 		name  string
@@ -228,6 +234,7 @@ func TestInvalidUTF8FailsFastBeforeMessageEnds(t *testing.T) {
 
 // Fail-fast also inside a frame: the server answers 1007 when only the
 // first bytes of a long text frame (containing invalid UTF-8) have arrived.
+// Rows: O7; "Frame checks": invalid UTF-8 found at its first byte.
 func TestInvalidUTF8FailsFastInsidePartialFrame(t *testing.T) {
 	ts, results := startEcho(t)
 	c := dialWS(t, ts)
@@ -239,6 +246,7 @@ func TestInvalidUTF8FailsFastInsidePartialFrame(t *testing.T) {
 
 // The unread rest of a message that a receive call discards is still
 // validated: invalid UTF-8 there gets close 1007.
+// Rows: O4, O7, T2.
 func TestDiscardedRestStillValidated(t *testing.T) {
 	tests := []struct {
 		name    string

@@ -148,6 +148,7 @@ func checkNotHijacked(t *testing.T, ex *httpExchange, host string) {
 	}
 }
 
+// Rows: C2; "Opening handshake": every refusal.
 func TestHandshakeRefusals(t *testing.T) {
 	tests := []struct {
 		name       string
@@ -270,6 +271,7 @@ func snapshot(c *websocket.Conn) connInfo {
 	return ci
 }
 
+// Rows: C1; "Opening handshake": the 101.
 func TestHandshakeAccepted(t *testing.T) {
 	tests := []struct {
 		name          string
@@ -400,6 +402,7 @@ func TestHandshakeAccepted(t *testing.T) {
 	}
 }
 
+// Rows: C1.
 func TestHandshakeConnFields(t *testing.T) {
 	tests := []struct {
 		name       string
@@ -487,6 +490,7 @@ func (w *unwrapWriter) WriteHeader(code int) {
 
 func (w *unwrapWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
+// Rows: C1.
 func TestHandshakeBehindMiddleware(t *testing.T) {
 	var status atomic.Int32
 	var calls atomic.Int32
@@ -531,6 +535,7 @@ func TestHandshakeBehindMiddleware(t *testing.T) {
 
 // A handshake request whose handler was refused leaves the server usable for
 // a following successful upgrade (nothing stuck, Handle count right).
+// Rows: C2, C1.
 func TestHandshakeRefusalThenUpgrade(t *testing.T) {
 	echo, _ := echoHandler()
 	ts := startServer(t, &websocket.Handler{Handle: echo}) // nil AccessOk
@@ -551,6 +556,7 @@ func TestHandshakeRefusalThenUpgrade(t *testing.T) {
 // RFC 6455 §4.1: the client fails the connection if the server answers with
 // a subprotocol it did not offer. If AccessOk sets conn.Protocol although no
 // protocol was offered, the server must refuse or at least not send it.
+// Rows: C2; "Opening handshake": subprotocols.
 func TestHandshakeProtocolSetWithoutOffer(t *testing.T) {
 	h, _ := echoHandler()
 	ts := startServer(t, &websocket.Handler{
@@ -579,6 +585,7 @@ func TestHandshakeProtocolSetWithoutOffer(t *testing.T) {
 
 // A ResponseWriter that cannot be hijacked gives an error response, no
 // panic, and Handle is not called.
+// Rows: C2.
 func TestHandshakeUnhijackableWriter(t *testing.T) {
 	var handled atomic.Bool
 	h := &websocket.Handler{
@@ -610,6 +617,7 @@ func TestHandshakeUnhijackableWriter(t *testing.T) {
 // Bytes that arrive together with the handshake request (a client that does
 // not wait for the 101, RFC 6455 §4.1 says it should) are not lost when the
 // connection is hijacked: the server's HTTP reader may have buffered them.
+// Rows: C6: bytes before the 101 wait for it; C1, O1, O5.
 func TestHandshakeBufferedBytesNotLost(t *testing.T) {
 	ts, _ := startEcho(t)
 	key := newKey()
@@ -633,6 +641,7 @@ func TestHandshakeBufferedBytesNotLost(t *testing.T) {
 
 // Calls on the Conn from inside AccessOk (before the 101 response) fail and
 // put nothing on the wire: the handshake response stays intact.
+// Rows: C3, C4, C5.
 func TestConnCallsInsideAccessOkFail(t *testing.T) {
 	errs := make(chan []error, 1)
 	h, _ := echoHandler()
@@ -669,6 +678,7 @@ func TestConnCallsInsideAccessOkFail(t *testing.T) {
 
 // The http.Server's timeouts (read, write, idle, header) apply to the HTTP
 // exchange only: a WebSocket connection outlives them.
+// Rows: O1, O3.
 func TestConnOutlivesHTTPServerTimeouts(t *testing.T) {
 	const timeout = 150 * time.Millisecond
 	h, results := echoHandler()

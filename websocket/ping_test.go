@@ -15,6 +15,7 @@ import (
 )
 
 // Every ping is answered with a pong carrying its payload.
+// Rows: O5.
 func TestPingAnsweredWithSamePayload(t *testing.T) {
 	for _, p := range [][]byte{nil, []byte("x"), []byte("hello"), {0, 0xff, 0x80, 0xc0}, bytes.Repeat([]byte("z"), 125)} {
 		t.Run(fmt.Sprintf("Len%d", len(p)), func(t *testing.T) {
@@ -35,6 +36,7 @@ func TestPingAnsweredWithSamePayload(t *testing.T) {
 }
 
 // Many pings in one burst are all answered, in order.
+// Rows: O5.
 func TestPingBurstAllAnswered(t *testing.T) {
 	ts, _ := startEcho(t)
 	c := dialWS(t, ts)
@@ -52,6 +54,7 @@ func TestPingBurstAllAnswered(t *testing.T) {
 
 // Pings in the middle of a fragmented message are answered at once, before
 // the message is finished.
+// Rows: O5, O2, O1.
 func TestPingsInterleavedWithFragmentsAnswered(t *testing.T) {
 	ts, results := startEcho(t)
 	c := dialWS(t, ts)
@@ -74,6 +77,7 @@ func TestPingsInterleavedWithFragmentsAnswered(t *testing.T) {
 }
 
 // Unsolicited pongs are ignored.
+// Rows: O2.
 func TestUnsolicitedPongIgnored(t *testing.T) {
 	ts, results := startEcho(t)
 	c := dialWS(t, ts)
@@ -91,6 +95,7 @@ func TestUnsolicitedPongIgnored(t *testing.T) {
 }
 
 // Pings are answered while the handler neither receives nor sends.
+// Rows: O5, O6.
 func TestPingAnsweredWhileHandlerSleeps(t *testing.T) {
 	release := make(chan struct{})
 	status := make(chan statusResult, 1)
@@ -117,6 +122,7 @@ func TestPingAnsweredWhileHandlerSleeps(t *testing.T) {
 
 // Pings are answered while the handler only sends; the handler's next send
 // after the client's close returns ErrConnClosed.
+// Rows: O5, O3, O6, T1.
 func TestPingAnsweredWhileHandlerOnlySends(t *testing.T) {
 	ts, done := startReporting(t, func(c *websocket.Conn) error { return sendUntilClosed(c, 10*time.Second) })
 	c := dialWS(t, ts)
@@ -160,6 +166,7 @@ func TestPingAnsweredWhileHandlerOnlySends(t *testing.T) {
 
 // A ping is answered while the handler holds an open SendMessage writer
 // (control frames may be interleaved with a fragmented message).
+// Rows: O5, O3.
 func TestPingAnsweredWhileWriterOpen(t *testing.T) {
 	ts, done := startWriterHolder(t)
 	c := dialWS(t, ts)
@@ -192,6 +199,7 @@ func TestPingAnsweredWhileWriterOpen(t *testing.T) {
 
 // Pings arriving while the server writes large frames are answered between
 // frames, never inside one.
+// Rows: O5, O3.
 func TestPongsNotInsideLargeFrames(t *testing.T) {
 	const msgs, pings = 3, 20
 	big := bytes.Repeat([]byte("L"), 4<<20)

@@ -18,6 +18,7 @@ import (
 
 // Valid messages of all shapes are echoed intact (fragmented, empty,
 // every length encoding, UTF-8 split across fragments, zero mask key).
+// Rows: O1, O4, O3, O6.
 func TestValidMessagesEchoed(t *testing.T) {
 	zeroMask := &[4]byte{}
 	big := func(n int) []byte {
@@ -85,6 +86,7 @@ func TestValidMessagesEchoed(t *testing.T) {
 
 // The server parses its input correctly however the byte stream is split
 // into TCP segments.
+// Rows: O1, O5, O6.
 func TestSplitByteStream(t *testing.T) {
 	small := concat(
 		frameBytes(opText, []byte("hello")),
@@ -144,6 +146,7 @@ func TestSplitByteStream(t *testing.T) {
 
 // A long mixed stream (fragmented messages, pings, pongs, empty frames, all
 // length encodings) split at pseudo-random offsets is parsed correctly.
+// Rows: O1, O2, O5.
 func TestRandomlySplitMixedStream(t *testing.T) {
 	for seed := uint64(1); seed <= 3; seed++ {
 		t.Run(fmt.Sprint("Seed", seed), func(t *testing.T) {
@@ -228,6 +231,7 @@ func TestRandomlySplitMixedStream(t *testing.T) {
 
 // ReceiveMessage streams: the first fragment can be read before the client
 // sent the rest of the message.
+// Rows: O1, O4.
 func TestReceiveMessageStreamsFragments(t *testing.T) {
 	for _, tp := range []websocket.MessageType{websocket.Text, websocket.Binary} {
 		t.Run(tp.String(), func(t *testing.T) {
@@ -276,6 +280,7 @@ func TestReceiveMessageStreamsFragments(t *testing.T) {
 }
 
 // The message type is reported by ReceiveMessage.
+// Rows: O4.
 func TestReceiveMessageReportsType(t *testing.T) {
 	types := make(chan websocket.MessageType, 2)
 	ts := startHandler(t, func(c *websocket.Conn) {
@@ -304,6 +309,7 @@ func TestReceiveMessageReportsType(t *testing.T) {
 
 // The message reader returns io.EOF at the end of the message (and again on
 // further reads), after exactly the message's bytes.
+// Rows: O1, O4.
 func TestReceiveMessageReaderEOF(t *testing.T) {
 	type result struct {
 		data       []byte
@@ -342,6 +348,7 @@ func TestReceiveMessageReaderEOF(t *testing.T) {
 }
 
 // A message not read to the end is skipped by the next ReceiveMessage.
+// Rows: O4, O5.
 func TestReceiveMessagePartlyReadThenNext(t *testing.T) {
 	type result struct {
 		first []byte
@@ -387,6 +394,7 @@ func TestReceiveMessagePartlyReadThenNext(t *testing.T) {
 // A reader from ReceiveMessage is valid only until the next receive call:
 // afterwards it must not hand out bytes of the next message, and the new
 // message stays intact.
+// Rows: O4.
 func TestStaleReaderDoesNotStealNextMessage(t *testing.T) {
 	type result struct {
 		stale    []byte
@@ -428,6 +436,7 @@ func TestStaleReaderDoesNotStealNextMessage(t *testing.T) {
 // The reader returned by ReceiveMessage yields data as frames arrive and
 // returns an error wrapping ErrConnClosed (not io.EOF) when invalid UTF-8
 // arrives mid-message.
+// Rows: O7, O4.
 func TestReceiveMessageReaderFailsOnInvalidUTF8(t *testing.T) {
 	type result struct {
 		data []byte
@@ -469,6 +478,7 @@ func TestReceiveMessageReaderFailsOnInvalidUTF8(t *testing.T) {
 
 // A protocol error or invalid data in the middle of a message makes every
 // kind of receive fail with an error wrapping ErrConnClosed.
+// Rows: O7, O4.
 func TestReceiveFailsWithErrConnClosedOnViolationMidMessage(t *testing.T) {
 	violations := []struct {
 		name string
@@ -514,6 +524,7 @@ func TestReceiveFailsWithErrConnClosedOnViolationMidMessage(t *testing.T) {
 // ReceiveText returns at most maxLength bytes, cut at a character boundary,
 // with ErrTooLarge; binary messages give ErrMessageType; the connection
 // stays usable for the next message.
+// Rows: O4.
 func TestReceiveTextLimits(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -572,6 +583,7 @@ func TestReceiveTextLimits(t *testing.T) {
 
 // ReceiveBinary fills buf; a longer message gives (len(buf), ErrTooLarge);
 // text gives ErrMessageType; the connection stays usable.
+// Rows: O4.
 func TestReceiveBinaryLimits(t *testing.T) {
 	seq := func(n int) []byte {
 		b := make([]byte, n)
@@ -638,6 +650,7 @@ func TestReceiveBinaryLimits(t *testing.T) {
 }
 
 // ReceiveText does not allocate maxLength bytes up front.
+// Rows: O4.
 func TestReceiveTextDoesNotPreallocateMaxLength(t *testing.T) {
 	done := make(chan uint64, 1)
 	ts := startHandler(t, func(c *websocket.Conn) {
@@ -660,6 +673,7 @@ func TestReceiveTextDoesNotPreallocateMaxLength(t *testing.T) {
 // With no message size limit, a huge declared frame length is streamed,
 // not allocated up front: the handler reads the first bytes, then the
 // client drops TCP.
+// Rows: O1, O8.
 func TestHugeDeclaredLengthIsStreamed(t *testing.T) {
 	first := make(chan []byte, 1)
 	done := make(chan error, 1)

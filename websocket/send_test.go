@@ -16,6 +16,7 @@ import (
 )
 
 // Empty messages via SendMessage and SendText/SendBinary.
+// Rows: O3.
 func TestSendEmptyMessages(t *testing.T) {
 	ts := startHandler(t, func(c *websocket.Conn) {
 		for _, tp := range []websocket.MessageType{websocket.Text, websocket.Binary} {
@@ -38,6 +39,7 @@ func TestSendEmptyMessages(t *testing.T) {
 
 // Send calls do not retain the caller's buffer (io.Writer contract): a
 // buffer changed after the call does not change what goes on the wire.
+// Rows: O3.
 func TestSendDoesNotRetainBuffer(t *testing.T) {
 	ts := startHandler(t, func(c *websocket.Conn) {
 		buf := []byte("AAAA")
@@ -68,6 +70,7 @@ func TestSendDoesNotRetainBuffer(t *testing.T) {
 
 // SendText with invalid UTF-8 returns an error, sends nothing and leaves the
 // connection usable.
+// Rows: O3; "Argument checks": SendText.
 func TestSendTextInvalidUTF8SendsNothing(t *testing.T) {
 	bad := []string{"\xff", "abc\xc0\xaf", "\xed\xa0\x80", "a\xe2\x82", "\xf4\x90\x80\x80", "ok\x80"}
 	errs := make(chan []error, 1)
@@ -96,6 +99,7 @@ func TestSendTextInvalidUTF8SendsNothing(t *testing.T) {
 }
 
 // SendMessage rejects types other than Text and Binary.
+// Rows: O3; "Argument checks": SendMessage.
 func TestSendMessageWrongTypeIsErrMessageType(t *testing.T) {
 	errs := make(chan []error, 1)
 	ts := startHandler(t, func(c *websocket.Conn) {
@@ -129,6 +133,7 @@ func TestSendMessageWrongTypeIsErrMessageType(t *testing.T) {
 // SendMessage's writer streams: a large first Write puts non-final frames
 // of the right type on the wire before Close; Close sends the final frame.
 // (Small writes may be buffered; 256 KiB is more than any write buffer.)
+// Rows: O3; "Message writers".
 func TestSendMessageWriterStreams(t *testing.T) {
 	part1 := bytes.Repeat([]byte("0123456789abcdef"), 16384) // 256 KiB
 	for _, tp := range []websocket.MessageType{websocket.Text, websocket.Binary} {
@@ -276,6 +281,7 @@ func TestSendMessageTextWriterUTF8(t *testing.T) {
 // A long text written through a text writer in odd-sized chunks (splitting
 // characters everywhere, crossing any internal buffer boundary) arrives
 // intact.
+// Rows: O3.
 func TestSendMessageTextWriterLongMultibyte(t *testing.T) {
 	text := strings.Repeat("€😀aé", 40000) // 400 KB
 	errs := make(chan error, 1)
