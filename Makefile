@@ -2,7 +2,7 @@
 
 FUZZTIME ?= 60s
 
-.PHONY: run echo deps test race bench bench-smoke fmt vet proptest fuzz soak mutation
+.PHONY: run echo deps test race bench bench-smoke fmt vet rows proptest fuzz soak mutation
 
 # Chat example: open http://127.0.0.1:8080/ in a browser.
 run:
@@ -43,6 +43,11 @@ fmt:
 
 vet:
 	go vet ./...
+
+# Every row of STATE_MACHINE.md's transition table with the tests that
+# name it in their "Rows:" line (websocket/rows_test.go).
+rows:
+	cd websocket && go test -count=1 -run '^TestEveryRowHasATest$$' -rows.list
 
 # The property tests, long: 20,000 random scenarios against the model and
 # every sequence of 5 events.

@@ -26,6 +26,8 @@ import (
 // must do what model.NewClient() does (masking its frames, refusing
 // masked frames, echoing 1010, waiting for the server's FIN after the closing
 // handshake), and allocate no more than FuzzFrameReader's bound.
+// Rows: every row the server's bytes reach at a client, checked against the
+// model.
 func FuzzClient(f *testing.F) {
 	f.Fuzz(func(t *testing.T, stream, cuts []byte) {
 		inputSize := len(stream) + len(cuts)

@@ -13,6 +13,7 @@ import (
 // (code and reason), either first or in answer to the server's Close, and
 // checks the server against the model and against RFC 6455 §5.5.1 and §7.4
 // read directly: what it answers, and what GetStatus reports.
+// Rows: O6, O7, K4; "Close codes".
 func FuzzClosePayload(f *testing.F) {
 	f.Fuzz(func(t *testing.T, payload []byte, serverFirst bool) {
 		payload = payload[:min(len(payload), 125)]

@@ -12,6 +12,7 @@ import (
 // frames with their flags, opcodes, lengths, masks, payloads and split
 // points, and the handler's calls) through gofuzz, and the real connection
 // must do what the model does, frame for frame and call for call.
+// Rows: every row a scenario reaches, checked against the model.
 func FuzzConn(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var sc scenario
@@ -24,6 +25,7 @@ func FuzzConn(f *testing.F) {
 // rapid's generators, whose choices the fuzzer's coverage guidance steers.
 // `go test` replays the corpus as for any target, and rapid's own
 // property tests in websocket/ draw at random as before.
+// Rows: every row a scenario reaches, checked against the model.
 func FuzzConnRapid(f *testing.F) {
 	f.Fuzz(rapid.MakeFuzz(func(t *rapid.T) {
 		genScenario().Draw(t, "scenario").run(t)

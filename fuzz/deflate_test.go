@@ -211,6 +211,7 @@ func (s *session) sendCompressed(msg []byte, text bool, fault int, cuts []byte, 
 // directions, the client sends it again. Everything must go as the model
 // says, and the server's compressed messages must inflate to what it
 // was given.
+// Rows: O1, O7; "Compressed messages".
 func FuzzDeflate(f *testing.F) {
 	f.Fuzz(func(t *testing.T, msg []byte, setup, fault byte, at uint16, cuts []byte) {
 		if len(cuts) > 8 {

@@ -13,6 +13,7 @@ import (
 // deliver the messages and send the close frames the model does, and must
 // not allocate more than a small multiple of what it was sent, whatever
 // lengths the frames declare.
+// Rows: O1, O7; "Frame checks": any bytes.
 func FuzzFrameReader(f *testing.F) {
 	f.Fuzz(func(t *testing.T, stream, cuts []byte) {
 		inputSize := len(stream) + len(cuts)

@@ -13,6 +13,7 @@ import (
 // with SendText, and written to a SendMessage writer in pieces. The model
 // is followed step by step; unicode/utf8.Valid on the whole text decides
 // independently what must come out.
+// Rows: O1, O3, O7; "Frame checks" and "Argument checks": UTF-8.
 func FuzzUTF8Fragments(f *testing.F) {
 	f.Fuzz(func(t *testing.T, text, cuts []byte) {
 		valid := utf8.Valid(text)

@@ -294,3 +294,42 @@ func TestWriterGivesUpCompressed(t *testing.T) {
 		})
 	}
 }
+
+// A writer that gives its message up after Close has sent the close frame
+// (Close took the send side between two of the writer's frames): the close
+// frame already cut the message, so nothing more is sent, and
+// CloseWithError returns an error wrapping ErrConnClosed and the cause;
+// the client's answer completes the closing handshake.
+// Rows: K14, O10, K4; "Message writers".
+func TestWriterGivesUpWhileClosing(t *testing.T) {
+	cause := errors.New("given up")
+	closeSeen := make(chan struct{})
+	type result struct{ abandon, close error }
+	done := make(chan result, 1)
+	ts := startHandler(t, func(c *websocket.Conn) {
+		w, err := c.SendMessage(websocket.Binary)
+		if err != nil {
+			done <- result{err, err}
+			return
+		}
+		w.Write(make([]byte, 256<<10)) // frames have left
+		closeErr := make(chan error, 1)
+		go func() { closeErr <- c.Close(websocket.StatusOK, "bye") }()
+		<-closeSeen
+		abandonErr := w.(websocket.MessageWriter).CloseWithError(cause)
+		done <- result{abandonErr, <-closeErr}
+	})
+	c := dialWS(t, ts)
+	c.skipToCloseFrame(1000)
+	close(closeSeen)
+	c.ExpectNothing(50 * time.Millisecond) // no second close frame
+	c.SendClose(1000, "")
+	c.ExpectEOF()
+	r := recv(t, done, "the handler")
+	if !errors.Is(r.abandon, websocket.ErrConnClosed) || !errors.Is(r.abandon, cause) {
+		t.Errorf("CloseWithError while closing returned %v, want an error wrapping ErrConnClosed and the cause", r.abandon)
+	}
+	if r.close != nil {
+		t.Errorf("Close returned %v, want nil", r.close)
+	}
+}

@@ -68,6 +68,7 @@ func servePage(name string) http.HandlerFunc {
 // compared; the 16 MiB ones not in no-context-takeover, to save time); what messages cost on the wire (checkWire, checkTakeover);
 // clean closes with 1000 and 4000-range codes and reasons both ways; the
 // subprotocol; and the default origin policy both ways.
+// Rows: C1, O1, O3, O6, O10, K4.
 func TestPeerChromium(t *testing.T) {
 	ctx := browser(t)
 	wire := newWireProxy(t)

@@ -104,6 +104,7 @@ var (
 
 // TestClientInterop: our client against each server in each mode: the
 // echo set, then closes initiated by each side.
+// Rows: C1, O1, O3, O6, O10, K4; "Roles": the client.
 func TestClientInterop(t *testing.T) {
 	t.Parallel()
 	for _, srv := range interopServers {

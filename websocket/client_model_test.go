@@ -144,6 +144,8 @@ var serverViolations = []func(key [4]byte) []byte{
 
 // TestClientAgreesWithModel is the rapid state-machine test of the client
 // role: a client Conn from Dial against a scripted server.
+// Rows: every row a random scenario reaches at a client, checked against
+// the model, not named one by one.
 func TestClientAgreesWithModel(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -192,6 +194,7 @@ func TestClientAgreesWithModel(t *testing.T) {
 
 // TestClientModelHandshakeAnswers runs every answer of dialAnswers to
 // every offer: Dial fails exactly where the model refuses the answer.
+// Rows: C1, C2; "Opening handshake, client".
 func TestClientModelHandshakeAnswers(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -454,6 +457,8 @@ func realReceive(kind model.Kind, n int) func(c *Conn) callResult {
 // TestClientServerAgreeWithModel runs our client against our server over
 // loopback, with random calls on both ends, each end against a model of
 // its role.
+// Rows: every row a random scenario reaches at either end, checked against
+// the model, not named one by one.
 func TestClientServerAgreeWithModel(t *testing.T) {
 	s := startModelServer(t)
 	rapid.Check(t, func(t *rapid.T) {
@@ -553,6 +558,7 @@ func TestClientServerAgreeWithModel(t *testing.T) {
 // client's checks (checkHeader with fromServer) accept exactly what the
 // model's client role accepts, with the same close code and reason, with
 // permessage-deflate or without.
+// Rows: "Frame checks" at a client, against the model.
 func TestServerHeaderVerdictAgreesWithModel(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		b := rapid.SliceOfN(rapid.Byte(), 2, maxHeaderLen).Draw(t, "raw")
@@ -564,6 +570,7 @@ func TestServerHeaderVerdictAgreesWithModel(t *testing.T) {
 
 // TestServerClosePayloadAgreesWithModel: every close code from a server
 // is accepted by a client exactly when the model's client role accepts it.
+// Rows: "Close codes" at a client, against the model.
 func TestServerClosePayloadAgreesWithModel(t *testing.T) {
 	for code := 0; code < 1<<16; code++ {
 		p := binary.BigEndian.AppendUint16(nil, uint16(code))

@@ -45,6 +45,7 @@ func TestServerHeaderRoundTrip(t *testing.T) {
 // TestClientHeaderVerdictAgreesWithModel: for any header bytes, the
 // server's parser and checks accept exactly what the model accepts, with
 // the same close code and reason.
+// Rows: "Frame checks", against the model.
 func TestClientHeaderVerdictAgreesWithModel(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		var b []byte

@@ -24,6 +24,7 @@ func maskedFrame(fin bool, op opcode, payload string) []byte {
 // io.Copy from a message reader to a writer that is not a message
 // writer goes through WriteTo: the whole message, across its fragments,
 // and no allocation per message.
+// Rows: O4.
 func TestCopyMessageToPlainWriter(t *testing.T) {
 	c, client := pipeConn(t, defaultWriteTimeout)
 	message := append(maskedFrame(false, opBinary, "hello, "), maskedFrame(true, opContinuation, "world")...)

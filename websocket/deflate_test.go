@@ -158,6 +158,7 @@ func randomBytes(n int, seed uint64) []byte {
 	return b
 }
 
+// Rows: C1; "Compressed messages": negotiation.
 func TestDeflateNegotiation(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct {
@@ -216,6 +217,7 @@ var deflateModes = []struct {
 
 // Messages at or above the threshold travel compressed both ways, below
 // it plain; both directions keep their history with context takeover.
+// Rows: O1, O3; "Compressed messages".
 func TestDeflateEcho(t *testing.T) {
 	t.Parallel()
 	for _, mode := range deflateModes {
@@ -267,6 +269,7 @@ func TestDeflateEcho(t *testing.T) {
 
 // With context takeover, a message like the one before costs a fraction
 // of the first on the wire, in both directions; without, the same.
+// Rows: O1, O3; "Compressed messages": context takeover.
 func TestDeflateContextTakeoverUsesHistory(t *testing.T) {
 	t.Parallel()
 	msg := jsonLike(2<<10, 7)
@@ -300,6 +303,7 @@ func TestDeflateContextTakeoverUsesHistory(t *testing.T) {
 
 // SendText and SendBinary compress from the threshold on; a message
 // writer decides at Close, or once its buffer is full.
+// Rows: O3; "Compressed messages": the threshold.
 func TestDeflateThreshold(t *testing.T) {
 	t.Parallel()
 	const threshold = 300
@@ -344,6 +348,7 @@ func deflated(msg []byte) []byte { return (&peerDeflate{}).compress(msg) }
 
 // A frame that breaks permessage-deflate's rules fails the connection
 // with the right code.
+// Rows: O7; "Frame checks": RSV1 and compressed data.
 func TestDeflateViolations(t *testing.T) {
 	t.Parallel()
 	const limit = 64 << 10
@@ -392,6 +397,7 @@ func TestDeflateViolations(t *testing.T) {
 
 // A compressed message with no payload at all is an empty message, as
 // some clients send it (RFC 7692 §7.2.3.6 sends one 0x00 byte).
+// Rows: O1; "Compressed messages": a message with no payload.
 func TestDeflateEmptyPayload(t *testing.T) {
 	t.Parallel()
 	h, _ := echoHandler()
@@ -421,6 +427,7 @@ func finalBlock(msg []byte) []byte {
 // that and allocates a small fraction of it. (A 1 KiB message cannot
 // inflate to 1 GiB: DEFLATE expands at most about 1032 to 1; the 1 KiB
 // bomb is in TestDeflateViolations.)
+// Rows: O7; "Frame checks": too large once inflated.
 func TestDeflateBombRefused(t *testing.T) {
 	// Sync-flushed pieces of DEFLATE end on a byte boundary, so 1024
 	// copies of a flushed MiB of zeros are a valid stream of 1 GiB.

@@ -46,6 +46,7 @@ func dial(t testing.TB, url string, opts *websocket.DialOptions) *websocket.Conn
 
 // Our client against our server: every way of sending and receiving,
 // both message types, small and large, with and without compression.
+// Rows: C1, O1, O3, O4; "Roles": the client.
 func TestDialEcho(t *testing.T) {
 	t.Parallel()
 	for _, mode := range []websocket.CompressionMode{websocket.CompressionOff, websocket.CompressionNoContextTakeover, websocket.CompressionContextTakeover} {
@@ -99,6 +100,7 @@ func TestDialEcho(t *testing.T) {
 
 // The server closes: the client answers, GetStatus reports the server's
 // code, and the server (not the client) closes TCP first.
+// Rows: O6; "Roles": the client closes TCP after the server.
 func TestDialServerCloses(t *testing.T) {
 	t.Parallel()
 	ts := startHandler(t, func(c *websocket.Conn) {
@@ -122,6 +124,7 @@ func TestDialServerCloses(t *testing.T) {
 
 // A server that answers the handshake wrongly fails Dial with a
 // HandshakeError carrying the response.
+// Rows: C2; "Opening handshake, client".
 func TestDialHandshakeChecks(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct {
@@ -175,6 +178,7 @@ func rawResponseKey(format string) func(http.ResponseWriter, *http.Request) {
 
 // The context bounds the handshake: a server that never answers does not
 // hold Dial past the deadline, and a cancelled context ends it at once.
+// Rows: C2; "Opening handshake, client".
 func TestDialContext(t *testing.T) {
 	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -208,6 +212,7 @@ func TestDialContext(t *testing.T) {
 
 // Options reach the server: subprotocols, Origin, extra headers; NetDial
 // replaces the dialer; a CONNECT proxy tunnels the connection.
+// Rows: C1; "Opening handshake, client".
 func TestDialOptions(t *testing.T) {
 	t.Parallel()
 	seen := make(chan *websocket.Conn, 1)
@@ -334,6 +339,7 @@ func readClientFrame(br *bufio.Reader) (op byte, payload []byte, key [4]byte, er
 
 // Every frame the client sends is masked, each with a key of its own
 // (RFC 6455 §5.3), control frames too.
+// Rows: O3, O5; "Roles": a client masks its frames.
 func TestDialMasksFrames(t *testing.T) {
 	t.Parallel()
 	type got struct {
@@ -377,6 +383,7 @@ func TestDialMasksFrames(t *testing.T) {
 }
 
 // A masked frame from the server fails the connection with 1002.
+// Rows: O7; "Frame checks": at a client, masked.
 func TestDialRefusesMaskedServerFrames(t *testing.T) {
 	t.Parallel()
 	answer := make(chan []byte, 1)
@@ -445,6 +452,7 @@ func TestDialServerCloseCodes(t *testing.T) {
 
 // wss: TLS with a test certificate; a client that does not trust it
 // fails in the TLS handshake.
+// Rows: C1.
 func TestDialTLS(t *testing.T) {
 	t.Parallel()
 	h, _ := echoHandler()
@@ -474,6 +482,7 @@ func TestDialTLS(t *testing.T) {
 }
 
 // The server's response header is read up to 64 KiB, not without bound.
+// Rows: C2; "Opening handshake, client".
 func TestDialBoundsResponseHeader(t *testing.T) {
 	t.Parallel()
 	srv := httptest.NewServer(http.HandlerFunc(rawResponse("HTTP/1.1 101 Switching Protocols\r\nX-Endless: " + strings.Repeat("a", 1<<20) + "\r\n\r\n")))
@@ -491,6 +500,7 @@ func TestDialBoundsResponseHeader(t *testing.T) {
 // read once per process, and never for loopback hosts, so the test runs
 // itself again in a child process with HTTP_PROXY set, dialing a name
 // that the proxy sends to the test server.
+// Rows: C1.
 func TestDialProxyFromEnvironment(t *testing.T) {
 	if os.Getenv("WSMACHINE_PROXY_CHILD") == "" {
 		t.Parallel()

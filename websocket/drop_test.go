@@ -38,6 +38,7 @@ func dropClient(nc *net.TCPConn, rst bool) {
 	nc.Close()
 }
 
+// Rows: O8, K6, T2, T3.
 func TestClientDropAtEveryPoint(t *testing.T) {
 	for _, p := range dropPoints {
 		for _, rst := range []bool{false, true} {
@@ -114,6 +115,7 @@ func TestClientDropAtEveryPoint(t *testing.T) {
 
 // A client that drops during the opening handshake never reaches Handle,
 // and leaves nothing behind.
+// Rows: C6: a dropped handshake never reaches the Conn.
 func TestClientDropDuringHandshake(t *testing.T) {
 	for _, rst := range []bool{false, true} {
 		ts := startHandler(t, func(c *websocket.Conn) { t.Error("Handle called for a dropped handshake") })
@@ -127,6 +129,7 @@ func TestClientDropDuringHandshake(t *testing.T) {
 // Many goroutines send, stream, receive and close at once while the client
 // drops its connection at a random moment: every call returns, with no
 // data race (go test -race), no panic and no deadlock.
+// Rows: O8, O9, T3.
 func TestConcurrentCallsWhileClientDrops(t *testing.T) {
 	for round := range 8 {
 		t.Run(fmt.Sprint(round), func(t *testing.T) {
@@ -197,4 +200,95 @@ func concurrentCall(c *websocket.Conn, w int) string {
 		c.GetStatus()
 		return "Close"
 	}
+}
+
+// A TCP drop in the middle of a message makes the reader fail with
+// ErrConnClosed (a truncated message never looks complete).
+// Rows: O8, T2.
+func TestTCPDropMidMessageReaderFails(t *testing.T) {
+	tests := []struct {
+		name string
+		send func(op byte) []byte
+	}{
+		{"AfterFirstFragment", func(op byte) []byte { return fragBytes(false, op, []byte("partial")) }},
+		{"InsideFramePayload", func(op byte) []byte {
+			return Frame{Fin: true, Op: op, Payload: []byte("partial"), DeclaredLen: u64(100)}.Bytes()
+		}},
+		{"InsideFrameHeader", func(op byte) []byte { return Frame{Fin: true, Op: op, Payload: make([]byte, 300)}.Bytes()[:3] }},
+	}
+	for _, tc := range tests {
+		for _, rc := range receivers {
+			t.Run(tc.name+"/"+rc.name, func(t *testing.T) {
+				t.Parallel()
+				type result struct {
+					data   []byte
+					err    error
+					status statusResult
+				}
+				done := make(chan result, 1)
+				ts := startHandler(t, func(c *websocket.Conn) {
+					var res result
+					res.data, res.err = rc.recv(c)
+					code, reason := c.GetStatus()
+					res.status = statusResult{code, reason}
+					done <- res
+				})
+				c := dialWS(t, ts)
+				c.Write(tc.send(rc.op))
+				c.Close()
+				res := recv(t, done, "the handler's receive to end")
+				if !errors.Is(res.err, websocket.ErrConnClosed) {
+					t.Errorf("receive of a truncated message returned %q, %v; want an error wrapping ErrConnClosed", res.data, res.err)
+				}
+				if res.status != (statusResult{websocket.StatusDropped, ""}) {
+					t.Errorf("GetStatus = %v, want {1006 \"\"}", res.status)
+				}
+			})
+		}
+	}
+}
+
+// dropAndCheckSenderLearns drops the client's TCP connection and checks
+// that the sending handler started by startReporting learns of it promptly:
+// its send fails with ErrConnClosed and the status is dropped.
+func dropAndCheckSenderLearns(t *testing.T, c *rawClient, done <-chan handlerResult) {
+	t.Helper()
+	start := time.Now()
+	c.Close()
+	res := recv(t, done, "the handler's send to fail")
+	if !errors.Is(res.err, websocket.ErrConnClosed) {
+		t.Errorf("send after TCP drop returned %v, want ErrConnClosed", res.err)
+	}
+	if d := time.Since(start); d > promptly+time.Second {
+		t.Errorf("sending handler learned of the drop only after %v", d)
+	}
+	if res.status != (statusResult{websocket.StatusDropped, ""}) {
+		t.Errorf("GetStatus = %v, want {1006 \"\"}", res.status)
+	}
+}
+
+// A handler that only sends learns promptly that the client dropped TCP.
+// Rows: O8, O9.
+func TestSendingHandlerLearnsOfDroppedTCP(t *testing.T) {
+	started := make(chan struct{})
+	ts, done := startReporting(t, func(c *websocket.Conn) error {
+		close(started)
+		return sendUntilClosed(c, 10*time.Second)
+	})
+	c := dialWS(t, ts)
+	recv(t, started, "handler start")
+	c.ReadFrame() // one tick
+	dropAndCheckSenderLearns(t, c, done)
+}
+
+// A handler that only sends learns of a dropped TCP connection even when
+// an unread message from the client is pending (the background reader
+// cannot see the EOF behind it, the failing writes must report it).
+// Rows: O9.
+func TestSendingHandlerLearnsOfDropBehindUnreadMessage(t *testing.T) {
+	ts, done := startReporting(t, func(c *websocket.Conn) error { return sendUntilClosed(c, 10*time.Second) })
+	c := dialWS(t, ts)
+	c.SendText("never read")
+	c.ReadFrame()
+	dropAndCheckSenderLearns(t, c, done)
 }

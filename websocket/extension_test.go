@@ -2,6 +2,7 @@ package websocket
 
 import "testing"
 
+// Rows: "Compressed messages": the answer to each offer.
 func TestNegotiateDeflate(t *testing.T) {
 	full := deflateParams{clientMaxWindowBits: 15}
 	for _, tt := range []struct {
@@ -49,6 +50,7 @@ func TestNegotiateDeflate(t *testing.T) {
 // The mode decides what is accepted: off declines every offer, no context
 // takeover asks the client for it too (RFC 7692 §7.1.1), context takeover
 // takes what the client offered.
+// Rows: "Compressed messages": the answer to each offer.
 func TestNegotiateDeflateModes(t *testing.T) {
 	offer := []string{"permessage-deflate; client_max_window_bits"}
 	for _, tt := range []struct {
@@ -67,6 +69,7 @@ func TestNegotiateDeflateModes(t *testing.T) {
 	}
 }
 
+// Rows: "Compressed messages": the answer.
 func TestDeflateResponse(t *testing.T) {
 	for _, tt := range []struct {
 		p    deflateParams
@@ -86,6 +89,7 @@ func TestDeflateResponse(t *testing.T) {
 }
 
 // The client accepts only an answer to what it offered (RFC 7692 §7.1).
+// Rows: "Opening handshake, client": an acceptable answer.
 func TestAcceptDeflateResponse(t *testing.T) {
 	for _, tt := range []struct {
 		name   string

@@ -43,6 +43,7 @@ func clientHeader(b0 byte, length uint64, form int) []byte {
 	return append(b, 9, 8, 7, 6)
 }
 
+// Rows: "Frame checks".
 func TestCheckHeader(t *testing.T) {
 	tests := []struct {
 		name      string
@@ -103,6 +104,7 @@ func TestCheckHeader(t *testing.T) {
 	}
 }
 
+// Rows: "Frame checks": close payloads; "Close codes".
 func TestParseClosePayload(t *testing.T) {
 	code := func(c uint16, reason string) []byte {
 		return append(binary.BigEndian.AppendUint16(nil, c), reason...)
@@ -156,6 +158,7 @@ func TestParseClosePayload(t *testing.T) {
 	}
 }
 
+// Rows: "Close codes".
 func TestServerMaySend(t *testing.T) {
 	for code := Status(0); code < 6000; code++ {
 		want := code >= 1000 && code <= 1003 || code >= 1007 && code <= 1009 ||
@@ -206,6 +209,7 @@ func BenchmarkHeader(b *testing.B) {
 // At the client's end the rules on masking are the other way round; close
 // codes are checked as at a server's: 1010 is a client's code, but a
 // client takes it from a server (RFC 6455 §5.1, §7.4.1).
+// Rows: "Frame checks" and "Roles": masking at a client.
 func TestServerFrameChecks(t *testing.T) {
 	unmasked := func(b0, b1 byte) []byte { return []byte{b0, b1} }
 	for _, tt := range []struct {

@@ -1,6 +1,7 @@
 package websocket_test
 
-// Opening handshake (issue points 1-3, RFC 6455 §4.2, design.md refusals).
+// The opening handshake (RFC 6455 §4.2): STATE_MACHINE.md, "Opening
+// handshake", its refusals and the 101 response.
 
 import (
 	"bufio"
@@ -147,6 +148,7 @@ func checkNotHijacked(t *testing.T, ex *httpExchange, host string) {
 	}
 }
 
+// Rows: C2; "Opening handshake": every refusal.
 func TestHandshakeRefusals(t *testing.T) {
 	tests := []struct {
 		name       string
@@ -269,6 +271,7 @@ func snapshot(c *websocket.Conn) connInfo {
 	return ci
 }
 
+// Rows: C1; "Opening handshake": the 101.
 func TestHandshakeAccepted(t *testing.T) {
 	tests := []struct {
 		name          string
@@ -399,6 +402,7 @@ func TestHandshakeAccepted(t *testing.T) {
 	}
 }
 
+// Rows: C1.
 func TestHandshakeConnFields(t *testing.T) {
 	tests := []struct {
 		name       string
@@ -486,6 +490,7 @@ func (w *unwrapWriter) WriteHeader(code int) {
 
 func (w *unwrapWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
+// Rows: C1.
 func TestHandshakeBehindMiddleware(t *testing.T) {
 	var status atomic.Int32
 	var calls atomic.Int32
@@ -530,6 +535,7 @@ func TestHandshakeBehindMiddleware(t *testing.T) {
 
 // A handshake request whose handler was refused leaves the server usable for
 // a following successful upgrade (nothing stuck, Handle count right).
+// Rows: C2, C1.
 func TestHandshakeRefusalThenUpgrade(t *testing.T) {
 	echo, _ := echoHandler()
 	ts := startServer(t, &websocket.Handler{Handle: echo}) // nil AccessOk
@@ -550,6 +556,7 @@ func TestHandshakeRefusalThenUpgrade(t *testing.T) {
 // RFC 6455 §4.1: the client fails the connection if the server answers with
 // a subprotocol it did not offer. If AccessOk sets conn.Protocol although no
 // protocol was offered, the server must refuse or at least not send it.
+// Rows: C2; "Opening handshake": subprotocols.
 func TestHandshakeProtocolSetWithoutOffer(t *testing.T) {
 	h, _ := echoHandler()
 	ts := startServer(t, &websocket.Handler{
@@ -578,6 +585,7 @@ func TestHandshakeProtocolSetWithoutOffer(t *testing.T) {
 
 // A ResponseWriter that cannot be hijacked gives an error response, no
 // panic, and Handle is not called.
+// Rows: C2.
 func TestHandshakeUnhijackableWriter(t *testing.T) {
 	var handled atomic.Bool
 	h := &websocket.Handler{
@@ -609,6 +617,7 @@ func TestHandshakeUnhijackableWriter(t *testing.T) {
 // Bytes that arrive together with the handshake request (a client that does
 // not wait for the 101, RFC 6455 §4.1 says it should) are not lost when the
 // connection is hijacked: the server's HTTP reader may have buffered them.
+// Rows: C6: bytes before the 101 wait for it; C1, O1, O5.
 func TestHandshakeBufferedBytesNotLost(t *testing.T) {
 	ts, _ := startEcho(t)
 	key := newKey()
@@ -632,6 +641,7 @@ func TestHandshakeBufferedBytesNotLost(t *testing.T) {
 
 // Calls on the Conn from inside AccessOk (before the 101 response) fail and
 // put nothing on the wire: the handshake response stays intact.
+// Rows: C3, C4, C5.
 func TestConnCallsInsideAccessOkFail(t *testing.T) {
 	errs := make(chan []error, 1)
 	h, _ := echoHandler()
@@ -668,6 +678,7 @@ func TestConnCallsInsideAccessOkFail(t *testing.T) {
 
 // The http.Server's timeouts (read, write, idle, header) apply to the HTTP
 // exchange only: a WebSocket connection outlives them.
+// Rows: O1, O3.
 func TestConnOutlivesHTTPServerTimeouts(t *testing.T) {
 	const timeout = 150 * time.Millisecond
 	h, results := echoHandler()
@@ -689,5 +700,38 @@ func TestConnOutlivesHTTPServerTimeouts(t *testing.T) {
 	c.ExpectClose(1000)
 	if res := recv(t, results, "handler"); res.Status != (statusResult{websocket.StatusOK, ""}) {
 		t.Errorf("GetStatus = %v", res.Status)
+	}
+}
+
+// A connection has one opening handshake: once open, a second upgrade
+// request on it is not one but bytes read as frames ('G' is a frame with
+// RSV1 set and a reserved opcode), and the connection fails with 1002.
+// Rows: O12, O7.
+func TestSecondHandshakeOnOpenConnIsFrames(t *testing.T) {
+	ts, results := startEcho(t)
+	c := dialWS(t, ts)
+	c.Write([]byte(strings.Join(handshakeRequest(ts.Addr, "/", newKey()), "\r\n") + "\r\n\r\n"))
+	c.ExpectClose(1002)
+	if res := recv(t, results, "the handler to end"); res.Status != (statusResult{websocket.StatusDropped, ""}) {
+		t.Errorf("GetStatus = %v, want {1006 \"\"}", res.Status)
+	}
+}
+
+// The same while the server's Close waits for the client's answer: an
+// upgrade request is frames that break the protocol, and the connection is
+// dropped without a second close frame.
+// Rows: K12, K5.
+func TestHandshakeWhileClosingIsFrames(t *testing.T) {
+	ts, done := startCloser(t, websocket.StatusOK, "")
+	c := dialWS(t, ts)
+	c.ExpectCloseFrame(1000)
+	c.Write([]byte(strings.Join(handshakeRequest(ts.Addr, "/", newKey()), "\r\n") + "\r\n\r\n"))
+	c.ExpectEOF()
+	res := recv(t, done, "Close")
+	if !errors.Is(res.err, websocket.ErrConnClosed) {
+		t.Errorf("Close returned %v, want an error wrapping ErrConnClosed", res.err)
+	}
+	if res.status != (statusResult{websocket.StatusDropped, ""}) {
+		t.Errorf("GetStatus = %v, want {1006 \"\"}", res.status)
 	}
 }

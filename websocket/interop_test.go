@@ -71,6 +71,7 @@ func streamEcho() (func(*websocket.Conn), <-chan echoResult) {
 	}, ch
 }
 
+// Rows: O1, O3, O4.
 func TestInteropGorillaEcho(t *testing.T) {
 	mib := make([]byte, 1<<20)
 	for i := range mib {
@@ -157,6 +158,7 @@ func closeGorilla(t *testing.T, c *gws.Conn, code int, reason string) {
 
 // Messages written by gorilla's NextWriter with a small write buffer arrive
 // as many fragments; the server reassembles them.
+// Rows: O1.
 func TestInteropGorillaFragmentedWrites(t *testing.T) {
 	h, results := echoHandler()
 	ts := startHandler(t, h)
@@ -196,6 +198,7 @@ func TestInteropGorillaFragmentedWrites(t *testing.T) {
 
 // Gorilla's pings are answered with pongs carrying the same data, also
 // while the handler only sleeps.
+// Rows: O5.
 func TestInteropGorillaPingPong(t *testing.T) {
 	for _, mode := range []string{"Echoing", "Sleeping"} {
 		t.Run(mode, func(t *testing.T) {
@@ -252,6 +255,7 @@ func TestInteropGorillaPingPong(t *testing.T) {
 
 // The server's close codes reach gorilla, gorilla's reply completes the
 // handshake, Close returns nil and GetStatus reports the reply.
+// Rows: O10, K4.
 func TestInteropGorillaServerClose(t *testing.T) {
 	tests := []struct {
 		code   websocket.Status
@@ -302,6 +306,7 @@ func TestInteropGorillaServerClose(t *testing.T) {
 }
 
 // Close codes sent by gorilla are echoed and recorded.
+// Rows: O6.
 func TestInteropGorillaClientClose(t *testing.T) {
 	tests := []struct {
 		code       int
@@ -352,6 +357,7 @@ func TestInteropGorillaClientClose(t *testing.T) {
 func statusName(code int) string { return fmt.Sprintf("Code%d", code) }
 
 // Subprotocol negotiation and Origin checks work with gorilla's dialer.
+// Rows: C1, C2.
 func TestInteropGorillaHandshake(t *testing.T) {
 	t.Run("Subprotocol", func(t *testing.T) {
 		got := make(chan []string, 1)
@@ -401,6 +407,7 @@ func TestInteropGorillaHandshake(t *testing.T) {
 }
 
 // Many gorilla clients at once, each echoing messages concurrently.
+// Rows: O1, O3.
 func TestInteropGorillaManyClients(t *testing.T) {
 	const clients, msgs = 20, 20
 	h, results := streamEcho()
@@ -454,6 +461,7 @@ func TestInteropGorillaManyClients(t *testing.T) {
 
 // A gorilla client that offers permessage-deflate gets no extension and
 // sends uncompressed frames that the server accepts.
+// Rows: C1; "Compressed messages": CompressionOff.
 func TestInteropGorillaCompressionOfferedNotNegotiated(t *testing.T) {
 	h, _ := echoHandler()
 	ts := startHandler(t, h)

@@ -43,6 +43,7 @@ func startReceiver(t *testing.T, h *websocket.Handler) <-chan receiveResult {
 
 // An idle client is pinged every interval; its pongs keep it alive past the
 // idle timeout.
+// Rows: O13, O2.
 func TestPingsKeepAnsweringClientAlive(t *testing.T) {
 	t.Parallel()
 	// A pong may take up to 850 ms under load (race detector, browsers
@@ -74,6 +75,7 @@ func TestPingsKeepAnsweringClientAlive(t *testing.T) {
 }
 
 // A connection with traffic is not pinged: only silence is.
+// Rows: O5, O13.
 func TestNoPingsWhileClientSends(t *testing.T) {
 	t.Parallel()
 	h := &websocket.Handler{PingInterval: 500 * time.Millisecond}
@@ -90,6 +92,7 @@ func TestNoPingsWhileClientSends(t *testing.T) {
 // A client that sends nothing, pings unanswered, is dropped after the idle
 // timeout: the waiting receive fails, GetStatus says StatusDropped, TCP
 // is closed.
+// Rows: O8, O13.
 func TestIdleTimeoutDropsSilentClient(t *testing.T) {
 	for _, ping := range []time.Duration{0, 100 * time.Millisecond} {
 		t.Run("ping="+ping.String(), func(t *testing.T) {
@@ -116,5 +119,24 @@ func TestIdleTimeoutDropsSilentClient(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// No ping after our close frame: while Close waits for the client's
+// answer, silence does not make the server ping.
+// Rows: K13, O10, K4.
+func TestNoPingsWhileClosing(t *testing.T) {
+	t.Parallel()
+	const interval = 50 * time.Millisecond
+	closeErr := make(chan error, 1)
+	c := dialWS(t, startServer(t, &websocket.Handler{PingInterval: interval, Handle: func(c *websocket.Conn) {
+		closeErr <- c.Close(websocket.StatusOK, "")
+	}}))
+	c.ExpectCloseFrame(1000)
+	c.ExpectNothing(6 * interval)
+	c.SendClose(1000, "")
+	c.ExpectEOF()
+	if err := recv(t, closeErr, "Close"); err != nil {
+		t.Errorf("Close returned %v, want nil", err)
 	}
 }

@@ -23,6 +23,7 @@ import (
 // limit, added up, is refused with 1009 at the header of the frame that
 // goes past it, before any of its payload arrives; one of exactly the limit
 // is delivered.
+// Rows: O7, O1; "Frame checks": message too large.
 func TestMaxMessageSize(t *testing.T) {
 	const limit = 1000
 	header := func(f Frame) []byte { return f.Bytes()[:len(f.Bytes())-len(f.Payload)] }
@@ -79,6 +80,7 @@ func TestMaxMessageSize(t *testing.T) {
 // StatusDropped. Meanwhile memory stays bounded: the library sends from the
 // caller's buffer and queues nothing. (Not parallel, so that the process's
 // allocation count is this test's.)
+// Rows: O9, T3.
 func TestWriteTimeoutReleasesSenders(t *testing.T) {
 	const senders = 3
 	errs := make(chan error, senders)
@@ -125,6 +127,7 @@ func TestWriteTimeoutReleasesSenders(t *testing.T) {
 // reads here come every 5 ms, but the server's socket holds megabytes, and
 // the poller wakes a writer only when a good part of that is free again:
 // far more than a 100 ms timeout apart.
+// Rows: O3.
 func TestWriteTimeoutSparesSlowReader(t *testing.T) {
 	t.Parallel()
 	const size = 4 << 20
@@ -160,6 +163,7 @@ func TestWriteTimeoutSparesSlowReader(t *testing.T) {
 
 // A panic in Handle closes the connection with 1011 and is logged to the
 // http.Server's ErrorLog; the server goes on.
+// Rows: O10.
 func TestPanicInHandleCloses1011(t *testing.T) {
 	t.Parallel()
 	var logged bytes.Buffer
@@ -195,6 +199,7 @@ func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 // A frame that declares megabytes (within the size limit) and then stalls
 // holds its connection only until the idle timeout: nothing is allocated
 // for the declared length, and the waiting receive fails.
+// Rows: O8.
 func TestDeclaredPayloadThatNeverComes(t *testing.T) {
 	t.Parallel()
 	const idle = 300 * time.Millisecond

@@ -944,6 +944,8 @@ func (h *harness) concurrentSends(t *rapid.T) {
 }
 
 // TestConnAgreesWithModel is the rapid state-machine test.
+// Rows: every row a random scenario reaches, checked against the model, not
+// named one by one.
 func TestConnAgreesWithModel(t *testing.T) {
 	s := startModelServer(t)
 	rapid.Check(t, func(t *rapid.T) {
@@ -1086,6 +1088,8 @@ var abstractEvents = []abstractEvent{
 
 // TestConnAgreesWithModelExhaustively runs every sequence of
 // exhaustiveDepth abstract events against the model and a real Conn.
+// Rows: every row a sequence of events reaches, checked against the model,
+// not named one by one.
 func TestConnAgreesWithModelExhaustively(t *testing.T) {
 	depth := *exhaustiveDepth
 	if testing.Short() {
@@ -1122,6 +1126,7 @@ func TestConnAgreesWithModelExhaustively(t *testing.T) {
 
 // TestModelCompressedEdges runs compressed messages at the edges of the
 // inflation rules against the model, one connection each.
+// Rows: O1, O7; "Compressed messages".
 func TestModelCompressedEdges(t *testing.T) {
 	s := startModelServer(t)
 	a := func(n int) []byte { return bytes.Repeat([]byte("a"), n) }

@@ -31,6 +31,7 @@ func pipeConn(t *testing.T, writeTimeout time.Duration) (*Conn, net.Conn) {
 	return c, client
 }
 
+// Rows: O9.
 func TestWriteTimeoutOverNetConn(t *testing.T) {
 	t.Parallel()
 	const timeout = 300 * time.Millisecond
@@ -54,6 +55,7 @@ func TestWriteTimeoutOverNetConn(t *testing.T) {
 	}
 }
 
+// Rows: O3.
 func TestWriteTimeoutOverNetConnSparesSlowReader(t *testing.T) {
 	t.Parallel()
 	const timeout = 300 * time.Millisecond
@@ -108,6 +110,7 @@ func (l *countingListener) Accept() (net.Conn, error) {
 
 // A wrapped connection is read and written through its wrapper, even if
 // it exposes the socket's SyscallConn.
+// Rows: O1, O3.
 func TestWrappedConnGoesThroughWrapper(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

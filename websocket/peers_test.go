@@ -309,6 +309,7 @@ func checkTakeover(t *testing.T, runs map[string]*peerRun) {
 
 // Node.js's ws package (testdata/peers/package-lock.json), with
 // perMessageDeflate.
+// Rows: C1, O1, O3, O6, O10, K4.
 func TestPeerNodeWS(t *testing.T) {
 	t.Parallel()
 	const install = "install Node.js, then `npm ci` in websocket/testdata/peers (make deps)"
@@ -320,6 +321,7 @@ func TestPeerNodeWS(t *testing.T) {
 
 // Python's websockets (Debian's python3-websockets, run with Debian's
 // python3), with its permessage-deflate.
+// Rows: C1, O1, O3, O6, O10, K4.
 func TestPeerPythonWebsockets(t *testing.T) {
 	t.Parallel()
 	const install = "install Debian's python3 and python3-websockets (make deps)"

@@ -992,7 +992,7 @@ func tcpPair(t *testing.T) (*rawClient, net.Conn) {
 }
 
 // The raw client's frame parser is strict: it rejects server frames that
-// break RFC 6455 (so that the conformance tests catch such frames).
+// break RFC 6455 (so that the tests through the raw client catch such frames).
 func TestRawClientParserIsStrict(t *testing.T) {
 	bad := []struct {
 		name  string
@@ -1068,4 +1068,171 @@ func startHeldConn(t testing.TB) (ts *testServer, conns <-chan *websocket.Conn, 
 		<-rel
 	})
 	return ts, ch, func() { close(rel) }
+}
+
+// Helper sanity: our own frame encoder produces what RFC 6455 §5.7 shows.
+func TestRawClientEncoderMatchesRFCExamples(t *testing.T) {
+	key := &[4]byte{0x37, 0xfa, 0x21, 0x3d}
+	got := Frame{Fin: true, Op: opText, Payload: []byte("Hello"), Mask: key}.Bytes()
+	want := []byte{0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58}
+	if !bytes.Equal(got, want) {
+		t.Errorf("masked Hello = %x, want %x", got, want)
+	}
+	got = Frame{Fin: true, Op: opBinary, Payload: make([]byte, 256), NoMask: true}.Bytes()
+	if !bytes.Equal(got[:4], []byte{0x82, 0x7E, 0x01, 0x00}) {
+		t.Errorf("256-byte header = %x", got[:4])
+	}
+	got = Frame{Fin: true, Op: opBinary, Payload: make([]byte, 65536), NoMask: true}.Bytes()
+	if !bytes.Equal(got[:10], []byte{0x82, 0x7F, 0, 0, 0, 0, 0, 1, 0, 0}) {
+		t.Errorf("64KiB header = %x", got[:10])
+	}
+	if binary.BigEndian.Uint16(closePayload(1000, "")) != 1000 || !utf8.ValidString("ok") {
+		t.Errorf("closePayload broken")
+	}
+}
+
+func u64(v uint64) *uint64 { return &v }
+
+// receivers are the three ways to receive a message, each with the opcode
+// it expects.
+var receivers = []struct {
+	name string
+	op   byte
+	recv func(*websocket.Conn) ([]byte, error)
+}{
+	{"ReceiveMessage", opBinary, func(c *websocket.Conn) ([]byte, error) {
+		_, r, err := c.ReceiveMessage()
+		if err != nil {
+			return nil, err
+		}
+		return io.ReadAll(r)
+	}},
+	{"ReceiveText", opText, func(c *websocket.Conn) ([]byte, error) {
+		s, err := c.ReceiveText(1000)
+		return []byte(s), err
+	}},
+	{"ReceiveBinary", opBinary, func(c *websocket.Conn) ([]byte, error) {
+		buf := make([]byte, 1000)
+		n, err := c.ReceiveBinary(buf)
+		return buf[:max(0, min(n, len(buf)))], err
+	}},
+}
+
+type sendKind struct {
+	name string
+	send func(*websocket.Conn) error
+}
+
+// sendMessageX returns a send function that sends "x" as one message of
+// type tp through SendMessage.
+func sendMessageX(tp websocket.MessageType) func(*websocket.Conn) error {
+	return func(c *websocket.Conn) error {
+		w, err := c.SendMessage(tp)
+		if err != nil {
+			return err
+		}
+		if _, err := w.Write([]byte("x")); err != nil {
+			w.Close()
+			return err
+		}
+		return w.Close()
+	}
+}
+
+var sendKinds = []sendKind{
+	{"SendText", func(c *websocket.Conn) error { return c.SendText("x") }},
+	{"SendBinary", func(c *websocket.Conn) error { return c.SendBinary([]byte("x")) }},
+	{"SendMessageText", sendMessageX(websocket.Text)},
+	{"SendMessageBinary", sendMessageX(websocket.Binary)},
+}
+
+// skipToCloseFrame reads and skips frames until a close frame, checks its
+// code and returns its reason; it does not wait for EOF.
+func (c *rawClient) skipToCloseFrame(code uint16) (reason string) {
+	c.t.Helper()
+	for range 100000 {
+		f := c.ReadFrame()
+		if f.Op == opClose {
+			return c.checkClose(f, code)
+		}
+	}
+	return ""
+}
+
+// sendPingsAsync writes n pings (payloads "0", "1", ...) from a goroutine,
+// pausing gap after each, and reports the first write error or nil.
+func (c *rawClient) sendPingsAsync(n int, gap time.Duration) <-chan error {
+	errc := make(chan error, 1)
+	go func() {
+		for i := range n {
+			if err := c.TryWrite(frameBytes(opPing, []byte(fmt.Sprint(i)))); err != nil {
+				errc <- err
+				return
+			}
+			time.Sleep(gap)
+		}
+		errc <- nil
+	}()
+	return errc
+}
+
+// readMsgsAndPongs reads frames until nMsgs data messages and nPongs pongs
+// arrived (pongs may come at any point between messages).
+func (c *rawClient) readMsgsAndPongs(nMsgs, nPongs int) (msgs [][]byte, ops []byte, pongs [][]byte) {
+	c.t.Helper()
+	var cur []byte
+	var curOp byte
+	for range 100000 {
+		if len(msgs) == nMsgs && len(pongs) == nPongs {
+			return
+		}
+		f := c.ReadFrame()
+		switch f.Op {
+		case opPong:
+			pongs = append(pongs, f.Payload)
+			continue
+		case opCont:
+			if curOp == 0 {
+				c.t.Fatalf("continuation without start from server")
+			}
+		case opText, opBinary:
+			if curOp != 0 {
+				c.t.Fatalf("server started a new message inside a fragmented one")
+			}
+			curOp = f.Op
+		default:
+			c.t.Fatalf("unexpected frame %v", f)
+		}
+		cur = append(cur, f.Payload...)
+		if f.Fin {
+			if curOp == opText && !utf8.Valid(cur) {
+				c.t.Fatalf("server sent a text message that is not valid UTF-8: %s", trunc(cur))
+			}
+			msgs = append(msgs, cur)
+			ops = append(ops, curOp)
+			cur, curOp = nil, 0
+		}
+	}
+	c.t.Fatalf("too many frames")
+	return
+}
+
+// startWriterHolder starts a handler that opens a SendMessage writer, puts
+// 256 KiB on the wire and then keeps the writer open until the connection
+// has ended (GetStatus returns). Then it calls Write and Close on the writer
+// and reports both errors.
+func startWriterHolder(t *testing.T) (*testServer, <-chan [2]error) {
+	done := make(chan [2]error, 1)
+	ts := startHandler(t, func(c *websocket.Conn) {
+		w, err := c.SendMessage(websocket.Binary)
+		if err != nil {
+			done <- [2]error{err, err}
+			return
+		}
+		w.Write(make([]byte, 256<<10))
+		c.GetStatus()
+		_, werr := w.Write([]byte("more"))
+		done <- [2]error{werr, w.Close()}
+	})
+	return ts, done
 }

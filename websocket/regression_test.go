@@ -38,6 +38,7 @@ func runEvents(t *testing.T, times int, names ...string) {
 // A receive that waits when the client breaks the protocol learns why the
 // connection failed (an error wrapping ErrConnClosed that names the
 // violation), even if the background reader saw the bad frame first.
+// Rows: O7, T2.
 func TestWaitingReceiveGetsTheProtocolError(t *testing.T) {
 	runEvents(t, 20, "pong", "receive", "lastFragment")
 }
@@ -45,6 +46,7 @@ func TestWaitingReceiveGetsTheProtocolError(t *testing.T) {
 // A receive that comes after the client broke the protocol gets the same
 // error as one that was waiting (row T2): found by the fuzz harness, which
 // cannot know whether its receive started before the bad frame was read.
+// Rows: O7, T2.
 func TestLateReceiveGetsTheProtocolError(t *testing.T) {
 	runEvents(t, 20, "unmasked", "receive")
 	runEvents(t, 20, "firstFragment", "unmasked", "receive")
@@ -53,24 +55,28 @@ func TestLateReceiveGetsTheProtocolError(t *testing.T) {
 // Close with the client's close frame already queued behind an unread
 // message: the server's close frame must reach the wire before it closes
 // TCP (row K4 used to race with Close writing the frame).
+// Rows: O10, K4.
 func TestCloseFrameBeforeFINWhenClientCloseIsQueued(t *testing.T) {
 	runEvents(t, 50, "firstFragment", "ping", "clientClose", "close")
 }
 
 // The client's EOF behind an unread message is seen once Close makes the
 // server read on (row K6).
+// Rows: O10, K6.
 func TestCloseSeesEOFBehindUnreadMessage(t *testing.T) {
 	runEvents(t, 20, "binary", "eof", "close")
 }
 
 // Close after the client's EOF, which waits behind an unread message: the
 // close frame must still reach the client before TCP ends (row K6).
+// Rows: O10, K6.
 func TestCloseFrameSentWhenEOFWaitsBehindMessage(t *testing.T) {
 	runEvents(t, 50, "text", "receive", "text", "eof", "close")
 }
 
 // A writer whose buffer is filled exactly keeps the bytes buffered: the
 // message leaves as one final frame at Close, as the model says.
+// Rows: O3; "Message writers".
 func TestWriterKeepsExactlyFullBuffer(t *testing.T) {
 	h := newHarness(t, nil, startModelServer(t))
 	defer h.finish()

@@ -46,6 +46,7 @@ func (s *soakStats) fail(kind string) {
 // a fifth of the clients misbehave (drop TCP, stall mid-frame, send
 // garbage). Every well-behaved client must get back exactly what it sent,
 // and afterwards no goroutine of the library may be left.
+// Rows: O1, O7, O8.
 func TestSoak(t *testing.T) {
 	n, d := *soakConns, *soakDuration
 	if testing.Short() {

@@ -268,7 +268,7 @@ func TestInflateWithinRefusesFarReferences(t *testing.T) {
 // with only that much of the previous ones as history and never refers
 // back further (the Autobahn suite's 13.3.x and 13.5.x).
 //
-// Rows: STATE_MACHINE.md "Compressed messages" (negotiation: a limit on
+// Rows: C1, O3; STATE_MACHINE.md "Compressed messages" (negotiation: a limit on
 // the server's window; sending with that window and history).
 func TestServerWindowBits(t *testing.T) {
 	t.Parallel()
@@ -306,7 +306,7 @@ func TestServerWindowBits(t *testing.T) {
 // answered, and the server inflates its messages with only that much of
 // the earlier ones as history: all the client may refer to.
 //
-// Rows: STATE_MACHINE.md "Compressed messages" (negotiation: a client's
+// Rows: C1, O1; STATE_MACHINE.md "Compressed messages" (negotiation: a client's
 // own window; receiving with that history).
 func TestServerClientWindowBits(t *testing.T) {
 	t.Parallel()
@@ -329,7 +329,7 @@ func TestServerClientWindowBits(t *testing.T) {
 // client_max_window_bits=9) gets compressed messages that never refer
 // back further, and the server's server_max_window_bits is taken too.
 //
-// Rows: STATE_MACHINE.md "Opening handshake, client" (the offer and an
+// Rows: C1, O3; STATE_MACHINE.md "Opening handshake, client" (the offer and an
 // acceptable answer).
 func TestDialClientWindowBits(t *testing.T) {
 	t.Parallel()
