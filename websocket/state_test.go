@@ -86,26 +86,20 @@ func TestStepImplementsTransitionTable(t *testing.T) {
 					fx.closeCode != want.closeCode || fx.closeReason != want.closeReason {
 					t.Errorf("%s: effects %+v, table says frames %q", row.ID, fx, row.Frames)
 				}
-				linger := fx.closeTCP && fx.linger
-				switch row.TCP {
-				case "—":
-					if fx.closeTCP {
-						t.Errorf("%s: closes TCP, table says %q", row.ID, row.TCP)
-					}
-				case "close", "end", model.TCPCloseAfterServer:
-					if !fx.closeTCP || linger {
-						t.Errorf("%s: closeTCP=%v linger=%v, table says %q", row.ID, fx.closeTCP, linger, row.TCP)
-					}
-				case "close after ours":
-					if !linger {
-						t.Errorf("%s: closeTCP=%v linger=%v, table says %q", row.ID, fx.closeTCP, linger, row.TCP)
-					}
-				default:
+				tcpCells := map[string]tcpEffect{
+					"—": tcpNone, "close": tcpClose, model.TCPCloseAfterServer: tcpCloseAfterServer,
+					"close after ours": tcpCloseAfterOurs, "end": tcpEnd,
+				}
+				wantTCP, ok := tcpCells[row.TCP]
+				if !ok {
 					t.Fatalf("%s: unknown TCP cell %q", row.ID, row.TCP)
 				}
+				if fx.tcp != wantTCP {
+					t.Errorf("%s: tcp=%v, table says %q", row.ID, fx.tcp, row.TCP)
+				}
 				// The client leaves it to the server to close TCP first.
-				if fx.awaitEOF != (row.TCP == model.TCPCloseAfterServer && client) {
-					t.Errorf("%s (client %v): awaitEOF=%v, table says %q", row.ID, client, fx.awaitEOF, row.TCP)
+				if c.awaitsServerFIN(fx.tcp) != (row.TCP == model.TCPCloseAfterServer && client) {
+					t.Errorf("%s (client %v): awaitsServerFIN=%v, table says %q", row.ID, client, c.awaitsServerFIN(fx.tcp), row.TCP)
 				}
 				// step refuses API calls; what a receiver gets for a network
 				// event is the reader's business (read.go).
