@@ -118,6 +118,12 @@ type Handler struct {
 // (RFC 6455 §1.3).
 const acceptGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
+// limits are the handler's limits and timeouts, for configure.
+func (h *Handler) limits() limits {
+	return limits{maxMessageSize: h.MaxMessageSize, writeTimeout: h.WriteTimeout,
+		pingInterval: h.PingInterval, idleTimeout: h.IdleTimeout, closeTimeout: h.CloseTimeout}
+}
+
 // ServeHTTP checks the opening handshake. A request that is not a valid
 // WebSocket handshake is answered with a 4xx status and a short plain-text
 // reason, and the connection stays an ordinary HTTP connection. An accepted
@@ -138,7 +144,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if h.bgDelay != 0 {
 		c.bgDelay = h.bgDelay
 	}
-	c.configure(h.MaxMessageSize, h.WriteTimeout, h.PingInterval, h.IdleTimeout, h.CloseTimeout)
+	c.configure(h.limits())
 	c.ResourceName = &url.URL{Path: req.URL.Path, RawPath: req.URL.RawPath, RawQuery: req.URL.RawQuery}
 	c.RemoteAddr = req.RemoteAddr
 	if o := req.Header.Get("Origin"); o != "" {
