@@ -206,7 +206,7 @@ func (c *Conn) takeFrame() error {
 	b := (*c.in.buf)[c.in.r:c.in.w]
 	n := headerLen(b[1])
 	h, minimal := parseHeader(b)
-	if pe := checkHeader(h, minimal, c.rd.inMessage, c.deflate != nil, c.client); pe != nil {
+	if pe := checkHeader(h, minimal, checkFlagsOf(c.rd.inMessage, c.deflate != nil, c.client)); pe != nil {
 		return c.protocolError(pe)
 	}
 	if h.op.isControl() {
