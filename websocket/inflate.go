@@ -128,45 +128,48 @@ func (c *Conn) readInflated(p []byte) (int, error) {
 		within = int(c.maxMessageSize - z.n)
 	}
 	z.n += int64(n)
-	if z.src.wireErr != nil { // the connection failed or ended under the decompressor
-		c.stopInflating()
-		return 0, z.src.wireErr
-	}
-	if c.rd.msgType == Text && !c.rd.utf8.feed(p[:within]) {
-		c.stopInflating()
-		return 0, c.protocolError(&protocolError{StatusInvalidData, "invalid UTF-8 in text message"})
-	}
-	if within < n {
-		c.stopInflating()
-		return 0, c.protocolError(&protocolError{StatusTooLarge, "message too large once inflated"})
-	}
-	c.deflate.received.add(p[:n])
-	switch err {
-	case nil:
-		return n, nil
-	case io.EOF:
-		// The decompressor stops at a final block: normally the one of
-		// inflateEnd, else the peer's (RFC 7692 §7.2.3.4), after which
-		// the rest of its frames, usually the first byte of the empty
-		// block that deflateTail completes, is not part of the message.
-		// The message ends where its frames end. A decoder reads no
-		// byte that holds no bit of the block it decodes, so a final
-		// block that ends inside inflateEnd's bytes began in the peer's:
-		// the message was cut inside that block, and is corrupt.
-		c.stopInflating()
-		switch tail := z.src.tail; {
-		case tail == 0:
-			if err := c.skipAfterFinal(); err != io.EOF {
-				return 0, err
-			}
-		case tail < len(inflateEnd):
-			return 0, c.protocolError(&protocolError{StatusInvalidData, "invalid compressed data"})
+	var pe *protocolError // the verdict on a message that cannot go on
+	switch {
+	case z.src.wireErr != nil: // the connection failed or ended under the decompressor
+	case c.rd.msgType == Text && !c.rd.utf8.feed(p[:within]):
+		pe = &protocolError{StatusInvalidData, "invalid UTF-8 in text message"}
+	case within < n:
+		pe = &protocolError{StatusTooLarge, "message too large once inflated"}
+	default:
+		c.deflate.received.add(p[:n])
+		if err == nil {
+			return n, nil // more to come: the decompressor stays
 		}
-		return n, c.endMessage()
-	default: // corrupt, or cut inside a block (io.ErrUnexpectedEOF): see inflateEnd
-		c.stopInflating()
+		if err != io.EOF { // corrupt, or cut inside a block (io.ErrUnexpectedEOF): see inflateEnd
+			pe = &protocolError{StatusInvalidData, "invalid compressed data"}
+		}
+	}
+	// The message has ended, whole or not: here, and only here, the
+	// decompressor goes back to its pool, before the verdict is acted on.
+	c.stopInflating()
+	switch {
+	case z.src.wireErr != nil:
+		return 0, z.src.wireErr
+	case pe != nil:
+		return 0, c.protocolError(pe)
+	}
+	// io.EOF: the decompressor stops at a final block: normally the one
+	// of inflateEnd, else the peer's (RFC 7692 §7.2.3.4), after which the
+	// rest of its frames, usually the first byte of the empty block that
+	// deflateTail completes, is not part of the message. The message ends
+	// where its frames end. A decoder reads no byte that holds no bit of
+	// the block it decodes, so a final block that ends inside
+	// inflateEnd's bytes began in the peer's: the message was cut inside
+	// that block, and is corrupt.
+	switch tail := z.src.tail; {
+	case tail == 0:
+		if err := c.skipAfterFinal(); err != io.EOF {
+			return 0, err
+		}
+	case tail < len(inflateEnd):
 		return 0, c.protocolError(&protocolError{StatusInvalidData, "invalid compressed data"})
 	}
+	return n, c.endMessage()
 }
 
 // skipAfterFinal reads and drops what is left of a compressed message's
