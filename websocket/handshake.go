@@ -322,44 +322,6 @@ func appendAcceptKey(b []byte, key string) []byte {
 	return base64.StdEncoding.AppendEncode(b, sum[:])
 }
 
-// headerTokens returns the comma-separated values of all fields named name,
-// trimmed, in order, without empty ones.
-func headerTokens(h http.Header, name string) []string {
-	var out []string
-	for _, v := range h.Values(name) {
-		for v != "" {
-			var t string
-			t, v = nextToken(v)
-			if t != "" {
-				out = append(out, t)
-			}
-		}
-	}
-	return out
-}
-
-// hasToken reports whether a field named name lists token, ignoring case.
-func hasToken(h http.Header, name, token string) bool {
-	for _, v := range h.Values(name) {
-		for v != "" {
-			var t string
-			t, v = nextToken(v)
-			if strings.EqualFold(t, token) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// nextToken splits the first element off a comma-separated list, trimmed.
-// Only space and tab separate list elements (RFC 9110 §5.6.1); other
-// Unicode spaces are part of a token.
-func nextToken(list string) (token, rest string) {
-	token, rest, _ = strings.Cut(list, ",")
-	return strings.Trim(token, " \t"), rest
-}
-
 // sameHost reports whether origin names the host the request was sent to,
 // ignoring case and default ports. An empty port is no port (RFC 3986
 // §6.2.3); only the web's schemes have a default port.
