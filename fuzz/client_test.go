@@ -127,6 +127,6 @@ func newClientSession(t fataler, mode websocket.CompressionMode) *session {
 		s.status, s.reason = s.c.GetStatus()
 		close(s.ended)
 	}()
-	s.m.Step(model.Event{Kind: model.Handshake})
+	s.m.Step(model.Input{Kind: model.Handshake})
 	return s
 }

@@ -19,7 +19,7 @@ func FuzzClosePayload(f *testing.F) {
 		payload = payload[:min(len(payload), 125)]
 		s := newSession(t)
 		if serverFirst {
-			s.step(model.Event{Kind: model.CloseCall, Code: 1001, Reason: "going"}, func() {
+			s.step(model.Input{Kind: model.CloseCall, Code: 1001, Reason: "going"}, func() {
 				s.start(model.CloseCall, func() callResult { return callResult{err: s.c.Close(websocket.StatusGoingAway, "going")} })
 			})
 		}

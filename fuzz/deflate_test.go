@@ -33,7 +33,7 @@ const maxCompressedFrame = 64 << 10
 // skipUnfinished reads the frames a compressed message given up (O14) had
 // sent, if any: RSV1 and the opcode on the first, continuations after it,
 // none with FIN. The frame after them is left for readFrame.
-func (s *session) skipUnfinished(ev model.Event, want *model.Frame) {
+func (s *session) skipUnfinished(ev model.Input, want *model.Frame) {
 	s.t.Helper()
 	for i := 0; ; i++ {
 		f := s.readFrame()
@@ -57,7 +57,7 @@ func (s *session) skipUnfinished(ev model.Event, want *model.Frame) {
 // messages under server context takeover) it must be the message the
 // model predicts. It returns the message as one frame of its inflated
 // payload, with RSV1 set.
-func (s *session) readCompressed(ev model.Event, want *model.Frame) []byte {
+func (s *session) readCompressed(ev model.Input, want *model.Frame) []byte {
 	s.t.Helper()
 	var wire []byte
 	for i := 0; ; i++ {

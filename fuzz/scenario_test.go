@@ -214,7 +214,7 @@ func doSendText(s *session, a action) {
 	if a.Pick%8 == 0 {
 		text = append(text, a.Data...) // may be invalid UTF-8
 	}
-	s.step(model.Event{Kind: model.SendText, Data: text}, func() {
+	s.step(model.Input{Kind: model.SendText, Data: text}, func() {
 		s.start(model.SendText, func() callResult { return callResult{err: s.c.SendText(string(text))} })
 	})
 }
@@ -224,7 +224,7 @@ func doSendBinary(s *session, a action) {
 	if a.Pick >= 250 {
 		data = bytes.Repeat(append(data, 'b'), 70000/(len(data)+1)+1)
 	}
-	s.step(model.Event{Kind: model.SendBinary, Data: data}, func() {
+	s.step(model.Input{Kind: model.SendBinary, Data: data}, func() {
 		s.start(model.SendBinary, func() callResult { return callResult{err: s.c.SendBinary(data)} })
 	})
 }
@@ -233,7 +233,7 @@ func doSendBinary(s *session, a action) {
 // writes, close, each awaited before the next as a handler would.
 func doSendMessage(s *session, a action) {
 	typ := []byte{model.OpText, model.OpBinary, model.OpText, model.OpBinary, model.OpText, model.OpBinary, model.OpText, 9}[a.Pick%8]
-	s.step(model.Event{Kind: model.SendMessage, Type: typ}, func() {
+	s.step(model.Input{Kind: model.SendMessage, Type: typ}, func() {
 		s.start(model.SendMessage, func() callResult {
 			w, err := s.c.SendMessage(websocket.MessageType(typ))
 			s.writer = w
@@ -253,7 +253,7 @@ func doSendMessage(s *session, a action) {
 		if a.Pick >= 240 && i == 0 {
 			p = bytes.Repeat(append(p, 'w'), 40000/(len(p)+1)+1) // more than the writer's buffer
 		}
-		s.step(model.Event{Kind: model.WriterWrite, Data: p}, func() {
+		s.step(model.Input{Kind: model.WriterWrite, Data: p}, func() {
 			s.start(model.WriterWrite, func() callResult {
 				n, err := s.writer.Write(p)
 				return callResult{err: err, n: n}
@@ -262,11 +262,11 @@ func doSendMessage(s *session, a action) {
 	}
 	if p := a.Pick % 16; p == 13 || p == 14 { // a binary or a text message given up
 		w := s.writer.(websocket.MessageWriter)
-		s.step(model.Event{Kind: model.WriterAbandon}, func() {
+		s.step(model.Input{Kind: model.WriterAbandon}, func() {
 			s.start(model.WriterAbandon, func() callResult { return callResult{err: w.CloseWithError(errors.New("given up"))} })
 		})
 	} else {
-		s.step(model.Event{Kind: model.WriterClose}, func() {
+		s.step(model.Input{Kind: model.WriterClose}, func() {
 			s.start(model.WriterClose, func() callResult { return callResult{err: s.writer.Close()} })
 		})
 	}
@@ -288,7 +288,7 @@ func doReceive(s *session, a action) {
 // receive starts a receive call of the given kind; n is the limit of
 // ReceiveText and the buffer of ReceiveBinary.
 func (s *session) receive(kind model.Kind, n int) {
-	s.step(model.Event{Kind: kind, N: n}, func() {
+	s.step(model.Input{Kind: kind, N: n}, func() {
 		s.start(kind, func() callResult {
 			switch kind {
 			case model.ReceiveText:
@@ -329,7 +329,7 @@ func doClose(s *session, a action) {
 	if a.N%16 == 1 {
 		reason += string(a.Data) // long or invalid UTF-8
 	}
-	s.step(model.Event{Kind: model.CloseCall, Code: code, Reason: reason}, func() {
+	s.step(model.Input{Kind: model.CloseCall, Code: code, Reason: reason}, func() {
 		s.start(model.CloseCall, func() callResult { return callResult{err: s.c.Close(websocket.Status(code), reason)} })
 	})
 }

@@ -125,7 +125,7 @@ func newSessionDeflate(t fataler, handler int, offer string) *session {
 		s.status, s.reason = s.c.GetStatus()
 		close(s.ended)
 	}()
-	s.m.Step(model.Event{Kind: model.Handshake})
+	s.m.Step(model.Input{Kind: model.Handshake})
 	return s
 }
 
@@ -148,7 +148,7 @@ func (s *session) start(call model.Kind, f func() callResult) {
 
 // step applies ev to the model, does the same for real, and checks that
 // both did the same.
-func (s *session) step(ev model.Event, real func()) {
+func (s *session) step(ev model.Input, real func()) {
 	s.t.Helper()
 	s.trace = append(s.trace, fmt.Sprintf("%s % x type=%d n=%d code=%d reason=%q",
 		ev.Kind, ev.Data[:min(len(ev.Data), 48)], ev.Type, ev.N, ev.Code, ev.Reason))
@@ -159,7 +159,7 @@ func (s *session) step(ev model.Event, real func()) {
 
 // clientBytes sends b as one event.
 func (s *session) clientBytes(b []byte) {
-	s.step(model.Event{Kind: model.ClientBytes, Data: b}, func() {
+	s.step(model.Input{Kind: model.ClientBytes, Data: b}, func() {
 		if !s.tcpEnded {
 			s.nc.SetWriteDeadline(time.Now().Add(stepTimeout))
 			s.nc.Write(b)
@@ -169,7 +169,7 @@ func (s *session) clientBytes(b []byte) {
 
 // clientEOF ends the client's side of TCP.
 func (s *session) clientEOF() {
-	s.step(model.Event{Kind: model.ClientEOF}, func() {
+	s.step(model.Input{Kind: model.ClientEOF}, func() {
 		if !s.tcpEnded {
 			s.nc.CloseWrite()
 			s.peerEOF = true
@@ -177,7 +177,7 @@ func (s *session) clientEOF() {
 	})
 }
 
-func (s *session) check(ev model.Event, effects []model.Effect) {
+func (s *session) check(ev model.Input, effects []model.Effect) {
 	s.t.Helper()
 	var want []model.Result
 	for _, e := range effects {
@@ -224,7 +224,7 @@ func (s *session) check(ev model.Event, effects []model.Effect) {
 
 // checkStatus compares GetStatus with the model once the model's
 // connection has ended, and checks that it waits until then.
-func (s *session) checkStatus(ev model.Event) {
+func (s *session) checkStatus(ev model.Input) {
 	s.t.Helper()
 	if !s.m.State.Terminal() {
 		select {
@@ -277,7 +277,7 @@ func errKind(err error) model.Err {
 	return model.Err("unexpected error: " + err.Error())
 }
 
-func (s *session) compare(ev model.Event, want model.Result, r callResult) {
+func (s *session) compare(ev model.Input, want model.Result, r callResult) {
 	s.t.Helper()
 	if got := errKind(r.err); got != want.Err {
 		s.fatalf("after %s: %s returned error %q (%v), model %q", ev.Kind, r.call, got, r.err, want.Err)
@@ -370,7 +370,7 @@ func (s *session) readFrame() []byte {
 //
 // A client Conn that is to wait for the server's FIN (tc.AfterServer)
 // must not have closed yet: the test, as the server, closes first.
-func (s *session) expectEnd(ev model.Event, tc *model.TCPClose) {
+func (s *session) expectEnd(ev model.Input, tc *model.TCPClose) {
 	s.t.Helper()
 	var one [1]byte
 	if tc.AfterServer && !s.peerEOF {

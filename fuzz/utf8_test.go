@@ -21,7 +21,7 @@ func FuzzUTF8Fragments(f *testing.F) {
 		s := newSession(t)
 
 		// Sent: SendText and a writer fed piece by piece.
-		s.step(model.Event{Kind: model.SendText, Data: text}, func() {
+		s.step(model.Input{Kind: model.SendText, Data: text}, func() {
 			s.start(model.SendText, func() callResult { return callResult{err: s.c.SendText(string(text))} })
 		})
 		if sent := s.lastReturned(model.SendText); (sent.err == nil) != valid {

@@ -21,28 +21,28 @@ func maskedFrameOf(op byte, payload string) Effect {
 // TestClientModelScenarios pins down where a client Conn differs from a
 // server's (STATE_MACHINE.md, "Roles").
 func TestClientModelScenarios(t *testing.T) {
-	open := Event{Kind: Handshake}
-	bytesEv := func(b ...[]byte) Event { return Event{Kind: ServerBytes, Data: bytes.Join(b, nil)} }
+	open := Input{Kind: Handshake}
+	bytesEv := func(b ...[]byte) Input { return Input{Kind: ServerBytes, Data: bytes.Join(b, nil)} }
 	tests := []stepCase{
-		{"ping is answered with a masked pong", []Event{open, bytesEv(unmasked(true, OpPing, "hi"))},
+		{"ping is answered with a masked pong", []Input{open, bytesEv(unmasked(true, OpPing, "hi"))},
 			[]Effect{maskedFrameOf(OpPong, "hi")}, Open, "O5"},
-		{"sends are masked", []Event{open, {Kind: SendText, Data: []byte("x")}},
+		{"sends are masked", []Input{open, {Kind: SendText, Data: []byte("x")}},
 			[]Effect{maskedFrameOf(OpText, "x"), result(SendText, NoErr)}, Open, "O3"},
-		{"server close is echoed, the server closes TCP first", []Event{open, bytesEv(unmasked(true, OpClose, "\x0f\xa0bye"))},
+		{"server close is echoed, the server closes TCP first", []Input{open, bytesEv(unmasked(true, OpClose, "\x0f\xa0bye"))},
 			[]Effect{maskedFrameOf(OpClose, "\x0f\xa0"), {CloseTCP: &TCPClose{AfterServer: true}}}, Closed, "O6"},
-		{"1010 from a server is echoed", []Event{open, bytesEv(unmasked(true, OpClose, "\x03\xf2ext"))},
+		{"1010 from a server is echoed", []Input{open, bytesEv(unmasked(true, OpClose, "\x03\xf2ext"))},
 			[]Effect{maskedFrameOf(OpClose, "\x03\xf2"), {CloseTCP: &TCPClose{AfterServer: true}}}, Closed, "O6"},
-		{"1015 from a server is a protocol error", []Event{open, bytesEv(unmasked(true, OpClose, "\x03\xf7"))},
+		{"1015 from a server is a protocol error", []Input{open, bytesEv(unmasked(true, OpClose, "\x03\xf7"))},
 			[]Effect{maskedFrameOf(OpClose, "\x03\xeainvalid close code 1015"), {CloseTCP: &TCPClose{Linger: true}}}, Dropped, "O7"},
-		{"a masked server frame is a protocol error", []Event{open, bytesEv(masked(true, OpText, "a"))},
+		{"a masked server frame is a protocol error", []Input{open, bytesEv(masked(true, OpText, "a"))},
 			[]Effect{maskedFrameOf(OpClose, "\x03\xeamasked server frame"), {CloseTCP: &TCPClose{Linger: true}}}, Dropped, "O7"},
-		{"a client may close with 1010", []Event{open, {Kind: CloseCall, Code: 1010, Reason: "need x"}},
+		{"a client may close with 1010", []Input{open, {Kind: CloseCall, Code: 1010, Reason: "need x"}},
 			[]Effect{maskedFrameOf(OpClose, "\x03\xf2need x")}, Closing, "O10"},
-		{"after our close, the server's close: after the server", []Event{open, {Kind: CloseCall, Code: 1000}, bytesEv(unmasked(true, OpClose, ""))},
+		{"after our close, the server's close: after the server", []Input{open, {Kind: CloseCall, Code: 1000}, bytesEv(unmasked(true, OpClose, ""))},
 			[]Effect{{CloseTCP: &TCPClose{AfterServer: true}}, result(CloseCall, NoErr)}, Closed, "K4"},
-		{"close timeout closes at once", []Event{open, {Kind: CloseCall, Code: 1000}, {Kind: CloseTimer}},
+		{"close timeout closes at once", []Input{open, {Kind: CloseCall, Code: 1000}, {Kind: CloseTimer}},
 			[]Effect{{CloseTCP: &TCPClose{}}, result(CloseCall, WrapsErrConnClose)}, Dropped, "K8"},
-		{"1006 is still refused", []Event{open, {Kind: CloseCall, Code: 1006}},
+		{"1006 is still refused", []Input{open, {Kind: CloseCall, Code: 1006}},
 			[]Effect{result(CloseCall, ErrStatusCode)}, Open, ""},
 	}
 	runStepCases(t, NewClient, tests)

@@ -1,16 +1,11 @@
 package model
 
-import (
-	"strconv"
-	"unicode/utf8"
-)
-
-// Kind is what happens to a connection: bytes or the end of TCP from the
-// peer (the client; for a client Conn, the server), a timer, or a call of
-// the websocket.Conn API.
+// Kind is what a test does to a connection: bytes or the end of TCP from
+// the peer (the client; for a client Conn, the server), a timer, or a call
+// of the websocket.Conn API.
 type Kind string
 
-// The events a test can apply to a model Conn.
+// The kinds of Input a test can apply to a model Conn.
 const (
 	Handshake      Kind = "Handshake"      // the opening handshake succeeds
 	ClientBytes    Kind = "ClientBytes"    // Data: bytes from the peer, any part of any frames
@@ -28,13 +23,15 @@ const (
 	ReceiveBinary  Kind = "ReceiveBinary"  // N: the buffer's length
 	CloseCall      Kind = "Close"          // Code, Reason
 
-	// For a client Conn the peer is the server: the same events.
+	// For a client Conn the peer is the server: the same inputs.
 	ServerBytes = ClientBytes
 	ServerEOF   = ClientEOF
 )
 
-// Event is one step of a test scenario.
-type Event struct {
+// Input is one step of a test scenario. It is not the table's Event: Step
+// derives those from it (bytes from the peer, for one, may be several
+// frames, each an event, or part of one, none yet).
+type Input struct {
 	Kind   Kind
 	Data   []byte
 	Type   byte // for SendMessage: 1 text, 2 binary
@@ -129,7 +126,7 @@ type Conn struct {
 	remaining     uint64 // payload bytes of frame still to come
 	offset        int    // position in frame's payload
 
-	receive *Event // the receive call waiting for the client, if any
+	receive *Input // the receive call waiting for the client, if any
 	closing bool   // Close waits for the client's close frame
 	endErr  Err    // once ended: what receives get
 
@@ -209,8 +206,8 @@ func (m *Conn) Receiving() bool { return m.receive != nil }
 // CloseWaiting reports whether Close waits for the client's close frame.
 func (m *Conn) CloseWaiting() bool { return m.closing }
 
-// Step applies ev and returns what the server does.
-func (m *Conn) Step(ev Event) []Effect {
+// Step applies the input ev and returns what the connection does.
+func (m *Conn) Step(ev Input) []Effect {
 	m.out = nil
 	switch ev.Kind {
 	case Handshake:
@@ -222,7 +219,7 @@ func (m *Conn) Step(ev Event) []Effect {
 	case ClientEOF:
 		m.eof = true
 	case PingTick:
-		if r := m.transition(PingTimer); r.Frames == "ping" {
+		if r := m.transition(PingTimer); r.Frames == FramesPing {
 			m.emit(Frame{Fin: true, Op: OpPing})
 		}
 	case CloseTimer:
@@ -250,9 +247,9 @@ func (m *Conn) Step(ev Event) []Effect {
 	return m.out
 }
 
-// transition applies the table's row for in and returns it.
-func (m *Conn) transition(in Input) Row {
-	r := Lookup(m.State, in)
+// transition applies the table's row for ev and returns it.
+func (m *Conn) transition(ev Event) Row {
+	r := Lookup(m.State, ev)
 	m.State, m.Row = r.To, r.ID
 	return r
 }
@@ -263,436 +260,3 @@ func (m *Conn) emit(f Frame) {
 }
 func (m *Conn) result(r Result)         { m.out = append(m.out, Effect{Result: &r}) }
 func (m *Conn) fail(call Kind, err Err) { m.result(Result{Call: call, Err: err}) }
-func (m *Conn) closeTCP(r Row) {
-	m.out = append(m.out, Effect{CloseTCP: &TCPClose{Linger: r.TCP == "close after ours",
-		AfterServer: m.client() && r.TCP == TCPCloseAfterServer}})
-}
-func closePayload(code uint16, reason string) []byte {
-	if code == 1005 {
-		return nil
-	}
-	return append([]byte{byte(code >> 8), byte(code)}, reason...)
-}
-
-// end carries out a row that ends the connection: whoever waits returns.
-// endErr is what a receive gets, waiting now or coming later (row T2).
-func (m *Conn) end(r Row, endErr Err) {
-	m.endErr = endErr
-	if r.TCP != "—" {
-		m.closeTCP(r)
-	}
-	if m.receive != nil {
-		m.fail(m.receive.Kind, endErr)
-		m.receive = nil
-	}
-	if m.closing {
-		err := NoErr
-		if r.Caller == "Close: wraps ErrConnClosed" {
-			err = WrapsErrConnClose
-		}
-		m.fail(CloseCall, err)
-		m.closing = false
-	}
-}
-
-// --- sending ---------------------------------------------------------------
-
-func (m *Conn) sendText(ev Event) {
-	if !utf8.Valid(ev.Data) {
-		m.fail(ev.Kind, ErrInvalidUTF8)
-		return
-	}
-	m.sendWhole(ev, OpText, ev.Data)
-}
-
-func (m *Conn) sendWhole(ev Event, op byte, payload []byte) {
-	f := Frame{Fin: true, Op: op, Payload: payload}
-	f.Compressed = m.Deflate != nil && len(payload) >= m.Deflate.threshold()
-	if err := m.sendFrame(f); err != NoErr {
-		m.fail(ev.Kind, err)
-		return
-	}
-	m.result(Result{Call: ev.Kind})
-}
-
-// sendFrame is the Send row for one data frame.
-func (m *Conn) sendFrame(f Frame) Err {
-	r := m.transition(Send)
-	if r.Caller == "ErrConnClosed" {
-		return ErrConnClosed
-	}
-	m.emit(f)
-	return NoErr
-}
-
-func (m *Conn) sendMessage(ev Event) {
-	if ev.Type != OpText && ev.Type != OpBinary {
-		m.fail(ev.Kind, ErrMessageType)
-		return
-	}
-	if r := m.transition(Send); r.Caller == "ErrConnClosed" {
-		m.fail(ev.Kind, ErrConnClosed)
-		return
-	}
-	m.writer, m.writerType, m.writerOp, m.writerBuf = true, ev.Type, ev.Type, nil
-	m.writerDeflating, m.writerFailed = false, NoErr
-	m.result(Result{Call: ev.Kind})
-}
-
-// openTail is how many bytes at the end of the writer's text form a
-// character that is not complete yet.
-func (m *Conn) openTail() int {
-	if m.writerType != OpText {
-		return 0
-	}
-	for k := 1; k <= 3 && k <= len(m.writerBuf); k++ {
-		if utf8.Valid(m.writerBuf[:len(m.writerBuf)-k]) && !utf8.Valid(m.writerBuf[len(m.writerBuf)-k:]) {
-			return k
-		}
-	}
-	return 0
-}
-
-func (m *Conn) writerWrite(ev Event) {
-	if !m.writer {
-		m.fail(ev.Kind, ErrWriterClosed)
-		return
-	}
-	if m.writerFailed != NoErr {
-		m.fail(ev.Kind, m.writerFailed)
-		return
-	}
-	if r := m.transition(Send); r.Caller == "ErrConnClosed" {
-		m.fail(ev.Kind, ErrConnClosed)
-		return
-	}
-	p, err := ev.Data, NoErr
-	if m.writerType == OpText && !textSoFar(append(append([]byte{}, m.writerBuf...), p...)) {
-		// Take the longest start of p that keeps the text valid.
-		n := 0
-		for n < len(p) && textSoFar(append(append([]byte{}, m.writerBuf...), p[:n+1]...)) {
-			n++
-		}
-		p, err = p[:n], ErrInvalidUTF8
-	}
-	switch {
-	case len(m.writerBuf)+len(p) <= WriteBufferSize || m.writerDeflating:
-		m.writerBuf = append(m.writerBuf, p...)
-	case m.Deflate != nil:
-		// A full buffer is worth compressing, whatever the threshold:
-		// the message is compressed, and its frames leave as the
-		// compressor fills them, which the model cannot predict.
-		m.writerDeflating = true
-		m.writerBuf = append(m.writerBuf, p...)
-	default:
-		// Full: everything buffered and p leave as one frame, but for
-		// an incomplete character at the end.
-		m.writerBuf = append(m.writerBuf, p...)
-		keep := m.openTail()
-		if ferr := m.sendFrame(Frame{Op: m.writerOp, Payload: m.writerBuf[:len(m.writerBuf)-keep]}); ferr != NoErr {
-			m.fail(ev.Kind, ferr)
-			return
-		}
-		m.writerOp = OpContinuation
-		m.writerBuf = append([]byte{}, m.writerBuf[len(m.writerBuf)-keep:]...)
-	}
-	if err != NoErr { // bytes refused: the message is given up
-		m.giveUpMessage(err)
-		err = m.writerFailed
-	}
-	m.result(Result{Call: ev.Kind, N: len(p), Err: err})
-}
-
-func (m *Conn) writerClose(ev Event) {
-	if !m.writer {
-		m.fail(ev.Kind, ErrWriterClosed)
-		return
-	}
-	m.writer = false
-	if m.writerFailed == NoErr && m.openTail() > 0 {
-		m.giveUpMessage(ErrInvalidUTF8) // it would end inside a character
-	}
-	if m.writerFailed != NoErr {
-		m.fail(ev.Kind, m.writerFailed)
-		return
-	}
-	f := Frame{Fin: true, Op: m.writerOp, Payload: m.writerBuf}
-	f.Compressed = m.writerDeflating || m.Deflate != nil && len(m.writerBuf) >= m.Deflate.threshold()
-	m.fail(ev.Kind, m.sendFrame(f))
-}
-
-// writerAbandon is CloseWithError with an error: nil if the message was
-// given up before any of it left, else what giveUpMessage says.
-func (m *Conn) writerAbandon(ev Event) {
-	if !m.writer {
-		m.fail(ev.Kind, ErrWriterClosed)
-		return
-	}
-	m.writer = false
-	if m.writerFailed == NoErr && !m.giveUpMessage(NoErr) {
-		m.result(Result{Call: ev.Kind})
-		return
-	}
-	m.fail(ev.Kind, m.writerFailed)
-}
-
-// ReasonAbandoned is the reason of the close frame of row O14.
-const ReasonAbandoned = "message abandoned"
-
-// giveUpMessage gives up the writer's message for cause and reports
-// whether the peer had part of it (STATE_MACHINE.md, "Message writers"):
-// then the event Abandon closes the connection, and the writer's calls
-// return an error wrapping ErrConnClosed; else nothing is sent and they
-// return cause.
-func (m *Conn) giveUpMessage(cause Err) (cut bool) {
-	buf := m.writerBuf
-	m.writerBuf = nil
-	if m.writerOp != OpContinuation && !m.writerDeflating {
-		m.writerFailed = cause
-		return false
-	}
-	m.writerFailed = WrapsErrConnClose
-	if m.writerDeflating { // what the compressor has sent of it, if anything
-		m.emit(Frame{Op: m.writerType, Payload: buf, Compressed: true})
-	}
-	if r := m.transition(Abandon); r.Frames == "close(abandoned)" {
-		m.emit(Frame{Fin: true, Op: OpClose, Payload: closePayload(1011, ReasonAbandoned)})
-		if m.receive != nil { // as at O10: waiting receives return at once
-			m.fail(m.receive.Kind, ErrConnClosed)
-			m.receive = nil
-		}
-	}
-	return true
-}
-
-// --- closing ---------------------------------------------------------------
-
-func (m *Conn) close(ev Event) {
-	if ev.Code == 1005 && ev.Reason != "" || !m.maySend(ev.Code) {
-		m.fail(ev.Kind, ErrStatusCode)
-		return
-	}
-	if len(ev.Reason) > 123 {
-		m.fail(ev.Kind, ErrTooLarge)
-		return
-	}
-	if !utf8.ValidString(ev.Reason) {
-		m.fail(ev.Kind, ErrInvalidUTF8)
-		return
-	}
-	r := m.transition(Close)
-	if r.Caller == "ErrConnClosed" {
-		m.fail(ev.Kind, ErrConnClosed)
-		return
-	}
-	m.emit(Frame{Fin: true, Op: OpClose, Payload: closePayload(ev.Code, ev.Reason)})
-	m.closing = true
-	if m.receive != nil { // O10: waiting receives return at once
-		m.fail(m.receive.Kind, ErrConnClosed)
-		m.receive = nil
-	}
-}
-
-// --- receiving -------------------------------------------------------------
-
-func (m *Conn) startReceive(ev Event) {
-	switch r := m.transition(Receive); r.Caller {
-	case "ErrConnClosed":
-		m.fail(ev.Kind, ErrConnClosed)
-		return
-	case "end error":
-		m.fail(ev.Kind, m.endErr)
-		return
-	}
-	e := ev
-	m.receive = &e
-}
-
-// finishReceive returns the complete message to the waiting receive call.
-func (m *Conn) finishReceive() {
-	ev, data := m.receive, m.msgData
-	m.receive = nil
-	res := Result{Call: ev.Kind}
-	wantType := map[Kind]byte{ReceiveText: OpText, ReceiveBinary: OpBinary}[ev.Kind]
-	if ev.Kind == ReceiveMessage {
-		res.Type, res.Data = m.msgType, data
-	} else if m.msgType != wantType {
-		res.Err = ErrMessageType
-	} else if len(data) <= ev.N {
-		res.Data, res.N = data, len(data)
-	} else {
-		// Too long: the first N bytes, for text cut back to a
-		// character boundary.
-		cut := ev.N
-		for ev.Kind == ReceiveText && cut > 0 && !utf8.Valid(data[:cut]) {
-			cut--
-		}
-		res.Data, res.N, res.Err = data[:cut], cut, ErrTooLarge
-	}
-	m.result(res)
-}
-
-// read takes in client bytes as the server's reader does: frame by frame,
-// acting on control frames, stopping at the first frame of a data message
-// until a receive call takes it; while closing, data is discarded.
-func (m *Conn) read() {
-	for m.State == Open || m.State == Closing {
-		if m.inMessage {
-			if m.State == Open && m.receive == nil {
-				return // the message waits for a receive call
-			}
-			if m.remaining > 0 {
-				if len(m.in) == 0 {
-					m.needMore()
-					return
-				}
-				n := min(m.remaining, uint64(len(m.in)))
-				chunk := unmask(m.in[:n], m.frame.key, m.offset)
-				m.in, m.remaining, m.offset = m.in[n:], m.remaining-n, m.offset+int(n)
-				if m.State == Open && m.msgCompressed {
-					m.msgWire = append(m.msgWire, chunk...)
-				} else if m.State == Open {
-					m.msgData = append(m.msgData, chunk...)
-					if m.msgType == OpText && !textSoFar(m.msgData) {
-						m.protocolError(1007, "invalid UTF-8 in text message")
-						return
-					}
-				}
-				continue
-			}
-			if m.frame.fin {
-				if m.State == Open && m.msgCompressed && !m.inflateMessage() {
-					return
-				}
-				if m.State == Open && m.msgType == OpText && !utf8.Valid(m.msgData) {
-					m.protocolError(1007, "text message ends inside a UTF-8 sequence")
-					return
-				}
-				m.inMessage = false
-				if m.State == Open {
-					m.finishReceive()
-				}
-				continue
-			}
-		}
-		if !m.nextFrame() {
-			return
-		}
-	}
-}
-
-// inflateMessage judges the compressed message whose frames have all
-// arrived; false if it failed the connection. Its inflated bytes become
-// msgData and, with client context takeover, part of the history.
-func (m *Conn) inflateMessage() bool {
-	var dict []byte
-	if m.RecvContextTakeover() {
-		dict = m.recvHistory
-	}
-	out, code, reason := judgeCompressed(m.msgWire, dict, m.msgType == OpText, m.MaxMessageSize)
-	if code != 0 {
-		m.protocolError(code, reason)
-		return false
-	}
-	m.msgData, m.msgWire = out, nil
-	if m.RecvContextTakeover() {
-		m.recvHistory = AddHistory(m.recvHistory, out)
-	}
-	return true
-}
-
-// needMore is reached when the reader waits for bytes: at the end of TCP
-// the connection is dropped.
-func (m *Conn) needMore() {
-	if m.eof {
-		r := m.transition(ReadFailed)
-		m.end(r, ErrConnClosed)
-	}
-}
-
-// nextFrame takes in the next frame header, and a control frame whole.
-// It returns false if the reader stops.
-func (m *Conn) nextFrame() bool {
-	h, ok := readHeader(m.in)
-	if !ok {
-		m.needMore()
-		return false
-	}
-	if code, reason := violation(h, m.inMessage, m.Deflate != nil, m.client()); code != 0 {
-		m.protocolError(code, reason)
-		return false
-	}
-	if isControl(h.op) {
-		if uint64(len(m.in)) < uint64(h.size)+h.length {
-			m.needMore()
-			return false
-		}
-		payload := unmask(m.in[h.size:h.size+int(h.length)], h.key, 0)
-		m.in = m.in[h.size+int(h.length):]
-		return m.control(h.op, payload)
-	}
-	compressed := m.msgCompressed
-	if h.op != OpContinuation {
-		m.msgSize, compressed = 0, h.rsv == rsv1
-	}
-	// A compressed message is limited by what it inflates to alone.
-	if m.MaxMessageSize >= 0 && !compressed && m.msgSize+h.length > uint64(m.MaxMessageSize) {
-		m.protocolError(1009, "message too large")
-		return false
-	}
-	m.msgSize += h.length
-	m.in = m.in[h.size:]
-	m.frame, m.remaining, m.offset = h, h.length, 0
-	if h.op != OpContinuation {
-		m.inMessage, m.msgType, m.msgData = true, h.op, nil
-		m.msgCompressed, m.msgWire = compressed, nil
-	}
-	m.transition(RecvData)
-	return true
-}
-
-// control acts on a control frame; false if the reader stops.
-func (m *Conn) control(op byte, payload []byte) bool {
-	switch op {
-	case OpPing:
-		if r := m.transition(RecvPing); r.Frames == "pong" {
-			m.emit(Frame{Fin: true, Op: OpPong, Payload: payload})
-		}
-	case OpPong:
-		m.transition(RecvPong)
-	case OpClose:
-		code, reason := uint16(1005), ""
-		if len(payload) >= 2 {
-			code, reason = uint16(payload[0])<<8|uint16(payload[1]), string(payload[2:])
-			if !m.validFromPeer(code) {
-				m.protocolError(1002, "invalid close code "+strconv.Itoa(int(code)))
-				return false
-			}
-			if !utf8.ValidString(reason) {
-				m.protocolError(1007, "close reason is not valid UTF-8")
-				return false
-			}
-		}
-		r := m.transition(RecvClose)
-		m.Status, m.Reason = code, reason
-		if r.Frames == "close(echo)" {
-			reply := code // echoed, as far as we may send it
-			if reply != 1005 && !m.maySend(reply) {
-				reply = 1000
-			}
-			m.emit(Frame{Fin: true, Op: OpClose, Payload: closePayload(reply, "")})
-		}
-		m.end(r, ErrConnClosed)
-		return false
-	}
-	return true
-}
-
-// protocolError fails the connection (RFC 6455 §7.1.7).
-func (m *Conn) protocolError(code uint16, reason string) {
-	r := m.transition(ProtocolError)
-	if r.Frames == "close(error)" {
-		m.emit(Frame{Fin: true, Op: OpClose, Payload: closePayload(code, reason)})
-	}
-	m.end(r, WrapsErrConnClose)
-}

@@ -28,49 +28,49 @@ func frameOf(op byte, payload string) Effect {
 func result(call Kind, err Err) Effect { return Effect{Result: &Result{Call: call, Err: err}} }
 
 func TestModelScenarios(t *testing.T) {
-	open := Event{Kind: Handshake}
-	bytesEv := func(b ...[]byte) Event { return Event{Kind: ClientBytes, Data: bytes.Join(b, nil)} }
+	open := Input{Kind: Handshake}
+	bytesEv := func(b ...[]byte) Input { return Input{Kind: ClientBytes, Data: bytes.Join(b, nil)} }
 	tests := []stepCase{
-		{"ping is answered", []Event{open, bytesEv(masked(true, OpPing, "hi"))},
+		{"ping is answered", []Input{open, bytesEv(masked(true, OpPing, "hi"))},
 			[]Effect{frameOf(OpPong, "hi")}, Open, "O5"},
-		{"client close is echoed", []Event{open, bytesEv(masked(true, OpClose, "\x03\xe8bye"))},
+		{"client close is echoed", []Input{open, bytesEv(masked(true, OpClose, "\x03\xe8bye"))},
 			[]Effect{frameOf(OpClose, "\x03\xe8"), {CloseTCP: &TCPClose{}}}, Closed, "O6"},
-		{"1010 is answered with 1000", []Event{open, bytesEv(masked(true, OpClose, "\x03\xf2"))},
+		{"1010 is answered with 1000", []Input{open, bytesEv(masked(true, OpClose, "\x03\xf2"))},
 			[]Effect{frameOf(OpClose, "\x03\xe8"), {CloseTCP: &TCPClose{}}}, Closed, "O6"},
-		{"unmasked frame", []Event{open, bytesEv([]byte{0x81, 0x00})},
+		{"unmasked frame", []Input{open, bytesEv([]byte{0x81, 0x00})},
 			[]Effect{frameOf(OpClose, "\x03\xeaunmasked client frame"), {CloseTCP: &TCPClose{Linger: true}}}, Dropped, "O7"},
-		{"data waits for a receive, pings behind it too", []Event{open, bytesEv(masked(true, OpText, "a"), masked(true, OpPing, ""))},
+		{"data waits for a receive, pings behind it too", []Input{open, bytesEv(masked(true, OpText, "a"), masked(true, OpPing, ""))},
 			nil, Open, "O1"},
-		{"receive takes the message, then the ping is answered", []Event{open, bytesEv(masked(true, OpText, "a"), masked(true, OpPing, "")), {Kind: ReceiveMessage}},
+		{"receive takes the message, then the ping is answered", []Input{open, bytesEv(masked(true, OpText, "a"), masked(true, OpPing, "")), {Kind: ReceiveMessage}},
 			[]Effect{{Result: &Result{Call: ReceiveMessage, Type: OpText, Data: []byte("a")}}, frameOf(OpPong, "")}, Open, "O5"},
-		{"invalid UTF-8 fails fast", []Event{open, {Kind: ReceiveMessage}, bytesEv(masked(false, OpText, "a\xc0"))},
+		{"invalid UTF-8 fails fast", []Input{open, {Kind: ReceiveMessage}, bytesEv(masked(false, OpText, "a\xc0"))},
 			[]Effect{frameOf(OpClose, "\x03\xefinvalid UTF-8 in text message"), {CloseTCP: &TCPClose{Linger: true}}, result(ReceiveMessage, WrapsErrConnClose)}, Dropped, "O7"},
-		{"close then client close", []Event{open, {Kind: CloseCall, Code: 1000}, bytesEv(masked(true, OpClose, ""))},
+		{"close then client close", []Input{open, {Kind: CloseCall, Code: 1000}, bytesEv(masked(true, OpClose, ""))},
 			[]Effect{{CloseTCP: &TCPClose{}}, result(CloseCall, NoErr)}, Closed, "K4"},
-		{"no pong after our close", []Event{open, {Kind: CloseCall, Code: 1000}, bytesEv(masked(true, OpPing, "x"))},
+		{"no pong after our close", []Input{open, {Kind: CloseCall, Code: 1000}, bytesEv(masked(true, OpPing, "x"))},
 			nil, Closing, "K2"},
-		{"close timeout", []Event{open, {Kind: CloseCall, Code: 1000}, {Kind: CloseTimer}},
+		{"close timeout", []Input{open, {Kind: CloseCall, Code: 1000}, {Kind: CloseTimer}},
 			[]Effect{{CloseTCP: &TCPClose{}}, result(CloseCall, WrapsErrConnClose)}, Dropped, "K8"},
-		{"send after close", []Event{open, {Kind: CloseCall, Code: 1000}, {Kind: SendText, Data: []byte("x")}},
+		{"send after close", []Input{open, {Kind: CloseCall, Code: 1000}, {Kind: SendText, Data: []byte("x")}},
 			[]Effect{result(SendText, ErrConnClosed)}, Closing, "K9"},
-		{"invalid close code", []Event{open, {Kind: CloseCall, Code: 1006}},
+		{"invalid close code", []Input{open, {Kind: CloseCall, Code: 1006}},
 			[]Effect{result(CloseCall, ErrStatusCode)}, Open, ""},
-		{"EOF while a message waits is not seen", []Event{open, bytesEv(masked(false, OpBinary, "a")), {Kind: ClientEOF}},
+		{"EOF while a message waits is not seen", []Input{open, bytesEv(masked(false, OpBinary, "a")), {Kind: ClientEOF}},
 			nil, Open, "O1"},
-		{"EOF is seen by a receive", []Event{open, {Kind: ReceiveText, N: 5}, {Kind: ClientEOF}},
+		{"EOF is seen by a receive", []Input{open, {Kind: ReceiveText, N: 5}, {Kind: ClientEOF}},
 			[]Effect{{CloseTCP: &TCPClose{}}, result(ReceiveText, ErrConnClosed)}, Dropped, "O8"},
-		{"a reason of 123 bytes is accepted", []Event{open, {Kind: CloseCall, Code: 1000, Reason: strings.Repeat("r", 123)}},
+		{"a reason of 123 bytes is accepted", []Input{open, {Kind: CloseCall, Code: 1000, Reason: strings.Repeat("r", 123)}},
 			[]Effect{frameOf(OpClose, "\x03\xe8"+strings.Repeat("r", 123))}, Closing, "O10"},
-		{"a reason of 124 bytes is refused", []Event{open, {Kind: CloseCall, Code: 1000, Reason: strings.Repeat("r", 124)}},
+		{"a reason of 124 bytes is refused", []Input{open, {Kind: CloseCall, Code: 1000, Reason: strings.Repeat("r", 124)}},
 			[]Effect{result(CloseCall, ErrTooLarge)}, Open, ""},
-		{"ReceiveText of exactly maxLength", []Event{open, bytesEv(masked(true, OpText, "abc")), {Kind: ReceiveText, N: 3}},
+		{"ReceiveText of exactly maxLength", []Input{open, bytesEv(masked(true, OpText, "abc")), {Kind: ReceiveText, N: 3}},
 			[]Effect{{Result: &Result{Call: ReceiveText, Data: []byte("abc")}}}, Open, "O4"},
 		{"payload split between reads unmasks at the right key position",
-			[]Event{open, {Kind: ReceiveMessage}, bytesEv([]byte{0x81, 0x84, 1, 2, 3, 4, 'a' ^ 1}), bytesEv([]byte{'b' ^ 2, 'c' ^ 3, 'd' ^ 4})},
+			[]Input{open, {Kind: ReceiveMessage}, bytesEv([]byte{0x81, 0x84, 1, 2, 3, 4, 'a' ^ 1}), bytesEv([]byte{'b' ^ 2, 'c' ^ 3, 'd' ^ 4})},
 			[]Effect{{Result: &Result{Call: ReceiveMessage, Type: OpText, Data: []byte("abcd")}}}, Open, "O1"},
-		{"text ending inside a character", []Event{open, {Kind: ReceiveMessage}, bytesEv(masked(true, OpText, "a\xe2"))},
+		{"text ending inside a character", []Input{open, {Kind: ReceiveMessage}, bytesEv(masked(true, OpText, "a\xe2"))},
 			[]Effect{frameOf(OpClose, "\x03\xeftext message ends inside a UTF-8 sequence"), {CloseTCP: &TCPClose{Linger: true}}, result(ReceiveMessage, WrapsErrConnClose)}, Dropped, "O7"},
-		{"ReceiveText cuts at a character boundary", []Event{open, bytesEv(masked(true, OpText, "aé")), {Kind: ReceiveText, N: 2}},
+		{"ReceiveText cuts at a character boundary", []Input{open, bytesEv(masked(true, OpText, "aé")), {Kind: ReceiveText, N: 2}},
 			[]Effect{{Result: &Result{Call: ReceiveText, Data: []byte("a"), Err: ErrTooLarge}}}, Open, "O4"},
 	}
 	runStepCases(t, New, tests)
@@ -80,7 +80,7 @@ func TestModelScenarios(t *testing.T) {
 // does and where it leaves the connection.
 type stepCase struct {
 	name      string
-	events    []Event
+	events    []Input
 	want      []Effect // of the last event
 	wantState State
 	wantRow   string
@@ -92,26 +92,26 @@ type stepCase struct {
 // left sends nothing.
 // Rows: O3, O14, K4, K8, K11, K14.
 func TestModelAbandonedMessage(t *testing.T) {
-	open := Event{Kind: Handshake}
-	start := Event{Kind: SendMessage, Type: OpBinary}
-	overflow := Event{Kind: WriterWrite, Data: make([]byte, WriteBufferSize+1)} // one frame leaves
+	open := Input{Kind: Handshake}
+	start := Input{Kind: SendMessage, Type: OpBinary}
+	overflow := Input{Kind: WriterWrite, Data: make([]byte, WriteBufferSize+1)} // one frame leaves
 	abandoned := frameOf(OpClose, "\x03\xf3"+ReasonAbandoned)
 	tests := []stepCase{
-		{"before any frame: nothing sent, still open", []Event{open, start, {Kind: WriterWrite, Data: []byte("abc")}, {Kind: WriterAbandon}},
+		{"before any frame: nothing sent, still open", []Input{open, start, {Kind: WriterWrite, Data: []byte("abc")}, {Kind: WriterAbandon}},
 			[]Effect{result(WriterAbandon, NoErr)}, Open, "O3"},
-		{"after a frame: closed with 1011", []Event{open, start, overflow, {Kind: WriterAbandon}},
+		{"after a frame: closed with 1011", []Input{open, start, overflow, {Kind: WriterAbandon}},
 			[]Effect{abandoned, result(WriterAbandon, WrapsErrConnClose)}, Closing, "O14"},
-		{"a waiting receive returns at once", []Event{open, {Kind: ReceiveMessage}, start, overflow, {Kind: WriterAbandon}},
+		{"a waiting receive returns at once", []Input{open, {Kind: ReceiveMessage}, start, overflow, {Kind: WriterAbandon}},
 			[]Effect{abandoned, result(ReceiveMessage, ErrConnClosed), result(WriterAbandon, WrapsErrConnClose)}, Closing, "O14"},
-		{"the peer's answer ends it, no Close waits", []Event{open, start, overflow, {Kind: WriterAbandon}, {Kind: ClientBytes, Data: masked(true, OpClose, "\x03\xf3")}},
+		{"the peer's answer ends it, no Close waits", []Input{open, start, overflow, {Kind: WriterAbandon}, {Kind: ClientBytes, Data: masked(true, OpClose, "\x03\xf3")}},
 			[]Effect{{CloseTCP: &TCPClose{}}}, Closed, "K4"},
-		{"the close timer ends it", []Event{open, start, overflow, {Kind: WriterAbandon}, {Kind: CloseTimer}},
+		{"the close timer ends it", []Input{open, start, overflow, {Kind: WriterAbandon}, {Kind: CloseTimer}},
 			[]Effect{{CloseTCP: &TCPClose{}}}, Dropped, "K8"},
-		{"Close after it: K11", []Event{open, start, overflow, {Kind: WriterAbandon}, {Kind: CloseCall, Code: 1000}},
+		{"Close after it: K11", []Input{open, start, overflow, {Kind: WriterAbandon}, {Kind: CloseCall, Code: 1000}},
 			[]Effect{result(CloseCall, ErrConnClosed)}, Closing, "K11"},
-		{"while closing: K14", []Event{open, start, overflow, {Kind: CloseCall, Code: 1000}, {Kind: WriterAbandon}},
+		{"while closing: K14", []Input{open, start, overflow, {Kind: CloseCall, Code: 1000}, {Kind: WriterAbandon}},
 			[]Effect{result(WriterAbandon, WrapsErrConnClose)}, Closing, "K14"},
-		{"the writer is closed after it", []Event{open, start, overflow, {Kind: WriterAbandon}, {Kind: WriterClose}},
+		{"the writer is closed after it", []Input{open, start, overflow, {Kind: WriterAbandon}, {Kind: WriterClose}},
 			[]Effect{result(WriterClose, ErrWriterClosed)}, Closing, "O14"},
 	}
 	runStepCases(t, New, tests)
@@ -161,16 +161,16 @@ func TestModelMessageSizeLimit(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			m := New()
 			m.MaxMessageSize = tt.limit
-			m.Step(Event{Kind: Handshake})
+			m.Step(Input{Kind: Handshake})
 			// A waiting receive reads every message of the stream.
 			var got []Effect
-			for _, e := range append(m.Step(Event{Kind: ReceiveMessage}), m.Step(Event{Kind: ClientBytes, Data: tt.bytes})...) {
+			for _, e := range append(m.Step(Input{Kind: ReceiveMessage}), m.Step(Input{Kind: ClientBytes, Data: tt.bytes})...) {
 				if e.Result == nil {
 					got = append(got, e)
 				}
 			}
 			for m.State == Open && !m.Receiving() && len(m.in) > 0 {
-				for _, e := range m.Step(Event{Kind: ReceiveMessage}) {
+				for _, e := range m.Step(Input{Kind: ReceiveMessage}) {
 					if e.Result == nil {
 						got = append(got, e)
 					}
@@ -269,7 +269,7 @@ func TestModelWriterFrames(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			m := New()
-			m.Step(Event{Kind: Handshake})
+			m.Step(Input{Kind: Handshake})
 			var frames []string
 			collect := func(es []Effect) []Effect {
 				var rest []Effect
@@ -286,14 +286,14 @@ func TestModelWriterFrames(t *testing.T) {
 				}
 				return rest
 			}
-			collect(m.Step(Event{Kind: SendMessage, Type: tt.typ}))
+			collect(m.Step(Input{Kind: SendMessage, Type: tt.typ}))
 			for i, w := range tt.writes {
-				res := collect(m.Step(Event{Kind: WriterWrite, Data: w}))
+				res := collect(m.Step(Input{Kind: WriterWrite, Data: w}))
 				if len(res) != 1 || res[0].Result.N != tt.wantN[i] {
 					t.Fatalf("write %d: %s, want N=%d", i, show(res), tt.wantN[i])
 				}
 			}
-			res := collect(m.Step(Event{Kind: WriterClose}))
+			res := collect(m.Step(Input{Kind: WriterClose}))
 			if len(res) != 1 || res[0].Result.Err != tt.wantCloseErr {
 				t.Fatalf("close: %s, want %q", show(res), tt.wantCloseErr)
 			}

@@ -107,9 +107,9 @@ func TestDeflateReceive(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			m := New()
 			m.Deflate, m.MaxMessageSize = tt.deflate, tt.limit
-			m.Step(Event{Kind: Handshake})
-			m.Step(Event{Kind: ReceiveMessage})
-			got := m.Step(Event{Kind: ClientBytes, Data: bytes.Join(tt.frames, nil)})
+			m.Step(Input{Kind: Handshake})
+			m.Step(Input{Kind: ReceiveMessage})
+			got := m.Step(Input{Kind: ClientBytes, Data: bytes.Join(tt.frames, nil)})
 			if tt.fail != nil {
 				got = withoutResults(got)
 				if !effectsEqual(got, tt.fail) {
@@ -159,10 +159,10 @@ func TestDeflateClientContext(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			m := New()
 			m.Deflate = &Deflate{ClientContextTakeover: tt.takeover}
-			m.Step(Event{Kind: Handshake})
-			m.Step(Event{Kind: ClientBytes, Data: append(tt.before, maskedRSV(true, 4, OpText, second)...)})
-			m.Step(Event{Kind: ReceiveMessage})
-			got := m.Step(Event{Kind: ReceiveMessage})
+			m.Step(Input{Kind: Handshake})
+			m.Step(Input{Kind: ClientBytes, Data: append(tt.before, maskedRSV(true, 4, OpText, second)...)})
+			m.Step(Input{Kind: ReceiveMessage})
+			got := m.Step(Input{Kind: ReceiveMessage})
 			if tt.want != "" {
 				if len(got) != 1 || string(got[0].Result.Data) != tt.want {
 					t.Fatalf("got %s, want %q", show(got), tt.want)
@@ -182,35 +182,35 @@ func TestDeflateSend(t *testing.T) {
 	tests := []struct {
 		name    string
 		deflate *Deflate
-		events  []Event
+		events  []Input
 		want    []string // the frames: op, length, and "z" if compressed
 	}{
-		{"not negotiated", nil, []Event{{Kind: SendText, Data: make([]byte, 600)}}, []string{"1 600"}},
-		{"below the default threshold", &Deflate{}, []Event{{Kind: SendText, Data: make([]byte, 511)}}, []string{"1 511"}},
-		{"at the default threshold", &Deflate{}, []Event{{Kind: SendBinary, Data: make([]byte, 512)}}, []string{"2 512 z"}},
-		{"threshold 1: everything but empty messages", &Deflate{Threshold: 1}, []Event{{Kind: SendBinary}, {Kind: SendText, Data: []byte("a")}},
+		{"not negotiated", nil, []Input{{Kind: SendText, Data: make([]byte, 600)}}, []string{"1 600"}},
+		{"below the default threshold", &Deflate{}, []Input{{Kind: SendText, Data: make([]byte, 511)}}, []string{"1 511"}},
+		{"at the default threshold", &Deflate{}, []Input{{Kind: SendBinary, Data: make([]byte, 512)}}, []string{"2 512 z"}},
+		{"threshold 1: everything but empty messages", &Deflate{Threshold: 1}, []Input{{Kind: SendBinary}, {Kind: SendText, Data: []byte("a")}},
 			[]string{"2 0", "1 1 z"}},
-		{"writer below the threshold", &Deflate{Threshold: 10}, []Event{{Kind: SendMessage, Type: 1}, {Kind: WriterWrite, Data: []byte("abc")}, {Kind: WriterClose}},
+		{"writer below the threshold", &Deflate{Threshold: 10}, []Input{{Kind: SendMessage, Type: 1}, {Kind: WriterWrite, Data: []byte("abc")}, {Kind: WriterClose}},
 			[]string{"1 3"}},
-		{"writer at the threshold", &Deflate{Threshold: 3}, []Event{{Kind: SendMessage, Type: 1}, {Kind: WriterWrite, Data: []byte("abc")}, {Kind: WriterClose}},
+		{"writer at the threshold", &Deflate{Threshold: 3}, []Input{{Kind: SendMessage, Type: 1}, {Kind: WriterWrite, Data: []byte("abc")}, {Kind: WriterClose}},
 			[]string{"1 3 z"}},
 		{"writer full: compressed whatever the threshold", &Deflate{Threshold: 1 << 30},
-			[]Event{{Kind: SendMessage, Type: 2}, {Kind: WriterWrite, Data: long}, {Kind: WriterWrite, Data: []byte("y")}, {Kind: WriterClose}},
+			[]Input{{Kind: SendMessage, Type: 2}, {Kind: WriterWrite, Data: long}, {Kind: WriterWrite, Data: []byte("y")}, {Kind: WriterClose}},
 			[]string{"2 65537 z"}},
 		{"writer exactly full: one plain frame", &Deflate{Threshold: 1 << 30},
-			[]Event{{Kind: SendMessage, Type: 2}, {Kind: WriterWrite, Data: long}, {Kind: WriterClose}}, []string{"2 65536"}},
+			[]Input{{Kind: SendMessage, Type: 2}, {Kind: WriterWrite, Data: long}, {Kind: WriterClose}}, []string{"2 65536"}},
 		{"compressed text ending inside a character at Close: given up, compressing had begun (O14)", &Deflate{},
-			[]Event{{Kind: SendMessage, Type: 1}, {Kind: WriterWrite, Data: long}, {Kind: WriterWrite, Data: []byte("y\xe2\x82")}, {Kind: WriterClose}},
+			[]Input{{Kind: SendMessage, Type: 1}, {Kind: WriterWrite, Data: long}, {Kind: WriterWrite, Data: []byte("y\xe2\x82")}, {Kind: WriterClose}},
 			[]string{"1 65539 z", "8 19"}}, // whatever of it the compressor sent, then the close
 		{"compressed text abandoned below a full buffer: nothing sent", &Deflate{},
-			[]Event{{Kind: SendMessage, Type: 1}, {Kind: WriterWrite, Data: []byte("abc")}, {Kind: WriterAbandon}, {Kind: SendText, Data: []byte("next")}},
+			[]Input{{Kind: SendMessage, Type: 1}, {Kind: WriterWrite, Data: []byte("abc")}, {Kind: WriterAbandon}, {Kind: SendText, Data: []byte("next")}},
 			[]string{"1 4"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			m := New()
 			m.Deflate = tt.deflate
-			m.Step(Event{Kind: Handshake})
+			m.Step(Input{Kind: Handshake})
 			var got []string
 			for _, ev := range tt.events {
 				for _, e := range m.Step(ev) {

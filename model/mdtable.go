@@ -41,14 +41,14 @@ func ReadTable(path string) ([]Row, error) {
 		if len(cells) != 10 {
 			return nil, fmt.Errorf("%s: row %q has %d cells, want 10", path, line, len(cells))
 		}
-		var inputs []Input
+		var events []Event
 		if cells[2] != "*" {
 			for _, name := range strings.Split(cells[2], ", ") {
-				inputs = append(inputs, Input(name))
+				events = append(events, Event(name))
 			}
 		}
-		rows = append(rows, Row{ID: cells[0], From: State(cells[1]), Inputs: inputs, To: State(cells[4]),
-			Frames: cells[5], TCP: cells[6], Caller: cells[7]})
+		rows = append(rows, Row{ID: cells[0], From: State(cells[1]), Events: events, To: State(cells[4]),
+			Frames: FramesCell(cells[5]), TCP: TCPCell(cells[6]), Caller: CallerCell(cells[7])})
 	}
 	if err := sc.Err(); err != nil {
 		return nil, err

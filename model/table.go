@@ -33,30 +33,32 @@ const (
 	Client Role = "client" // a Conn from Dial
 )
 
-// Input is an event of the transition table, named as in STATE_MACHINE.md.
-type Input string
+// Event is an event of the transition table (its Event column), named as
+// in STATE_MACHINE.md. Tests do not apply events: they give a Conn Inputs,
+// from which Step derives them.
+type Event string
 
 // The events of the transition table.
 const (
-	Accepted      Input = "Accepted"
-	Refused       Input = "Refused"
-	RecvData      Input = "RecvData"
-	RecvPing      Input = "RecvPing"
-	RecvPong      Input = "RecvPong"
-	RecvClose     Input = "RecvClose"
-	ProtocolError Input = "ProtocolError"
-	ReadFailed    Input = "ReadFailed"
-	WriteFailed   Input = "WriteFailed"
-	Send          Input = "Send"
-	Receive       Input = "Receive"
-	Close         Input = "Close"
-	CloseTimeout  Input = "CloseTimeout"
-	PingTimer     Input = "PingTimer"
-	Abandon       Input = "Abandon"
+	Accepted      Event = "Accepted"
+	Refused       Event = "Refused"
+	RecvData      Event = "RecvData"
+	RecvPing      Event = "RecvPing"
+	RecvPong      Event = "RecvPong"
+	RecvClose     Event = "RecvClose"
+	ProtocolError Event = "ProtocolError"
+	ReadFailed    Event = "ReadFailed"
+	WriteFailed   Event = "WriteFailed"
+	Send          Event = "Send"
+	Receive       Event = "Receive"
+	Close         Event = "Close"
+	CloseTimeout  Event = "CloseTimeout"
+	PingTimer     Event = "PingTimer"
+	Abandon       Event = "Abandon"
 )
 
-// Inputs lists every event.
-var Inputs = []Input{Accepted, Refused, RecvData, RecvPing, RecvPong, RecvClose,
+// Events lists every event.
+var Events = []Event{Accepted, Refused, RecvData, RecvPing, RecvPong, RecvClose,
 	ProtocolError, ReadFailed, WriteFailed, Send, Receive, Close, CloseTimeout, PingTimer, Abandon}
 
 // Row is one row of the transition table. Frames, TCP and Caller hold the
@@ -64,79 +66,122 @@ var Inputs = []Input{Accepted, Refused, RecvData, RecvPing, RecvPong, RecvClose,
 type Row struct {
 	ID     string
 	From   State
-	Inputs []Input // nil: every input
+	Events []Event // nil: every event
 	To     State
-	Frames string // "—", "data", "pong", "close(echo)", "close(error)", "close(code, reason)", "close(abandoned)"
-	TCP    string // "—", "close", TCPCloseAfterServer, "close after ours", "end"
-	Caller string // "—", "nil", "ErrConnClosed", "wraps ErrConnClosed", "waits", "Close: nil", "Close: wraps ErrConnClosed"
+	Frames FramesCell
+	TCP    TCPCell
+	Caller CallerCell
 }
 
-// TCPCloseAfterServer is the TCP cell of the rows that complete the
-// closing handshake: the server closes TCP at once; the client reads until
-// the server has closed it, then closes its own socket (RFC 6455 §7.1.1).
-const TCPCloseAfterServer = "close (client: after the server)"
+// FramesCell is a cell of the table's Frames column: what the connection
+// writes.
+type FramesCell string
 
-// notYetInputs cannot happen while connecting: no TCP connection, no
+// The cells of the Frames column.
+const (
+	FramesNone            FramesCell = "—"
+	FramesData            FramesCell = "data"
+	FramesPong            FramesCell = "pong"
+	FramesPing            FramesCell = "ping"
+	FramesCloseEcho       FramesCell = "close(echo)"
+	FramesCloseError      FramesCell = "close(error)"
+	FramesCloseCodeReason FramesCell = "close(code, reason)"
+	FramesCloseAbandoned  FramesCell = "close(abandoned)"
+)
+
+// TCPCell is a cell of the table's TCP column: what happens to TCP.
+type TCPCell string
+
+// The cells of the TCP column.
+const (
+	TCPNone        TCPCell = "—"
+	TCPCloseAtOnce TCPCell = "close" // after our close frame if one was sent
+	// TCPCloseAfterServer is the TCP cell of the rows that complete the
+	// closing handshake: the server closes TCP at once; the client reads
+	// until the server has closed it, then closes its own socket (RFC 6455
+	// §7.1.1).
+	TCPCloseAfterServer TCPCell = "close (client: after the server)"
+	TCPCloseAfterOurs   TCPCell = "close after ours" // half-close after our close frame, drain, close
+	TCPEnd              TCPCell = "end"              // the connection ends without TCP
+)
+
+// CallerCell is a cell of the table's Caller column: what the API call
+// that caused the event returns.
+type CallerCell string
+
+// The cells of the Caller column.
+const (
+	CallerNone               CallerCell = "—"
+	CallerNil                CallerCell = "nil"
+	CallerErrConnClosed      CallerCell = "ErrConnClosed"
+	CallerWrapsErrConnClosed CallerCell = "wraps ErrConnClosed"
+	CallerWaits              CallerCell = "waits"
+	CallerCloseNil           CallerCell = "Close: nil"                 // what the waiting Close returns
+	CallerCloseWraps         CallerCell = "Close: wraps ErrConnClosed" // what the waiting Close returns
+	CallerEndError           CallerCell = "end error"                  // the error the connection ended with
+)
+
+// notYetEvents cannot happen while connecting: no TCP connection, no
 // message writer yet.
-var notYetInputs = []Input{RecvData, RecvPing, RecvPong, RecvClose, ProtocolError, ReadFailed, WriteFailed, CloseTimeout, PingTimer, Abandon}
+var notYetEvents = []Event{RecvData, RecvPing, RecvPong, RecvClose, ProtocolError, ReadFailed, WriteFailed, CloseTimeout, PingTimer, Abandon}
 
 // Table is the transition table of STATE_MACHINE.md, row by row.
 var Table = []Row{
-	{"C1", Connecting, []Input{Accepted}, Open, "—", "—", "—"},
-	{"C2", Connecting, []Input{Refused}, Dropped, "—", "end", "—"},
-	{"C3", Connecting, []Input{Send}, Connecting, "—", "—", "ErrConnClosed"},
-	{"C4", Connecting, []Input{Receive}, Connecting, "—", "—", "ErrConnClosed"},
-	{"C5", Connecting, []Input{Close}, Connecting, "—", "—", "ErrConnClosed"},
-	{"C6", Connecting, notYetInputs, Connecting, "—", "—", "—"},
-	{"O1", Open, []Input{RecvData}, Open, "—", "—", "—"},
-	{"O2", Open, []Input{RecvPong}, Open, "—", "—", "—"},
-	{"O3", Open, []Input{Send}, Open, "data", "—", "nil"},
-	{"O4", Open, []Input{Receive}, Open, "—", "—", "—"},
-	{"O5", Open, []Input{RecvPing}, Open, "pong", "—", "—"},
-	{"O6", Open, []Input{RecvClose}, Closed, "close(echo)", TCPCloseAfterServer, "ErrConnClosed"},
-	{"O7", Open, []Input{ProtocolError}, Dropped, "close(error)", "close after ours", "wraps ErrConnClosed"},
-	{"O8", Open, []Input{ReadFailed}, Dropped, "—", "close", "ErrConnClosed"},
-	{"O9", Open, []Input{WriteFailed}, Dropped, "—", "close", "wraps ErrConnClosed"},
-	{"O10", Open, []Input{Close}, Closing, "close(code, reason)", "—", "waits"},
-	{"O11", Open, []Input{CloseTimeout}, Open, "—", "—", "—"},
-	{"O12", Open, []Input{Accepted, Refused}, Open, "—", "—", "—"},
-	{"O13", Open, []Input{PingTimer}, Open, "ping", "—", "—"},
-	{"O14", Open, []Input{Abandon}, Closing, "close(abandoned)", "—", "wraps ErrConnClosed"},
-	{"K1", Closing, []Input{RecvData}, Closing, "—", "—", "—"},
-	{"K2", Closing, []Input{RecvPing}, Closing, "—", "—", "—"},
-	{"K3", Closing, []Input{RecvPong}, Closing, "—", "—", "—"},
-	{"K4", Closing, []Input{RecvClose}, Closed, "—", TCPCloseAfterServer, "Close: nil"},
-	{"K5", Closing, []Input{ProtocolError}, Dropped, "—", "close", "Close: wraps ErrConnClosed"},
-	{"K6", Closing, []Input{ReadFailed}, Dropped, "—", "close", "Close: wraps ErrConnClosed"},
-	{"K7", Closing, []Input{WriteFailed}, Dropped, "—", "close", "Close: wraps ErrConnClosed"},
-	{"K8", Closing, []Input{CloseTimeout}, Dropped, "—", "close", "Close: wraps ErrConnClosed"},
-	{"K9", Closing, []Input{Send}, Closing, "—", "—", "ErrConnClosed"},
-	{"K10", Closing, []Input{Receive}, Closing, "—", "—", "ErrConnClosed"},
-	{"K11", Closing, []Input{Close}, Closing, "—", "—", "ErrConnClosed"},
-	{"K12", Closing, []Input{Accepted, Refused}, Closing, "—", "—", "—"},
-	{"K13", Closing, []Input{PingTimer}, Closing, "—", "—", "—"},
-	{"K14", Closing, []Input{Abandon}, Closing, "—", "—", "ErrConnClosed"},
-	{"T1", Closed, nil, Closed, "—", "—", "ErrConnClosed"},
-	{"T2", Dropped, []Input{Receive}, Dropped, "—", "—", "end error"},
-	{"T3", Dropped, []Input{Accepted, Refused, RecvData, RecvPing, RecvPong, RecvClose, ProtocolError,
-		ReadFailed, WriteFailed, Send, Close, CloseTimeout, PingTimer, Abandon}, Dropped, "—", "—", "ErrConnClosed"},
+	{"C1", Connecting, []Event{Accepted}, Open, FramesNone, TCPNone, CallerNone},
+	{"C2", Connecting, []Event{Refused}, Dropped, FramesNone, TCPEnd, CallerNone},
+	{"C3", Connecting, []Event{Send}, Connecting, FramesNone, TCPNone, CallerErrConnClosed},
+	{"C4", Connecting, []Event{Receive}, Connecting, FramesNone, TCPNone, CallerErrConnClosed},
+	{"C5", Connecting, []Event{Close}, Connecting, FramesNone, TCPNone, CallerErrConnClosed},
+	{"C6", Connecting, notYetEvents, Connecting, FramesNone, TCPNone, CallerNone},
+	{"O1", Open, []Event{RecvData}, Open, FramesNone, TCPNone, CallerNone},
+	{"O2", Open, []Event{RecvPong}, Open, FramesNone, TCPNone, CallerNone},
+	{"O3", Open, []Event{Send}, Open, FramesData, TCPNone, CallerNil},
+	{"O4", Open, []Event{Receive}, Open, FramesNone, TCPNone, CallerNone},
+	{"O5", Open, []Event{RecvPing}, Open, FramesPong, TCPNone, CallerNone},
+	{"O6", Open, []Event{RecvClose}, Closed, FramesCloseEcho, TCPCloseAfterServer, CallerErrConnClosed},
+	{"O7", Open, []Event{ProtocolError}, Dropped, FramesCloseError, TCPCloseAfterOurs, CallerWrapsErrConnClosed},
+	{"O8", Open, []Event{ReadFailed}, Dropped, FramesNone, TCPCloseAtOnce, CallerErrConnClosed},
+	{"O9", Open, []Event{WriteFailed}, Dropped, FramesNone, TCPCloseAtOnce, CallerWrapsErrConnClosed},
+	{"O10", Open, []Event{Close}, Closing, FramesCloseCodeReason, TCPNone, CallerWaits},
+	{"O11", Open, []Event{CloseTimeout}, Open, FramesNone, TCPNone, CallerNone},
+	{"O12", Open, []Event{Accepted, Refused}, Open, FramesNone, TCPNone, CallerNone},
+	{"O13", Open, []Event{PingTimer}, Open, FramesPing, TCPNone, CallerNone},
+	{"O14", Open, []Event{Abandon}, Closing, FramesCloseAbandoned, TCPNone, CallerWrapsErrConnClosed},
+	{"K1", Closing, []Event{RecvData}, Closing, FramesNone, TCPNone, CallerNone},
+	{"K2", Closing, []Event{RecvPing}, Closing, FramesNone, TCPNone, CallerNone},
+	{"K3", Closing, []Event{RecvPong}, Closing, FramesNone, TCPNone, CallerNone},
+	{"K4", Closing, []Event{RecvClose}, Closed, FramesNone, TCPCloseAfterServer, CallerCloseNil},
+	{"K5", Closing, []Event{ProtocolError}, Dropped, FramesNone, TCPCloseAtOnce, CallerCloseWraps},
+	{"K6", Closing, []Event{ReadFailed}, Dropped, FramesNone, TCPCloseAtOnce, CallerCloseWraps},
+	{"K7", Closing, []Event{WriteFailed}, Dropped, FramesNone, TCPCloseAtOnce, CallerCloseWraps},
+	{"K8", Closing, []Event{CloseTimeout}, Dropped, FramesNone, TCPCloseAtOnce, CallerCloseWraps},
+	{"K9", Closing, []Event{Send}, Closing, FramesNone, TCPNone, CallerErrConnClosed},
+	{"K10", Closing, []Event{Receive}, Closing, FramesNone, TCPNone, CallerErrConnClosed},
+	{"K11", Closing, []Event{Close}, Closing, FramesNone, TCPNone, CallerErrConnClosed},
+	{"K12", Closing, []Event{Accepted, Refused}, Closing, FramesNone, TCPNone, CallerNone},
+	{"K13", Closing, []Event{PingTimer}, Closing, FramesNone, TCPNone, CallerNone},
+	{"K14", Closing, []Event{Abandon}, Closing, FramesNone, TCPNone, CallerErrConnClosed},
+	{"T1", Closed, nil, Closed, FramesNone, TCPNone, CallerErrConnClosed},
+	{"T2", Dropped, []Event{Receive}, Dropped, FramesNone, TCPNone, CallerEndError},
+	{"T3", Dropped, []Event{Accepted, Refused, RecvData, RecvPing, RecvPong, RecvClose, ProtocolError,
+		ReadFailed, WriteFailed, Send, Close, CloseTimeout, PingTimer, Abandon}, Dropped, FramesNone, TCPNone, CallerErrConnClosed},
 }
 
-// Lookup returns the row for an input in a state. Every pair has exactly
+// Lookup returns the row for an event in a state. Every pair has exactly
 // one row; the tests check that.
-func Lookup(from State, in Input) Row {
+func Lookup(from State, ev Event) Row {
 	for _, r := range Table {
 		if r.From != from {
 			continue
 		}
-		if r.Inputs == nil {
+		if r.Events == nil {
 			return r
 		}
-		for _, x := range r.Inputs {
-			if x == in {
+		for _, x := range r.Events {
+			if x == ev {
 				return r
 			}
 		}
 	}
-	panic("model: no row for " + string(from) + " × " + string(in))
+	panic("model: no row for " + string(from) + " × " + string(ev))
 }

@@ -38,16 +38,16 @@ func TestTableIsStateMachineMD(t *testing.T) {
 // TestTableCoversEveryPairOnce checks that Lookup is total and unambiguous.
 func TestTableCoversEveryPairOnce(t *testing.T) {
 	for _, s := range []State{Connecting, Open, Closing, Closed, Dropped} {
-		for _, in := range Inputs {
+		for _, in := range Events {
 			n := 0
 			for _, r := range Table {
 				if r.From != s {
 					continue
 				}
-				if r.Inputs == nil {
+				if r.Events == nil {
 					n++
 				}
-				for _, x := range r.Inputs {
+				for _, x := range r.Events {
 					if x == in {
 						n++
 					}

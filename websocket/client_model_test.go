@@ -122,7 +122,7 @@ func newClientHarness(t fataler, r *rapid.T, ln net.Listener, mode CompressionMo
 	h.c.mu.Lock()
 	h.c.bgDelay = time.Microsecond // as startModelServer's handlers: the tests need not wait for it
 	h.c.mu.Unlock()
-	h.m.Step(model.Event{Kind: model.Handshake})
+	h.m.Step(model.Input{Kind: model.Handshake})
 	return h
 }
 
@@ -182,7 +182,7 @@ func TestClientAgreesWithModel(t *testing.T) {
 			},
 			"serverEOF": func(t *rapid.T) {
 				if rapid.IntRange(0, 5).Draw(t, "eof") == 0 {
-					h.step(model.Event{Kind: model.ServerEOF}, func() {
+					h.step(model.Input{Kind: model.ServerEOF}, func() {
 						h.nc.(*net.TCPConn).CloseWrite()
 						h.peerEOF = true
 					})
@@ -274,10 +274,10 @@ func (d *duplex) deliver(side int, effects []model.Effect, want *[2][]model.Resu
 			default:
 				wire = f.Bytes()
 			}
-			d.deliver(peer, d.m[peer].Step(model.Event{Kind: model.ClientBytes, Data: wire}), want)
+			d.deliver(peer, d.m[peer].Step(model.Input{Kind: model.ClientBytes, Data: wire}), want)
 		case e.CloseTCP != nil:
 			d.tcpClosed = true
-			d.deliver(peer, d.m[peer].Step(model.Event{Kind: model.ClientEOF}), want)
+			d.deliver(peer, d.m[peer].Step(model.Input{Kind: model.ClientEOF}), want)
 		case e.Result != nil:
 			want[side] = append(want[side], *e.Result)
 		}
@@ -287,7 +287,7 @@ func (d *duplex) deliver(side int, effects []model.Effect, want *[2][]model.Resu
 // step applies ev to side's model and runs call on the real side, then
 // checks that both real ends return, reach the states and end as the
 // models say.
-func (d *duplex) step(side int, ev model.Event, call func(c *Conn) callResult) {
+func (d *duplex) step(side int, ev model.Input, call func(c *Conn) callResult) {
 	if d.reset {
 		return
 	}
@@ -490,7 +490,7 @@ func TestClientServerAgreeWithModel(t *testing.T) {
 		d.m[0].Deflate, d.m[1].Deflate = sd, cd
 		for s := range d.m {
 			d.m[s].MaxMessageSize = modelMaxMessageSize
-			d.m[s].Step(model.Event{Kind: model.Handshake})
+			d.m[s].Step(model.Input{Kind: model.Handshake})
 			d.c[s].mu.Lock()
 			d.c[s].bgDelay = time.Microsecond
 			d.c[s].mu.Unlock()
@@ -507,7 +507,7 @@ func TestClientServerAgreeWithModel(t *testing.T) {
 				if !utf8.Valid(msg) {
 					msg = []byte(strings.ToValidUTF8(string(msg), "?"))
 				}
-				d.step(s, model.Event{Kind: model.SendText, Data: msg}, func(c *Conn) callResult { return callResult{err: c.SendText(string(msg))} })
+				d.step(s, model.Input{Kind: model.SendText, Data: msg}, func(c *Conn) callResult { return callResult{err: c.SendText(string(msg))} })
 			},
 			"sendBinary": func(t *rapid.T) {
 				if d.tcpClosed {
@@ -515,14 +515,14 @@ func TestClientServerAgreeWithModel(t *testing.T) {
 				}
 				s, msg := side(t), genPayload(t, false, "binary")
 				msg = msg[:min(len(msg), 70000)]
-				d.step(s, model.Event{Kind: model.SendBinary, Data: msg}, func(c *Conn) callResult { return callResult{err: c.SendBinary(msg)} })
+				d.step(s, model.Input{Kind: model.SendBinary, Data: msg}, func(c *Conn) callResult { return callResult{err: c.SendBinary(msg)} })
 			},
 			"receive": func(t *rapid.T) {
 				s := side(t)
 				kind := rapid.SampledFrom([]model.Kind{model.ReceiveMessage, model.ReceiveText, model.ReceiveBinary}).Draw(t, "receive")
 				n := rapid.IntRange(0, 70000).Draw(t, "limit")
 				if !d.m[s].Receiving() {
-					d.step(s, model.Event{Kind: kind, N: n}, realReceive(kind, n))
+					d.step(s, model.Input{Kind: kind, N: n}, realReceive(kind, n))
 				}
 			},
 			"close": func(t *rapid.T) {
@@ -536,7 +536,7 @@ func TestClientServerAgreeWithModel(t *testing.T) {
 					reason = rapid.StringN(0, 10, 100).Draw(t, "closeReason")
 				}
 				if !d.m[s].CloseWaiting() {
-					d.step(s, model.Event{Kind: model.CloseCall, Code: code, Reason: reason}, func(c *Conn) callResult {
+					d.step(s, model.Input{Kind: model.CloseCall, Code: code, Reason: reason}, func(c *Conn) callResult {
 						return callResult{err: c.Close(Status(code), reason)}
 					})
 				}
@@ -544,7 +544,7 @@ func TestClientServerAgreeWithModel(t *testing.T) {
 			"closeTimer": func(t *rapid.T) {
 				s := side(t)
 				if d.m[s].State == model.Closing {
-					d.step(s, model.Event{Kind: model.CloseTimer}, func(c *Conn) callResult {
+					d.step(s, model.Input{Kind: model.CloseTimer}, func(c *Conn) callResult {
 						c.apply(c.stepLocked(evCloseTimeout, 0, ""))
 						return callResult{}
 					})
@@ -576,8 +576,8 @@ func TestServerClosePayloadAgreesWithModel(t *testing.T) {
 		p := binary.BigEndian.AppendUint16(nil, uint16(code))
 		_, _, pe := parseClosePayload(p)
 		m := model.NewClient()
-		m.Step(model.Event{Kind: model.Handshake})
-		m.Step(model.Event{Kind: model.ServerBytes, Data: serverFrame(true, 0, byte(opClose), p)})
+		m.Step(model.Input{Kind: model.Handshake})
+		m.Step(model.Input{Kind: model.ServerBytes, Data: serverFrame(true, 0, byte(opClose), p)})
 		if (pe == nil) != (m.State == model.Closed) {
 			t.Errorf("close code %d from the server: parseClosePayload %v, model %s (row %s)", code, pe, m.State, m.Row)
 		}

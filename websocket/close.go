@@ -20,8 +20,8 @@ func (c *Conn) apply(fx effects) {
 			c.writeFailed(err)
 		}
 	}
-	if fx.closeTCP {
-		c.finish(fx.linger, fx.awaitClose, fx.awaitEOF)
+	if fx.tcp != tcpNone {
+		c.finish(fx.tcp, fx.awaitClose)
 	}
 }
 
@@ -35,23 +35,24 @@ func (c *Conn) writeCloseLocked(code Status, reason string) error {
 	return err
 }
 
-// finish closes TCP and wakes everybody waiting for the end. It runs once,
-// for the transition into closed or dropped. With awaitClose, Close may
-// still be writing our close frame (it holds wmu from the transition to
-// closing until the frame is out, and its write deadline bounds that): the
-// frame must reach the wire before the FIN. With linger, we failed the
-// connection and the client may still be sending: the server half-closes
-// first (RFC 6455 §7.1.1) and reads what the client still sends, bounded
-// in time and bytes, so that closing does not reset the connection under
-// our close frame. Lingering reads the network, so it happens only on the
-// read side, which holds readMu. Otherwise what has already arrived is
-// discarded, without waiting, for the same reason.
+// finish closes TCP as tcp says and wakes everybody waiting for the end.
+// It runs once, for the transition into closed or dropped. With
+// awaitClose, Close may still be writing our close frame (it holds wmu
+// from the transition to closing until the frame is out, and its write
+// deadline bounds that): the frame must reach the wire before the FIN.
+// With tcpCloseAfterOurs, we failed the connection and the client may
+// still be sending: the server half-closes first (RFC 6455 §7.1.1) and
+// reads what the client still sends, bounded in time and bytes, so that
+// closing does not reset the connection under our close frame. Lingering
+// reads the network, so it happens only on the read side, which holds
+// readMu. Otherwise what has already arrived is discarded, without
+// waiting, for the same reason.
 //
-// With awaitEOF, the client's end after the closing handshake, the server
-// is to close TCP first (RFC 6455 §7.1.1), so that the TIME_WAIT is its:
-// the client reads until the server's FIN, bounded as lingering is, and
-// only then closes.
-func (c *Conn) finish(linger, awaitClose, awaitEOF bool) {
+// With tcpCloseAfterServer at the client's end, the server is to close
+// TCP first (RFC 6455 §7.1.1), so that the TIME_WAIT is its: the client
+// reads until the server's FIN, bounded as lingering is, and only then
+// closes.
+func (c *Conn) finish(tcp tcpEffect, awaitClose bool) {
 	if c.bgTimer != nil {
 		c.bgTimer.Stop()
 	}
@@ -68,7 +69,7 @@ func (c *Conn) finish(linger, awaitClose, awaitEOF bool) {
 			c.wmu.Lock()
 			c.wmu.Unlock()
 		}
-		if hc, ok := c.nc.(interface{ CloseWrite() error }); linger && ok && hc.CloseWrite() == nil || awaitEOF {
+		if hc, ok := c.nc.(interface{ CloseWrite() error }); tcp == tcpCloseAfterOurs && ok && hc.CloseWrite() == nil || c.awaitsServerFIN(tcp) {
 			c.nc.SetReadDeadline(time.Now().Add(lingerTimeout))
 			io.CopyN(io.Discard, c.nc, lingerMax)
 		} else if c.raw != nil {

@@ -92,7 +92,7 @@ func headerVerdictAgrees(t *rapid.T, b []byte, inMessage, deflate, fromServer bo
 		return
 	}
 	h, minimal := parseHeader(b)
-	pe := checkHeader(h, minimal, inMessage, deflate, fromServer)
+	pe := checkHeader(h, minimal, checkFlagsOf(inMessage, deflate, fromServer))
 	if n != size || h.length != length {
 		t.Fatalf("% x: size %d length %d, model %d %d", b, n, h.length, size, length)
 	}

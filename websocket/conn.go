@@ -142,19 +142,29 @@ func newConn() *Conn {
 	return c
 }
 
+// limits are the limits and timeouts a Handler or DialOptions sets: their
+// exported fields of the same names say what each means.
+type limits struct {
+	maxMessageSize int64
+	writeTimeout   time.Duration
+	pingInterval   time.Duration
+	idleTimeout    time.Duration
+	closeTimeout   time.Duration
+}
+
 // configure applies the limits and timeouts of a Handler or DialOptions;
 // zero values keep the defaults.
-func (c *Conn) configure(maxMessageSize int64, writeTimeout, pingInterval, idleTimeout, closeTimeout time.Duration) {
-	if maxMessageSize != 0 {
-		c.maxMessageSize = maxMessageSize
+func (c *Conn) configure(l limits) {
+	if l.maxMessageSize != 0 {
+		c.maxMessageSize = l.maxMessageSize
 	}
-	if writeTimeout != 0 {
-		c.writeTimeout = writeTimeout
+	if l.writeTimeout != 0 {
+		c.writeTimeout = l.writeTimeout
 	}
-	c.pingInterval = max(pingInterval, 0)
-	c.idleTimeout = max(idleTimeout, 0)
-	if closeTimeout > 0 {
-		c.closeTimeout = closeTimeout
+	c.pingInterval = max(l.pingInterval, 0)
+	c.idleTimeout = max(l.idleTimeout, 0)
+	if l.closeTimeout > 0 {
+		c.closeTimeout = l.closeTimeout
 	}
 }
 

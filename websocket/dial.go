@@ -70,6 +70,12 @@ type DialOptions struct {
 	CloseTimeout   time.Duration
 }
 
+// limits are the options' limits and timeouts, for configure.
+func (o *DialOptions) limits() limits {
+	return limits{maxMessageSize: o.MaxMessageSize, writeTimeout: o.WriteTimeout,
+		pingInterval: o.PingInterval, idleTimeout: o.IdleTimeout, closeTimeout: o.CloseTimeout}
+}
+
 // HandshakeError is the error of a handshake the server did not accept
 // as RFC 6455 requires: Response is the server's response (its body, up to
 // 64 KiB, is kept readable), Reason what was wrong with it.
@@ -363,7 +369,7 @@ func handshake(nc net.Conn, u *url.URL, opts *DialOptions) (*Conn, *http.Respons
 
 	c := newConn()
 	c.client = true
-	c.configure(opts.MaxMessageSize, opts.WriteTimeout, opts.PingInterval, opts.IdleTimeout, opts.CloseTimeout)
+	c.configure(opts.limits())
 	if deflate != nil {
 		threshold := opts.CompressionThreshold
 		if threshold <= 0 {

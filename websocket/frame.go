@@ -111,21 +111,47 @@ type protocolError struct {
 // (permessage-deflate, RFC 7692 §6).
 const rsvDeflate = 0x4
 
+// checkFlags is what checkHeader needs to know of the stream besides the
+// frame itself, as a bit set.
+type checkFlags uint8
+
+const (
+	checkInMessage  checkFlags = 1 << iota // a fragmented data message is in progress
+	checkDeflate                           // permessage-deflate was negotiated
+	checkFromServer                        // the frame comes from the server: ours is the client's end
+)
+
+// checkFlagsOf returns the flags for a stream in the state given.
+func checkFlagsOf(inMessage, deflate, fromServer bool) checkFlags {
+	var f checkFlags
+	if inMessage {
+		f |= checkInMessage
+	}
+	if deflate {
+		f |= checkDeflate
+	}
+	if fromServer {
+		f |= checkFromServer
+	}
+	return f
+}
+
 // checkHeader validates h as a frame received from a client, or from the
-// server if fromServer, given whether a fragmented data message is in
+// server with checkFromServer, given whether its length was minimally
+// encoded (see parseHeader), whether a fragmented data message is in
 // progress and whether permessage-deflate was negotiated (RFC 6455
 // §5.1–§5.5, RFC 7692 §6). It is a pure function of its inputs. A nil
 // result means the frame is acceptable.
-func checkHeader(h header, minimal, inMessage, deflate, fromServer bool) *protocolError {
+func checkHeader(h header, minimal bool, f checkFlags) *protocolError {
 	fail := func(reason string) *protocolError {
 		return &protocolError{StatusProtocolError, reason}
 	}
 	switch {
-	case !h.masked && !fromServer:
+	case !h.masked && f&checkFromServer == 0:
 		return fail("unmasked client frame") // §5.1
-	case h.masked && fromServer:
+	case h.masked && f&checkFromServer != 0:
 		return fail("masked server frame") // §5.1
-	case h.rsv&^rsvDeflate != 0 || h.rsv != 0 && !deflate:
+	case h.rsv&^rsvDeflate != 0 || h.rsv != 0 && f&checkDeflate == 0:
 		return fail("reserved bits set without an extension") // §5.2
 	case h.rsv != 0 && h.op.isControl():
 		return fail("RSV1 set on a control frame") // RFC 7692 §6.1
@@ -148,11 +174,11 @@ func checkHeader(h header, minimal, inMessage, deflate, fromServer bool) *protoc
 			return fail("close frame with a 1-byte payload") // §5.5.1
 		}
 	case opText, opBinary:
-		if inMessage {
+		if f&checkInMessage != 0 {
 			return fail("new data message inside a fragmented message") // §5.4
 		}
 	case opContinuation:
-		if !inMessage {
+		if f&checkInMessage == 0 {
 			return fail("continuation frame without a message to continue") // §5.4
 		}
 	default:

@@ -93,7 +93,7 @@ func TestCheckHeader(t *testing.T) {
 				t.Fatalf("headerLen %d, want %d", n, len(tt.hdr))
 			}
 			h, minimal := parseHeader(tt.hdr)
-			pe := checkHeader(h, minimal, tt.inMessage, tt.deflate, false)
+			pe := checkHeader(h, minimal, checkFlagsOf(tt.inMessage, tt.deflate, false))
 			switch {
 			case tt.wantCode == 0 && pe != nil:
 				t.Errorf("refused with %d %q", pe.code, pe.reason)
@@ -198,7 +198,7 @@ func BenchmarkHeader(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				h, minimal := parseHeader(wire)
-				if checkHeader(h, minimal, false, false, false) != nil {
+				if checkHeader(h, minimal, 0) != nil {
 					b.Fatal("valid header refused")
 				}
 			}
@@ -224,7 +224,7 @@ func TestServerFrameChecks(t *testing.T) {
 		{"rsv1 without deflate", unmasked(0xC1, 5), StatusProtocolError},
 	} {
 		h, minimal := parseHeader(tt.hdr)
-		pe := checkHeader(h, minimal, false, false, true)
+		pe := checkHeader(h, minimal, checkFromServer)
 		if tt.wantCode == 0 && pe != nil || tt.wantCode != 0 && (pe == nil || pe.code != tt.wantCode) {
 			t.Errorf("%s: got %+v, want code %d", tt.name, pe, tt.wantCode)
 		}

@@ -118,6 +118,12 @@ type Handler struct {
 // (RFC 6455 §1.3).
 const acceptGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
+// limits are the handler's limits and timeouts, for configure.
+func (h *Handler) limits() limits {
+	return limits{maxMessageSize: h.MaxMessageSize, writeTimeout: h.WriteTimeout,
+		pingInterval: h.PingInterval, idleTimeout: h.IdleTimeout, closeTimeout: h.CloseTimeout}
+}
+
 // ServeHTTP checks the opening handshake. A request that is not a valid
 // WebSocket handshake is answered with a 4xx status and a short plain-text
 // reason, and the connection stays an ordinary HTTP connection. An accepted
@@ -138,7 +144,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if h.bgDelay != 0 {
 		c.bgDelay = h.bgDelay
 	}
-	c.configure(h.MaxMessageSize, h.WriteTimeout, h.PingInterval, h.IdleTimeout, h.CloseTimeout)
+	c.configure(h.limits())
 	c.ResourceName = &url.URL{Path: req.URL.Path, RawPath: req.URL.RawPath, RawQuery: req.URL.RawQuery}
 	c.RemoteAddr = req.RemoteAddr
 	if o := req.Header.Get("Origin"); o != "" {
@@ -314,44 +320,6 @@ func appendAcceptKey(b []byte, key string) []byte {
 	var in [64]byte // a valid key and the GUID fit
 	sum := sha1.Sum(append(append(in[:0], key...), acceptGUID...))
 	return base64.StdEncoding.AppendEncode(b, sum[:])
-}
-
-// headerTokens returns the comma-separated values of all fields named name,
-// trimmed, in order, without empty ones.
-func headerTokens(h http.Header, name string) []string {
-	var out []string
-	for _, v := range h.Values(name) {
-		for v != "" {
-			var t string
-			t, v = nextToken(v)
-			if t != "" {
-				out = append(out, t)
-			}
-		}
-	}
-	return out
-}
-
-// hasToken reports whether a field named name lists token, ignoring case.
-func hasToken(h http.Header, name, token string) bool {
-	for _, v := range h.Values(name) {
-		for v != "" {
-			var t string
-			t, v = nextToken(v)
-			if strings.EqualFold(t, token) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// nextToken splits the first element off a comma-separated list, trimmed.
-// Only space and tab separate list elements (RFC 9110 §5.6.1); other
-// Unicode spaces are part of a token.
-func nextToken(list string) (token, rest string) {
-	token, rest, _ = strings.Cut(list, ",")
-	return strings.Trim(token, " \t"), rest
 }
 
 // sameHost reports whether origin names the host the request was sent to,

@@ -169,7 +169,7 @@ func newHarnessDeflate(t fataler, r *rapid.T, s *modelServer, handler int, offer
 	h.m.MaxMessageSize = modelMaxMessageSize
 	h.m.Deflate = deflate
 	h.c = <-s.conns
-	h.m.Step(model.Event{Kind: model.Handshake})
+	h.m.Step(model.Input{Kind: model.Handshake})
 	return h
 }
 
@@ -240,14 +240,14 @@ func errKind(err error) model.Err {
 
 // step applies ev to the model, does the same for real, and checks that
 // both did the same.
-func (h *harness) step(ev model.Event, real func()) {
+func (h *harness) step(ev model.Input, real func()) {
 	h.trace = append(h.trace, fmt.Sprintf("%s % x type=%d n=%d code=%d reason=%q", ev.Kind, ev.Data[:min(len(ev.Data), 64)], ev.Type, ev.N, ev.Code, ev.Reason))
 	effects := h.m.Step(ev)
 	real()
 	h.check(ev, effects)
 }
 
-func (h *harness) check(ev model.Event, effects []model.Effect) {
+func (h *harness) check(ev model.Input, effects []model.Effect) {
 	var want []model.Result
 	for _, e := range effects {
 		switch {
@@ -297,7 +297,7 @@ func (h *harness) check(ev model.Event, effects []model.Effect) {
 // awaitReceiver waits until the real receive call the model says waits
 // has registered as a reader: only then may the client's next bytes come,
 // or the background reader could take them first.
-func (h *harness) awaitReceiver(ev model.Event) {
+func (h *harness) awaitReceiver(ev model.Input) {
 	for deadline := time.Now().Add(stepTimeout); ; time.Sleep(20 * time.Microsecond) {
 		// Registered (from then on the background reader cannot take
 		// new bytes) and the read side taken: the receive is reading,
@@ -332,7 +332,7 @@ func indexOfCall(rs []model.Result, call model.Kind) int {
 	return -1
 }
 
-func (h *harness) compareResult(ev model.Event, want model.Result, r callResult) {
+func (h *harness) compareResult(ev model.Input, want model.Result, r callResult) {
 	if got := errKind(r.err); got != want.Err {
 		h.fatalf("after %s: %s returned error %q (%v), model %q", ev.Kind, r.call, got, r.err, want.Err)
 	}
@@ -413,7 +413,7 @@ func (h *harness) readFrame() []byte {
 // skipUnfinished reads the frames a compressed message given up (O14) had
 // sent, if any: RSV1 and the opcode on the first, continuations after it,
 // none with FIN. The frame after them is left for readFrame.
-func (h *harness) skipUnfinished(ev model.Event, want *model.Frame) {
+func (h *harness) skipUnfinished(ev model.Input, want *model.Frame) {
 	for i := 0; ; i++ {
 		f := h.readFrame()
 		if f[0]&0x0F >= 8 {
@@ -438,7 +438,7 @@ const maxCompressedFrame = 64 << 10
 // the first frame only, continuations after it, none longer than
 // maxCompressedFrame; inflated (with our history of the server's messages
 // under server context takeover), the payload the model predicts.
-func (h *harness) readCompressed(ev model.Event, want *model.Frame) {
+func (h *harness) readCompressed(ev model.Input, want *model.Frame) {
 	got := h.inflateMessage(ev, h.readFrame(), want.Op)
 	if !bytes.Equal(got, want.Payload) {
 		h.fatalf("after %s: compressed message inflates to %q, model predicts %q", ev.Kind, clip(got), clip(want.Payload))
@@ -447,7 +447,7 @@ func (h *harness) readCompressed(ev model.Event, want *model.Frame) {
 
 // inflateMessage reads the rest of the compressed message whose first
 // frame is first, checks its frames, and returns it inflated.
-func (h *harness) inflateMessage(ev model.Event, first []byte, op byte) []byte {
+func (h *harness) inflateMessage(ev model.Input, first []byte, op byte) []byte {
 	var wire []byte
 	for i := 0; ; i++ {
 		f := first
@@ -498,7 +498,7 @@ func framePayloadLen(f []byte) int {
 // (which ends the server's lingering). A client Conn that is to wait for
 // the server's FIN (tc.AfterServer) must not have closed yet: the test,
 // as the server, closes first, and the client then closes.
-func (h *harness) expectEnd(ev model.Event, tc *model.TCPClose) {
+func (h *harness) expectEnd(ev model.Input, tc *model.TCPClose) {
 	if tc.AfterServer && !h.peerEOF {
 		h.nc.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
 		var one [1]byte
@@ -625,7 +625,7 @@ func (h *harness) sendBytes(b []byte) {
 		}
 		piece := b[:n]
 		b = b[n:]
-		h.step(model.Event{Kind: model.ClientBytes, Data: piece}, func() {
+		h.step(model.Input{Kind: model.ClientBytes, Data: piece}, func() {
 			if !h.tcpEnded {
 				h.nc.SetWriteDeadline(time.Now().Add(stepTimeout))
 				h.nc.Write(piece)
@@ -808,14 +808,14 @@ func (h *harness) sendText(t *rapid.T) {
 	if rapid.IntRange(0, 5).Draw(t, "invalidText") == 0 {
 		msg = genInvalidUTF8(t)
 	}
-	h.step(model.Event{Kind: model.SendText, Data: msg}, func() {
+	h.step(model.Input{Kind: model.SendText, Data: msg}, func() {
 		h.start(model.SendText, func() callResult { return callResult{err: h.c.SendText(string(msg))} })
 	})
 }
 
 func (h *harness) sendBinary(t *rapid.T) {
 	msg := genPayload(t, false, "binary")
-	h.step(model.Event{Kind: model.SendBinary, Data: msg}, func() {
+	h.step(model.Input{Kind: model.SendBinary, Data: msg}, func() {
 		h.start(model.SendBinary, func() callResult { return callResult{err: h.c.SendBinary(msg)} })
 	})
 }
@@ -823,7 +823,7 @@ func (h *harness) sendBinary(t *rapid.T) {
 // sendMessage streams a message through a SendMessage writer.
 func (h *harness) sendMessage(t *rapid.T) {
 	tp := rapid.SampledFrom([]byte{1, 2, 1, 2, 9}).Draw(t, "writerType")
-	h.step(model.Event{Kind: model.SendMessage, Type: tp}, func() {
+	h.step(model.Input{Kind: model.SendMessage, Type: tp}, func() {
 		h.start(model.SendMessage, func() callResult {
 			w, err := h.c.SendMessage(MessageType(tp))
 			h.writer = w
@@ -844,7 +844,7 @@ func (h *harness) sendMessage(t *rapid.T) {
 		case 1:
 			p = genInvalidUTF8(t)
 		}
-		h.step(model.Event{Kind: model.WriterWrite, Data: p}, func() {
+		h.step(model.Input{Kind: model.WriterWrite, Data: p}, func() {
 			h.start(model.WriterWrite, func() callResult {
 				n, err := h.writer.Write(p)
 				return callResult{err: err, n: n}
@@ -853,11 +853,11 @@ func (h *harness) sendMessage(t *rapid.T) {
 	}
 	if rapid.IntRange(0, 4).Draw(t, "abandon") == 0 {
 		w := h.writer.(MessageWriter)
-		h.step(model.Event{Kind: model.WriterAbandon}, func() {
+		h.step(model.Input{Kind: model.WriterAbandon}, func() {
 			h.start(model.WriterAbandon, func() callResult { return callResult{err: w.CloseWithError(errors.New("given up"))} })
 		})
 	} else {
-		h.step(model.Event{Kind: model.WriterClose}, func() {
+		h.step(model.Input{Kind: model.WriterClose}, func() {
 			h.start(model.WriterClose, func() callResult { return callResult{err: h.writer.Close()} })
 		})
 	}
@@ -867,7 +867,7 @@ func (h *harness) sendMessage(t *rapid.T) {
 func (h *harness) receive(t *rapid.T) {
 	kind := rapid.SampledFrom([]model.Kind{model.ReceiveMessage, model.ReceiveText, model.ReceiveBinary}).Draw(t, "receive")
 	n := rapid.OneOf(rapid.IntRange(0, 10), rapid.IntRange(0, 70000)).Draw(t, "limit")
-	h.step(model.Event{Kind: kind, N: n}, func() {
+	h.step(model.Input{Kind: kind, N: n}, func() {
 		h.start(kind, func() callResult {
 			switch kind {
 			case model.ReceiveText:
@@ -894,7 +894,7 @@ func (h *harness) close(t *rapid.T) {
 	if code != 1005 || rapid.IntRange(0, 4).Draw(t, "reasonWith1005") == 0 {
 		reason = rapid.StringN(0, 10, 200).Draw(t, "closeReason")
 	}
-	h.step(model.Event{Kind: model.CloseCall, Code: code, Reason: reason}, func() {
+	h.step(model.Input{Kind: model.CloseCall, Code: code, Reason: reason}, func() {
 		h.start(model.CloseCall, func() callResult { return callResult{err: h.c.Close(Status(code), reason)} })
 	})
 }
@@ -912,7 +912,7 @@ func (h *harness) concurrentSends(t *rapid.T) {
 	}
 	pending := append([]string(nil), msgs...)
 	var results []model.Effect
-	ev := model.Event{Kind: "concurrent SendText"}
+	ev := model.Input{Kind: "concurrent SendText"}
 	for range msgs {
 		got := h.readFrame()
 		compressed := got[0]&0x40 != 0
@@ -931,7 +931,7 @@ func (h *harness) concurrentSends(t *rapid.T) {
 		if i < 0 {
 			t.Fatalf("concurrent sends: unexpected frame %s", describe(got))
 		}
-		for _, e := range h.m.Step(model.Event{Kind: model.SendText, Data: []byte(pending[i])}) {
+		for _, e := range h.m.Step(model.Input{Kind: model.SendText, Data: []byte(pending[i])}) {
 			if e.Frame == nil { // the frame is read already
 				results = append(results, e)
 			} else if e.Frame.Compressed != compressed {
@@ -972,7 +972,7 @@ func TestConnAgreesWithModel(t *testing.T) {
 			},
 			"clientEOF": func(t *rapid.T) {
 				if rapid.IntRange(0, 5).Draw(t, "eof") == 0 {
-					h.step(model.Event{Kind: model.ClientEOF}, func() { h.nc.(*net.TCPConn).CloseWrite() })
+					h.step(model.Input{Kind: model.ClientEOF}, func() { h.nc.(*net.TCPConn).CloseWrite() })
 				}
 			},
 		}, h.apiActions()))
@@ -998,11 +998,11 @@ func (h *harness) apiActions() map[string]func(*rapid.T) {
 		},
 		"closeTimer": func(t *rapid.T) {
 			if h.m.State == model.Closing {
-				h.step(model.Event{Kind: model.CloseTimer}, func() { h.c.apply(h.c.stepLocked(evCloseTimeout, 0, "")) })
+				h.step(model.Input{Kind: model.CloseTimer}, func() { h.c.apply(h.c.stepLocked(evCloseTimeout, 0, "")) })
 			}
 		},
 		"pingTimer": func(t *rapid.T) {
-			h.step(model.Event{Kind: model.PingTick}, func() { h.c.apply(h.c.stepLocked(evPingTimer, 0, "")) })
+			h.step(model.Input{Kind: model.PingTick}, func() { h.c.apply(h.c.stepLocked(evPingTimer, 0, "")) })
 		},
 		"concurrentSends": h.concurrentSends,
 	}
@@ -1043,7 +1043,7 @@ var exhaustiveKey = [4]byte{0x11, 0x22, 0x33, 0x44}
 
 func clientBytes(b []byte) func(h *harness) { return func(h *harness) { h.sendBytes(b) } }
 
-func apiCall(ev model.Event, call func(c *Conn) callResult) func(h *harness) {
+func apiCall(ev model.Input, call func(c *Conn) callResult) func(h *harness) {
 	return func(h *harness) {
 		if ev.Kind == model.ReceiveMessage && h.m.Receiving() || ev.Kind == model.CloseCall && h.m.CloseWaiting() {
 			return // the previous call of this kind still waits
@@ -1063,12 +1063,12 @@ var abstractEvents = []abstractEvent{
 	{"unmasked", clientBytes([]byte{0x82, 0x01, 0x00})},
 	{"invalidUTF8", clientBytes(clientFrame(true, 0, byte(opText), []byte("a\xff"), exhaustiveKey))},
 	{"eof", func(h *harness) {
-		h.step(model.Event{Kind: model.ClientEOF}, func() { h.nc.(*net.TCPConn).CloseWrite() })
+		h.step(model.Input{Kind: model.ClientEOF}, func() { h.nc.(*net.TCPConn).CloseWrite() })
 	}},
-	{"sendText", apiCall(model.Event{Kind: model.SendText, Data: []byte("out")}, func(c *Conn) callResult {
+	{"sendText", apiCall(model.Input{Kind: model.SendText, Data: []byte("out")}, func(c *Conn) callResult {
 		return callResult{err: c.SendText("out")}
 	})},
-	{"receive", apiCall(model.Event{Kind: model.ReceiveMessage}, func(c *Conn) callResult {
+	{"receive", apiCall(model.Input{Kind: model.ReceiveMessage}, func(c *Conn) callResult {
 		tp, r, err := c.ReceiveMessage()
 		if err != nil {
 			return callResult{err: err}
@@ -1076,12 +1076,12 @@ var abstractEvents = []abstractEvent{
 		data, err := io.ReadAll(r)
 		return callResult{err: err, typ: byte(tp), data: data}
 	})},
-	{"close", apiCall(model.Event{Kind: model.CloseCall, Code: 1001, Reason: "away"}, func(c *Conn) callResult {
+	{"close", apiCall(model.Input{Kind: model.CloseCall, Code: 1001, Reason: "away"}, func(c *Conn) callResult {
 		return callResult{err: c.Close(StatusGoingAway, "away")}
 	})},
 	{"closeTimer", func(h *harness) {
 		if h.m.State == model.Closing {
-			h.step(model.Event{Kind: model.CloseTimer}, func() { h.c.apply(h.c.stepLocked(evCloseTimeout, 0, "")) })
+			h.step(model.Input{Kind: model.CloseTimer}, func() { h.c.apply(h.c.stepLocked(evCloseTimeout, 0, "")) })
 		}
 	}},
 }
@@ -1151,7 +1151,7 @@ func TestModelCompressedEdges(t *testing.T) {
 			if tt.text {
 				op = byte(opText)
 			}
-			h.step(model.Event{Kind: model.ReceiveMessage}, func() {
+			h.step(model.Input{Kind: model.ReceiveMessage}, func() {
 				h.start(model.ReceiveMessage, func() callResult {
 					tp, r, err := h.c.ReceiveMessage()
 					if err != nil {

@@ -81,7 +81,7 @@ func TestWriterKeepsExactlyFullBuffer(t *testing.T) {
 	h := newHarness(t, nil, startModelServer(t))
 	defer h.finish()
 	var w io.WriteCloser
-	h.step(model.Event{Kind: model.SendMessage, Type: 2}, func() {
+	h.step(model.Input{Kind: model.SendMessage, Type: 2}, func() {
 		h.start(model.SendMessage, func() callResult {
 			var err error
 			w, err = h.c.SendMessage(Binary)
@@ -89,13 +89,13 @@ func TestWriterKeepsExactlyFullBuffer(t *testing.T) {
 		})
 	})
 	p := bytes.Repeat([]byte{7}, model.WriteBufferSize)
-	h.step(model.Event{Kind: model.WriterWrite, Data: p}, func() {
+	h.step(model.Input{Kind: model.WriterWrite, Data: p}, func() {
 		h.start(model.WriterWrite, func() callResult {
 			n, err := w.Write(p)
 			return callResult{n: n, err: err}
 		})
 	})
-	h.step(model.Event{Kind: model.WriterClose}, func() {
+	h.step(model.Input{Kind: model.WriterClose}, func() {
 		h.start(model.WriterClose, func() callResult { return callResult{err: w.Close()} })
 	})
 }

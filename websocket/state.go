@@ -61,18 +61,46 @@ const (
 // received of it for the whole message.
 const reasonAbandoned = "message abandoned"
 
+// tcpEffect is what a transition does to TCP: the TCP column of
+// STATE_MACHINE.md, one constant per cell. Every effect but tcpNone ends
+// the connection and wakes GetStatus (see finish).
+type tcpEffect uint8
+
+const (
+	// tcpNone: "—", TCP stays as it is.
+	tcpNone tcpEffect = iota
+	// tcpClose: "close", at once, after our close frame if one was sent;
+	// what has already arrived is discarded first.
+	tcpClose
+	// tcpCloseAfterServer: "close (client: after the server)", the end
+	// of the closing handshake: a server closes at once, a client reads
+	// until the server's FIN (RFC 6455 §7.1.1; see awaitsServerFIN).
+	tcpCloseAfterServer
+	// tcpCloseAfterOurs: "close after ours", we failed the connection:
+	// half-close after our close frame, drain, close.
+	tcpCloseAfterOurs
+	// tcpEnd: "end", the connection ends without TCP (a refused
+	// handshake: the HTTP connection stays with net/http).
+	tcpEnd
+)
+
+// awaitsServerFIN reports whether closing TCP as tcp says waits for the
+// server to close first: only a client's end does, after the closing
+// handshake.
+func (c *Conn) awaitsServerFIN(tcp tcpEffect) bool {
+	return tcp == tcpCloseAfterServer && c.client
+}
+
 // effects are what a transition asks its caller to do once the lock is
-// released: the frames to send, whether TCP is to be closed, and what the
-// API caller gets.
+// released: the frames to send, what happens to TCP, and what the API
+// caller gets.
 type effects struct {
 	pong        bool   // answer the ping with a pong
 	ping        bool   // send a keepalive ping
 	sendClose   bool   // send a close frame with closeCode, closeReason
 	closeCode   Status // StatusNotSent: an empty close frame
 	closeReason string
-	closeTCP    bool  // the connection is over: close TCP, wake GetStatus
-	linger      bool  // close TCP "after ours": half-close, drain, close
-	awaitEOF    bool  // close TCP after the server's FIN (the client's end)
+	tcp         tcpEffect
 	awaitClose  bool  // Close may still be writing our close frame: it goes first
 	err         error // nil: the caller may go ahead
 }
@@ -94,7 +122,7 @@ func (c *Conn) step(ev event, code Status, reason string) (fx effects) {
 			c.state = stateOpen
 		case evRefused: // C2
 			c.state = stateDropped
-			fx.closeTCP = true
+			fx.tcp = tcpEnd
 		case evSend, evReceive, evClose: // C3, C4, C5
 			fx.err = ErrConnClosed
 		}
@@ -108,14 +136,14 @@ func (c *Conn) step(ev event, code Status, reason string) (fx effects) {
 			c.state = stateClosed
 			c.status, c.reason = code, reason
 			fx.sendClose, fx.closeCode = true, c.replyCode(code)
-			fx.closeTCP, fx.awaitEOF = true, c.client
+			fx.tcp = tcpCloseAfterServer
 		case evProtocolError: // O7: fail the connection
 			c.state = stateDropped
 			fx.sendClose, fx.closeCode, fx.closeReason = true, code, reason
-			fx.closeTCP, fx.linger = true, true
+			fx.tcp = tcpCloseAfterOurs
 		case evReadFailed, evWriteFailed: // O8, O9
 			c.state = stateDropped
-			fx.closeTCP = true
+			fx.tcp = tcpClose
 		case evClose: // O10
 			c.state = stateClosing
 			fx.sendClose, fx.closeCode, fx.closeReason = true, code, reason
@@ -132,10 +160,10 @@ func (c *Conn) step(ev event, code Status, reason string) (fx effects) {
 		case evRecvClose: // K4: the close handshake is complete
 			c.state = stateClosed
 			c.status, c.reason = code, reason
-			fx.closeTCP, fx.awaitClose, fx.awaitEOF = true, true, c.client
+			fx.tcp, fx.awaitClose = tcpCloseAfterServer, true
 		case evProtocolError, evReadFailed, evWriteFailed, evCloseTimeout: // K5–K8
 			c.state = stateDropped
-			fx.closeTCP, fx.awaitClose = true, true
+			fx.tcp, fx.awaitClose = tcpClose, true
 		case evSend, evReceive, evClose, evAbandon: // K9, K10, K11, K14
 			fx.err = ErrConnClosed
 		}

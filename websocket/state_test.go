@@ -35,12 +35,12 @@ func TestStepImplementsTransitionTable(t *testing.T) {
 	for _, row := range rows {
 		from, to := parseState(t, string(row.From)), parseState(t, string(row.To))
 		var events []event
-		if row.Inputs == nil {
+		if row.Events == nil {
 			for _, ev := range eventNames {
 				events = append(events, ev)
 			}
 		}
-		for _, name := range row.Inputs {
+		for _, name := range row.Events {
 			ev, ok := eventNames[string(name)]
 			if !ok {
 				t.Fatalf("%s: unknown event %q", row.ID, name)
@@ -50,7 +50,7 @@ func TestStepImplementsTransitionTable(t *testing.T) {
 		for _, ev := range events {
 			key := [2]int{int(from), int(ev)}
 			if prev, dup := covered[key]; dup {
-				t.Errorf("%s and %s both cover %s × %s", prev, row.ID, row.From, row.Inputs)
+				t.Errorf("%s and %s both cover %s × %s", prev, row.ID, row.From, row.Events)
 			}
 			covered[key] = row.ID
 
@@ -69,9 +69,9 @@ func TestStepImplementsTransitionTable(t *testing.T) {
 				}
 				fx := c.step(ev, StatusGoingAway, "bye")
 				if c.state != to {
-					t.Errorf("%s: %s × %v → %s, table says %s", row.ID, row.From, row.Inputs, c.state, row.To)
+					t.Errorf("%s: %s × %v → %s, table says %s", row.ID, row.From, row.Events, c.state, row.To)
 				}
-				frames := map[string]effects{
+				frames := map[model.FramesCell]effects{
 					"—": {}, "data": {}, "pong": {pong: true}, "ping": {ping: true},
 					"close(echo)":         {sendClose: true, closeCode: c.replyCode(StatusGoingAway)},
 					"close(error)":        {sendClose: true, closeCode: StatusGoingAway, closeReason: "bye"},
@@ -86,26 +86,20 @@ func TestStepImplementsTransitionTable(t *testing.T) {
 					fx.closeCode != want.closeCode || fx.closeReason != want.closeReason {
 					t.Errorf("%s: effects %+v, table says frames %q", row.ID, fx, row.Frames)
 				}
-				linger := fx.closeTCP && fx.linger
-				switch row.TCP {
-				case "—":
-					if fx.closeTCP {
-						t.Errorf("%s: closes TCP, table says %q", row.ID, row.TCP)
-					}
-				case "close", "end", model.TCPCloseAfterServer:
-					if !fx.closeTCP || linger {
-						t.Errorf("%s: closeTCP=%v linger=%v, table says %q", row.ID, fx.closeTCP, linger, row.TCP)
-					}
-				case "close after ours":
-					if !linger {
-						t.Errorf("%s: closeTCP=%v linger=%v, table says %q", row.ID, fx.closeTCP, linger, row.TCP)
-					}
-				default:
+				tcpCells := map[model.TCPCell]tcpEffect{
+					"—": tcpNone, "close": tcpClose, model.TCPCloseAfterServer: tcpCloseAfterServer,
+					"close after ours": tcpCloseAfterOurs, "end": tcpEnd,
+				}
+				wantTCP, ok := tcpCells[row.TCP]
+				if !ok {
 					t.Fatalf("%s: unknown TCP cell %q", row.ID, row.TCP)
 				}
+				if fx.tcp != wantTCP {
+					t.Errorf("%s: tcp=%v, table says %q", row.ID, fx.tcp, row.TCP)
+				}
 				// The client leaves it to the server to close TCP first.
-				if fx.awaitEOF != (row.TCP == model.TCPCloseAfterServer && client) {
-					t.Errorf("%s (client %v): awaitEOF=%v, table says %q", row.ID, client, fx.awaitEOF, row.TCP)
+				if c.awaitsServerFIN(fx.tcp) != (row.TCP == model.TCPCloseAfterServer && client) {
+					t.Errorf("%s (client %v): awaitsServerFIN=%v, table says %q", row.ID, client, c.awaitsServerFIN(fx.tcp), row.TCP)
 				}
 				// step refuses API calls; what a receiver gets for a network
 				// event is the reader's business (read.go).

@@ -1,0 +1,199 @@
+package websocket
+
+import (
+	"bytes"
+	"io"
+	"sync"
+
+	"github.com/klauspost/compress/flate"
+)
+
+// The receiving side of permessage-deflate (see deflate.go): a compressed
+// message is read through a pooled decompressor, taken at its first read
+// and given back once the message has ended, whole or not.
+
+// inflateEnd is what the receiver puts behind a message's payload:
+// deflateTail, then an empty final block (BFINAL set, stored, LEN 0). A
+// message that ends where a sync flush ends, as RFC 7692 §7.2.1 has it,
+// then ends the DEFLATE stream cleanly (io.EOF), whatever decoder reads
+// it; one cut inside a block does not, and is corrupt. (Without the final
+// block both run out of input, and how much a decoder hands out of a
+// block cut short depends on how far it reads ahead.)
+var inflateEnd = [9]byte{0x00, 0x00, 0xff, 0xff, 0x01, 0x00, 0x00, 0xff, 0xff}
+
+// flateReaders are the decompressors.
+var flateReaders = sync.Pool{New: func() any { return flate.NewReader(noBytes) }}
+
+// noBytes is what a pooled decompressor is set to read from: nothing, and
+// no connection that it would keep alive. It is never read.
+var noBytes = bytes.NewReader(nil)
+
+// deflatedPayload reads the payload of the compressed message being
+// received as it is on the wire, then inflateEnd: what the decompressor
+// reads. It implements io.ByteReader, which the decompressor reads by,
+// so that it does not wrap it in a bufio.Reader of its own. readMu is
+// held.
+type deflatedPayload struct {
+	c       *Conn
+	tail    int   // bytes of inflateEnd served; the wire part has ended once positive
+	wireErr error // why the wire part failed: the connection's error, not a DEFLATE one
+	some    bool  // the wire part had a byte: an empty one is an empty message
+}
+
+func (d *deflatedPayload) Read(p []byte) (int, error) {
+	if d.wireErr != nil {
+		return 0, d.wireErr
+	}
+	if d.tail == 0 {
+		n, err := d.c.readWire(p, true)
+		switch {
+		case err == nil:
+			d.some = d.some || n > 0
+			return n, nil
+		case err != io.EOF:
+			d.wireErr = err
+			return n, err
+		case n > 0:
+			d.some = true
+			d.tail = -1 // the wire part ends here; the tail comes next
+			return n, nil
+		case !d.some:
+			// No payload at all: an empty message (RFC 7692 §7.2.3.6
+			// sends 0x00, but an empty payload is what some do), for
+			// which the final block alone is a whole stream.
+			d.tail = len(deflateTail)
+		}
+	}
+	d.tail = max(d.tail, 0)
+	n := copy(p, inflateEnd[d.tail:])
+	d.tail += n
+	if n == 0 {
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+// ReadByte takes a buffered byte directly; anything else goes through Read.
+func (d *deflatedPayload) ReadByte() (byte, error) {
+	c := d.c
+	if d.tail == 0 && c.rd.remaining > 0 && c.buffered() > 0 {
+		b := (*c.in.buf)[c.in.r] ^ c.rd.h.key[c.rd.keyPos&3]
+		c.rd.keyPos++
+		c.rd.remaining--
+		c.consume(1)
+		d.some = true
+		return b, nil
+	}
+	var one [1]byte
+	for {
+		n, err := d.Read(one[:])
+		if n == 1 {
+			return one[0], nil
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
+}
+
+// inflating is the read side's state while a compressed message is
+// received (readMu).
+type inflating struct {
+	fr  io.ReadCloser // the pooled decompressor; nil until the first read
+	src deflatedPayload
+	n   int64 // bytes inflated so far
+}
+
+// readInflated reads inflated payload of the current compressed message
+// into p. MaxMessageSize applies to what it inflates to, and is checked
+// as it inflates: a small message that would inflate to gigabytes (a
+// decompression bomb) fails the connection with StatusTooLarge once it
+// passes the limit, and the rest is never inflated. Text is checked as
+// it comes out.
+func (c *Conn) readInflated(p []byte) (int, error) {
+	z := &c.rd.inflate
+	if z.fr == nil {
+		z.src = deflatedPayload{c: c}
+		z.fr = flateReaders.Get().(io.ReadCloser)
+		z.fr.(flate.Resetter).Reset(&z.src, c.deflate.received.dict())
+	}
+	if c.maxMessageSize >= 0 && int64(len(p)) > c.maxMessageSize-z.n {
+		p = p[:c.maxMessageSize-z.n+1] // one byte past the limit tells it is passed
+	}
+	n, err := z.fr.Read(p)
+	// Of what came out, the bytes within the limit are judged first: an
+	// invalid character before the limit is what the client did wrong.
+	within := n
+	if c.maxMessageSize >= 0 && z.n+int64(n) > c.maxMessageSize {
+		within = int(c.maxMessageSize - z.n)
+	}
+	z.n += int64(n)
+	var pe *protocolError // the verdict on a message that cannot go on
+	switch {
+	case z.src.wireErr != nil: // the connection failed or ended under the decompressor
+	case c.rd.msgType == Text && !c.rd.utf8.feed(p[:within]):
+		pe = &protocolError{StatusInvalidData, "invalid UTF-8 in text message"}
+	case within < n:
+		pe = &protocolError{StatusTooLarge, "message too large once inflated"}
+	default:
+		c.deflate.received.add(p[:n])
+		if err == nil {
+			return n, nil // more to come: the decompressor stays
+		}
+		if err != io.EOF { // corrupt, or cut inside a block (io.ErrUnexpectedEOF): see inflateEnd
+			pe = &protocolError{StatusInvalidData, "invalid compressed data"}
+		}
+	}
+	// The message has ended, whole or not: here, and only here, the
+	// decompressor goes back to its pool, before the verdict is acted on.
+	c.stopInflating()
+	switch {
+	case z.src.wireErr != nil:
+		return 0, z.src.wireErr
+	case pe != nil:
+		return 0, c.protocolError(pe)
+	}
+	// io.EOF: the decompressor stops at a final block: normally the one
+	// of inflateEnd, else the peer's (RFC 7692 §7.2.3.4), after which the
+	// rest of its frames, usually the first byte of the empty block that
+	// deflateTail completes, is not part of the message. The message ends
+	// where its frames end. A decoder reads no byte that holds no bit of
+	// the block it decodes, so a final block that ends inside
+	// inflateEnd's bytes began in the peer's: the message was cut inside
+	// that block, and is corrupt.
+	switch tail := z.src.tail; {
+	case tail == 0:
+		if err := c.skipAfterFinal(); err != io.EOF {
+			return 0, err
+		}
+	case tail < len(inflateEnd):
+		return 0, c.protocolError(&protocolError{StatusInvalidData, "invalid compressed data"})
+	}
+	return n, c.endMessage()
+}
+
+// skipAfterFinal reads and drops what is left of a compressed message's
+// frames after the peer's final DEFLATE block, up to io.EOF at their end.
+// A function of its own, so that its buffer is not in readInflated's
+// frame (see nextFrame on stack depth).
+//
+//go:noinline
+func (c *Conn) skipAfterFinal() error {
+	var buf [256]byte
+	for {
+		if _, err := c.readWire(buf[:], true); err != nil {
+			return err
+		}
+	}
+}
+
+// stopInflating gives the decompressor back to the pool.
+func (c *Conn) stopInflating() {
+	z := &c.rd.inflate
+	if z.fr != nil {
+		z.fr.(flate.Resetter).Reset(noBytes, nil)
+		flateReaders.Put(z.fr)
+		z.fr = nil
+	}
+	z.src.c = nil
+}
