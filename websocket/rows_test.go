@@ -112,11 +112,11 @@ func TestEveryRowHasATest(t *testing.T) {
 		known[r.ID] = true
 		tests := byRow[r.ID]
 		if len(tests) == 0 {
-			t.Errorf("row %s (%s, %v → %s) is named by no test: name it in the Rows line of the tests that exercise it, or write one", r.ID, r.From, r.Inputs, r.To)
+			t.Errorf("row %s (%s, %v → %s) is named by no test: name it in the Rows line of the tests that exercise it, or write one", r.ID, r.From, r.Events, r.To)
 		}
 		inputs := "*"
-		if len(r.Inputs) > 0 {
-			inputs = fmt.Sprint(r.Inputs)
+		if len(r.Events) > 0 {
+			inputs = fmt.Sprint(r.Events)
 			inputs = strings.Trim(inputs, "[]")
 		}
 		fmt.Fprintf(&out, "%s  %s, %s → %s\n", r.ID, r.From, inputs, r.To)
