@@ -73,10 +73,10 @@ func (c *Conn) armBackground(inMessage bool) {
 	if c.readers > 0 || c.bgTimer == nil {
 		return
 	}
-	switch {
-	case c.state == stateClosing:
+	switch run, now := c.backgroundNeed(inMessage); {
+	case run && now:
 		c.startBackground(0)
-	case c.state == stateOpen && !inMessage && !c.bgArmed:
+	case run && !c.bgArmed:
 		c.startBackground(c.bgDelay)
 	}
 }
@@ -94,11 +94,12 @@ func (c *Conn) startBackground(after time.Duration) {
 func (c *Conn) background() {
 	c.mu.Lock()
 	c.bgArmed = false
-	if c.readers > 0 || c.bgActive || c.state != stateOpen && c.state != stateClosing {
+	run, now := c.backgroundNeed(false)
+	if c.readers > 0 || c.bgActive || !run {
 		c.mu.Unlock()
 		return
 	}
-	if c.state == stateOpen && c.releases != c.bgReleases {
+	if !now && c.releases != c.bgReleases {
 		c.startBackground(c.bgDelay) // the read side was in use meanwhile
 		c.mu.Unlock()
 		return
@@ -119,12 +120,11 @@ func (c *Conn) background() {
 	c.mu.Unlock()
 	c.resumeRead()
 	for {
-		st := c.currentState()
-		if st == stateOpen && c.rd.inMessage {
-			break // a message waits for a receive call
-		}
-		if st == stateClosing && c.rd.inMessage {
-			if c.discardClosing() != nil {
+		if c.rd.inMessage {
+			if c.recvData() != discardData {
+				break // O1: the message waits for a receive call; or the end came
+			}
+			if c.discardClosing() != nil { // K1
 				break
 			}
 			continue

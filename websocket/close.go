@@ -1,7 +1,6 @@
 package websocket
 
 import (
-	"fmt"
 	"io"
 	"time"
 	"unicode/utf8"
@@ -142,10 +141,7 @@ func (c *Conn) Close(code Status, message string) error {
 		c.apply(c.stepLocked(evCloseTimeout, 0, ""))
 		<-c.ended()
 	}
-	if c.currentState() != stateClosed {
-		return fmt.Errorf("%w: no close frame from the %s", ErrConnClosed, c.peer())
-	}
-	return nil
+	return c.closeResult()
 }
 
 // startClosing takes the transition into closing, for Close (O10) or for
@@ -156,7 +152,7 @@ func (c *Conn) startClosing(ev event, code Status, message string) (time.Time, e
 	// close frame back for longer than the close timeout. (After the end
 	// there is nobody to unblock, and no socket to set a deadline on.)
 	deadline := time.Now().Add(c.closeTimeout)
-	if c.nc != nil && c.currentState() == stateOpen && c.closeBy.CompareAndSwap(0, deadline.UnixNano()) {
+	if c.nc != nil && c.isOpen() && c.closeBy.CompareAndSwap(0, deadline.UnixNano()) {
 		c.nc.SetWriteDeadline(deadline)
 	}
 	// The send side is taken before the state changes, so that while the
@@ -193,7 +189,7 @@ func (c *Conn) abandonMessage() error {
 		return err
 	}
 	c.mu.Lock()
-	if !c.state.terminal() { // else finish has run or will not look
+	if !c.endedLocked() { // else finish has run or will not look
 		c.closeTimer = time.AfterFunc(time.Until(deadline), func() { c.apply(c.stepLocked(evCloseTimeout, 0, "")) })
 	}
 	c.mu.Unlock()

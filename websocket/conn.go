@@ -50,24 +50,34 @@ type Conn struct {
 	// deflate is the negotiated permessage-deflate; nil: none.
 	deflate *compression
 
+	// The locks, always taken in this order, and none held while waiting
+	// for another that comes before it: sendTok (a channel), then recvMu,
+	// readMu, wmu, mu. mu is innermost: it is never held across network
+	// I/O, only while step and the read-side bookkeeping run. (The reader
+	// holds readMu when a transition it caused closes TCP, and finish
+	// takes wmu so that our close frame goes first; Close and writeFrame
+	// hold wmu while they step.)
+
 	// mu guards the lifecycle: the state and what step records, and the
-	// bookkeeping of who reads from the network.
-	mu         sync.Mutex
-	state      state
-	status     Status // the client's close code; StatusDropped until one arrives
-	finished   bool   // the connection has ended and TCP is closed
-	bgActive   bool   // the background reader is running
-	aborting   bool   // the read deadline was moved to the past to stop it
-	bgArmed    bool   // bgTimer is set
-	reason     string
-	cause      error         // why the connection ended, once it has
-	done       chan struct{} // see ended; nil until needed
-	readers    int           // receivers holding or waiting for readMu
-	bgTimer    *time.Timer   // starts the background reader
-	releases   uint32        // counts the releases of the read side
-	bgReleases uint32        // releases when bgTimer was set
-	pingTimer  *time.Timer   // sends keepalive pings; nil if they are off
-	closeTimer *time.Timer   // the close timeout after O14, which no Close waits for
+	// bookkeeping of who reads from the network. Only state.go reads or
+	// writes state (TestOnlyStateGoTouchesState).
+	mu            sync.Mutex
+	state         state
+	closeAnswered bool   // K4: the peer answered our close frame (Close returns nil)
+	status        Status // the client's close code; StatusDropped until one arrives
+	finished      bool   // the connection has ended and TCP is closed
+	bgActive      bool   // the background reader is running
+	aborting      bool   // the read deadline was moved to the past to stop it
+	bgArmed       bool   // bgTimer is set
+	reason        string
+	cause         error         // why the connection ended, once it has
+	done          chan struct{} // see ended; nil until needed
+	readers       int           // receivers holding or waiting for readMu
+	bgTimer       *time.Timer   // starts the background reader
+	releases      uint32        // counts the releases of the read side
+	bgReleases    uint32        // releases when bgTimer was set
+	pingTimer     *time.Timer   // sends keepalive pings; nil if they are off
+	closeTimer    *time.Timer   // the close timeout after O14, which no Close waits for
 
 	// recvMu serialises the receive calls.
 	recvMu sync.Mutex
@@ -234,12 +244,4 @@ func (c *Conn) endErr() error {
 		return c.cause
 	}
 	return ErrConnClosed
-}
-
-// currentState returns the state.
-func (c *Conn) currentState() state {
-	c.mu.Lock()
-	s := c.state
-	c.mu.Unlock()
-	return s
 }

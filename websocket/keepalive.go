@@ -48,7 +48,7 @@ func (c *Conn) pingTick() {
 		next -= idle
 	}
 	c.mu.Lock()
-	if !c.state.terminal() {
+	if !c.endedLocked() {
 		c.pingTimer.Reset(next)
 	}
 	c.mu.Unlock()

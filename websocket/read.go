@@ -205,8 +205,8 @@ func (c *Conn) startMessage() error {
 		}
 	}
 	for {
-		if c.currentState() != stateOpen {
-			return c.endErr() // it ended or started closing while we waited
+		if err := c.stepErr(evReceive); err != nil {
+			return err // it ended or started closing while we waited (K10, T1, T2)
 		}
 		if c.rd.ready {
 			c.rd.ready = false
@@ -256,14 +256,14 @@ func (c *Conn) readWire(p []byte, deflated bool) (int, error) {
 			}
 			return 0, c.endMessage()
 		}
-		if c.currentState() != stateOpen {
+		if c.recvData() != deliverData { // K1, T1, T3: not for the receiver
 			return 0, c.endErr()
 		}
 		if err := c.nextFrame(); err != nil {
 			return 0, err
 		}
 	}
-	if c.currentState() != stateOpen {
+	if c.recvData() != deliverData {
 		return 0, c.endErr()
 	}
 	if uint64(len(p)) > c.rd.remaining {

@@ -102,6 +102,7 @@ type effects struct {
 	closeReason string
 	tcp         tcpEffect
 	awaitClose  bool  // Close may still be writing our close frame: it goes first
+	discard     bool  // RecvData after our close: the payload is dropped unread
 	err         error // nil: the caller may go ahead
 }
 
@@ -156,10 +157,13 @@ func (c *Conn) step(ev event, code Status, reason string) (fx effects) {
 		}
 	case stateClosing:
 		switch ev {
-		case evRecvData, evRecvPing, evRecvPong, evPingTimer: // K1, K2, K3, K13: nothing after our close
-		case evRecvClose: // K4: the close handshake is complete
+		case evRecvData: // K1: not delivered after our close
+			fx.discard = true
+		case evRecvPing, evRecvPong, evPingTimer: // K2, K3, K13: nothing after our close
+		case evRecvClose: // K4: the close handshake is complete; Close returns nil
 			c.state = stateClosed
 			c.status, c.reason = code, reason
+			c.closeAnswered = true
 			fx.tcp, fx.awaitClose = tcpCloseAfterServer, true
 		case evProtocolError, evReadFailed, evWriteFailed, evCloseTimeout: // K5–K8
 			c.state = stateDropped
@@ -227,4 +231,85 @@ func (c *Conn) peer() string {
 		return "server"
 	}
 	return "client"
+}
+
+// The questions the rest of the package asks of the state, each answered
+// here, by step where it is an event of the table, so that no other file
+// reads or writes the state (TestOnlyStateGoTouchesState).
+
+// currentState returns the state, for tests and errors.
+func (c *Conn) currentState() state {
+	c.mu.Lock()
+	s := c.state
+	c.mu.Unlock()
+	return s
+}
+
+// dataVerdict is what the reader does with a data frame's payload, as
+// the row of RecvData says.
+type dataVerdict uint8
+
+const (
+	deliverData dataVerdict = iota // O1: to the receiver
+	discardData                    // K1: dropped unread after our close
+	dataEnded                      // T1, T3: the connection has ended
+)
+
+// recvData steps RecvData before the reader takes payload of the current
+// data message: the state may have changed since its header came (Close
+// from another goroutine). Never inlined, as stepErr.
+//
+//go:noinline
+func (c *Conn) recvData() dataVerdict {
+	c.mu.Lock()
+	fx := c.step(evRecvData, 0, "")
+	c.mu.Unlock()
+	switch {
+	case fx.err != nil:
+		return dataEnded
+	case fx.discard:
+		return discardData
+	}
+	return deliverData
+}
+
+// closeResult is what Close returns once the connection has ended after
+// it: nil if the peer answered (K4), else that it did not (K5–K8).
+func (c *Conn) closeResult() error {
+	c.mu.Lock()
+	answered := c.closeAnswered
+	c.mu.Unlock()
+	if answered {
+		return nil
+	}
+	return fmt.Errorf("%w: no close frame from the %s", ErrConnClosed, c.peer())
+}
+
+// isOpen reports whether the connection is open: whether Close is to take
+// O10 (its deadline for our close frame is set before the transition, so
+// that a sender blocked in a write lets go of the write side).
+func (c *Conn) isOpen() bool {
+	c.mu.Lock()
+	open := c.state == stateOpen
+	c.mu.Unlock()
+	return open
+}
+
+// endedLocked reports whether the connection has ended (closed or
+// dropped): no timer is armed any more. c.mu is held.
+func (c *Conn) endedLocked() bool { return c.state.terminal() }
+
+// backgroundNeed says whether the background reader is to run while
+// nobody reads, and how soon (c.mu is held): while open and no message
+// waits for a receive call, after a short delay, to answer pings (O5) and
+// learn of the peer's close (O6) or a drop (O8); while closing at once, to
+// take in the peer's close frame (K4); never once ended.
+func (c *Conn) backgroundNeed(inMessage bool) (run, now bool) {
+	switch c.state {
+	case stateClosing:
+		return true, true
+	case stateOpen:
+		return !inMessage, false
+	}
+	return false, false
 }

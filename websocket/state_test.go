@@ -1,10 +1,17 @@
 package websocket
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 
 	"github.com/wsmachine/wsmachine/model"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io/fs"
+	"path/filepath"
+	"strings"
 )
 
 var eventNames = map[string]event{
@@ -166,5 +173,67 @@ func TestModelConstantsMatch(t *testing.T) {
 	}
 	if defaultMaxMessageSize != model.DefaultMaxMessageSize {
 		t.Errorf("defaultMaxMessageSize %d, model.DefaultMaxMessageSize %d", defaultMaxMessageSize, model.DefaultMaxMessageSize)
+	}
+}
+
+// TestOnlyStateGoTouchesState walks the package's syntax trees: no file
+// but state.go reads or writes a Conn's state, and in state.go only step
+// writes it. Every decision that depends on the state is then step's, or
+// a question state.go answers, so that a row of STATE_MACHINE.md has one
+// place in the code.
+// Rows: the transition table as a whole.
+func TestOnlyStateGoTouchesState(t *testing.T) {
+	fset := token.NewFileSet()
+	pkgs, err := parser.ParseDir(fset, ".", func(fi fs.FileInfo) bool { return !strings.HasSuffix(fi.Name(), "_test.go") }, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writes := 0
+	for _, f := range pkgs["websocket"].Files {
+		name := filepath.Base(fset.Position(f.Pos()).Filename)
+		for _, decl := range f.Decls {
+			fn, _ := decl.(*ast.FuncDecl)
+			ast.Inspect(decl, func(n ast.Node) bool {
+				switch n := n.(type) {
+				case *ast.SelectorExpr:
+					if n.Sel.Name == "state" && name != "state.go" {
+						t.Errorf("%s: the state is touched outside state.go", fset.Position(n.Pos()))
+					}
+				case *ast.AssignStmt:
+					for _, lhs := range n.Lhs {
+						if sel, ok := lhs.(*ast.SelectorExpr); ok && sel.Sel.Name == "state" {
+							writes++
+							if fn == nil || fn.Name.Name != "step" {
+								t.Errorf("%s: the state is written outside step", fset.Position(n.Pos()))
+							}
+						}
+					}
+				}
+				return true
+			})
+		}
+	}
+	if writes == 0 {
+		t.Errorf("step writes no state: the walk looks in the wrong place")
+	}
+}
+
+// Close's result is what step decided when the connection left closing:
+// nil after the peer's close frame, an error wrapping ErrConnClosed after
+// anything else.
+// Rows: K4, K5, K6, K7, K8.
+func TestCloseResultIsStepsDecision(t *testing.T) {
+	for _, tt := range []struct {
+		ev   event
+		want bool // Close returns nil
+	}{
+		{evRecvClose, true}, {evProtocolError, false}, {evReadFailed, false}, {evWriteFailed, false}, {evCloseTimeout, false},
+	} {
+		c := newConn()
+		c.state = stateClosing
+		c.step(tt.ev, StatusOK, "")
+		if err := c.closeResult(); (err == nil) != tt.want || err != nil && !errors.Is(err, ErrConnClosed) {
+			t.Errorf("event %d from closing: Close returns %v", tt.ev, err)
+		}
 	}
 }
