@@ -34,7 +34,6 @@ type Conn struct {
 	Protocol string
 
 	nc           net.Conn
-	client       bool // the client's end, from Dial: it masks, the peer must not
 	closeTimeout time.Duration
 	writeTimeout time.Duration // negative: none
 	closeBy      atomic.Int64  // Close's deadline for our close frame, Unix ns; 0 before Close
@@ -102,9 +101,14 @@ type Conn struct {
 	wmu       sync.Mutex
 	closeSent bool  // our close frame is on the wire: nothing may follow it
 	maskPos   uint8 // the next of maskKeys (a byte, in closeSent's padding)
-	wdl       int64 // the write deadline set on nc by writeAll, Unix ns; 0: none
-	hdrBuf    [maxHeaderLen]byte
-	maskKeys  *[64]byte // the client's next masking keys; nil on a server
+	// client: the client's end, from Dial: it masks, the peer must not.
+	// Set before the connection is used and never changed; here, in
+	// the padding, so that Conn stays within 568 bytes (see
+	// TestConnFitsItsSizeClass).
+	client   bool
+	wdl      int64 // the write deadline set on nc by writeAll, Unix ns; 0: none
+	hdrBuf   [maxHeaderLen]byte
+	maskKeys *[64]byte // the client's next masking keys; nil on a server
 }
 
 // defaultMaxMessageSize is Handler.MaxMessageSize's default: far above

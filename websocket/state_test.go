@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"unsafe"
 
 	"github.com/wsmachine/wsmachine/model"
 	"go/ast"
@@ -235,5 +236,16 @@ func TestCloseResultIsStepsDecision(t *testing.T) {
 		if err := c.closeResult(); (err == nil) != tt.want || err != nil && !errors.Is(err, ErrConnClosed) {
 			t.Errorf("event %d from closing: Close returns %v", tt.ev, err)
 		}
+	}
+}
+
+// A Conn is allocated once per connection, and idle connections are what
+// a server holds most of: it must stay within Go's 576-byte size class.
+// An object over 512 bytes that holds pointers carries an 8-byte header
+// in front, so Conn itself may be at most 568 bytes; at 576 it takes the
+// 640-byte class and every idle connection costs 64 bytes more.
+func TestConnFitsItsSizeClass(t *testing.T) {
+	if size := unsafe.Sizeof(Conn{}); size > 568 {
+		t.Errorf("Conn is %d bytes: with its allocation header it leaves the 576-byte size class (reorder fields into padding, or make room)", size)
 	}
 }
