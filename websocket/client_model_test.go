@@ -3,8 +3,6 @@ package websocket
 import (
 	"bufio"
 	"context"
-	"crypto/sha1"
-	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -19,37 +17,14 @@ import (
 	"pgregory.net/rapid"
 
 	"github.com/wsmachine/wsmachine/model"
+
+	"github.com/wsmachine/wsmachine/websocket/internal/wstest"
 )
 
 // The property tests of the client role (STATE_MACHINE.md, "Roles"): a
 // client Conn from Dial against a server the test scripts byte by byte,
 // side by side with model.NewClient(); and our client against our server,
 // each end against a model of its role.
-
-// serverFrame builds an unmasked frame, as a server sends it.
-func serverFrame(fin bool, rsv, op byte, payload []byte) []byte {
-	b0 := op | rsv<<4
-	if fin {
-		b0 |= 0x80
-	}
-	var out []byte
-	switch n := len(payload); {
-	case n < 126:
-		out = []byte{b0, byte(n)}
-	case n < 65536:
-		out = binary.BigEndian.AppendUint16([]byte{b0, 126}, uint16(n))
-	default:
-		out = binary.BigEndian.AppendUint64([]byte{b0, 127}, uint64(n))
-	}
-	return append(out, payload...)
-}
-
-// wsAccept is Sec-WebSocket-Accept for key (RFC 6455 §4.2.2), computed
-// here rather than by the library.
-func wsAccept(key string) string {
-	sum := sha1.Sum([]byte(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
-	return base64.StdEncoding.EncodeToString(sum[:])
-}
 
 // dialAnswers are Sec-WebSocket-Extensions answers of the scripted
 // server: each a list of header values (nil: no header), acceptable or
@@ -93,7 +68,7 @@ func newClientHarness(t fataler, r *rapid.T, ln net.Listener, mode CompressionMo
 		t.Fatalf("mode %d: the client offers %q, model %q", mode, got, want)
 	}
 	resp := "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " +
-		wsAccept(req.Header.Get("Sec-WebSocket-Key")) + "\r\n"
+		wstest.AcceptKey(req.Header.Get("Sec-WebSocket-Key")) + "\r\n"
 	for _, v := range answer {
 		resp += "Sec-WebSocket-Extensions: " + v + "\r\n"
 	}
@@ -128,18 +103,18 @@ func newClientHarness(t fataler, r *rapid.T, ln net.Listener, mode CompressionMo
 
 // serverViolations are frames a client must refuse.
 var serverViolations = []func(key [4]byte) []byte{
-	func(k [4]byte) []byte { return clientFrame(true, 0, byte(opText), []byte("hi"), k) },     // masked
-	func(k [4]byte) []byte { return clientFrame(true, 0, byte(opClose), []byte{3, 232}, k) },  // masked close
-	func(k [4]byte) []byte { return serverFrame(true, 0, byte(opClose), []byte{0x03, 0xF7}) }, // 1015 from a server
-	func(k [4]byte) []byte { return serverFrame(true, 4, byte(opText), []byte("x")) },         // RSV1
-	func(k [4]byte) []byte { return serverFrame(true, 1, byte(opBinary), nil) },               // RSV3
-	func(k [4]byte) []byte { return serverFrame(true, 0, 3, nil) },                            // reserved opcode
-	func(k [4]byte) []byte { return serverFrame(false, 0, byte(opPing), nil) },                // fragmented ping
-	func(k [4]byte) []byte { return serverFrame(true, 0, byte(opPing), make([]byte, 126)) },   // long ping
-	func(k [4]byte) []byte { return serverFrame(true, 0, byte(opContinuation), []byte("c")) }, // stray continuation
-	func(k [4]byte) []byte { return serverFrame(true, 0, byte(opClose), []byte{3}) },          // 1-byte close
-	func(k [4]byte) []byte { return []byte{0x82, 127, 0x80, 0, 0, 0, 0, 0, 0, 1} },            // top length bit
-	func(k [4]byte) []byte { return []byte{0x82, 126, 0, 5} },                                 // non-minimal length
+	func(k [4]byte) []byte { return wstest.ClientFrame(true, 0, byte(opText), []byte("hi"), k) },     // masked
+	func(k [4]byte) []byte { return wstest.ClientFrame(true, 0, byte(opClose), []byte{3, 232}, k) },  // masked close
+	func(k [4]byte) []byte { return wstest.ServerFrame(true, 0, byte(opClose), []byte{0x03, 0xF7}) }, // 1015 from a server
+	func(k [4]byte) []byte { return wstest.ServerFrame(true, 4, byte(opText), []byte("x")) },         // RSV1
+	func(k [4]byte) []byte { return wstest.ServerFrame(true, 1, byte(opBinary), nil) },               // RSV3
+	func(k [4]byte) []byte { return wstest.ServerFrame(true, 0, 3, nil) },                            // reserved opcode
+	func(k [4]byte) []byte { return wstest.ServerFrame(false, 0, byte(opPing), nil) },                // fragmented ping
+	func(k [4]byte) []byte { return wstest.ServerFrame(true, 0, byte(opPing), make([]byte, 126)) },   // long ping
+	func(k [4]byte) []byte { return wstest.ServerFrame(true, 0, byte(opContinuation), []byte("c")) }, // stray continuation
+	func(k [4]byte) []byte { return wstest.ServerFrame(true, 0, byte(opClose), []byte{3}) },          // 1-byte close
+	func(k [4]byte) []byte { return []byte{0x82, 127, 0x80, 0, 0, 0, 0, 0, 0, 1} },                   // top length bit
+	func(k [4]byte) []byte { return []byte{0x82, 126, 0, 5} },                                        // non-minimal length
 }
 
 // TestClientAgreesWithModel is the rapid state-machine test of the client
@@ -169,10 +144,10 @@ func TestClientAgreesWithModel(t *testing.T) {
 			"serverMessage":    h.clientMessage,
 			"serverCompressed": h.clientCompressed,
 			"serverPing": func(t *rapid.T) {
-				h.sendBytes(serverFrame(true, 0, byte(opPing), rapid.SliceOfN(rapid.Byte(), 0, 125).Draw(t, "ping")))
+				h.sendBytes(wstest.ServerFrame(true, 0, byte(opPing), rapid.SliceOfN(rapid.Byte(), 0, 125).Draw(t, "ping")))
 			},
 			"serverPong": func(t *rapid.T) {
-				h.sendBytes(serverFrame(true, 0, byte(opPong), []byte("unsolicited")))
+				h.sendBytes(wstest.ServerFrame(true, 0, byte(opPong), []byte("unsolicited")))
 			},
 			"serverClose": h.clientClose,
 			"serverViolation": func(t *rapid.T) {
@@ -264,10 +239,10 @@ func (d *duplex) deliver(side int, effects []model.Effect, want *[2][]model.Resu
 				if d.m[side].SendContextTakeover() {
 					dict = model.LastWindow(d.history[side], d.m[peer].RecvWindow())
 				}
-				wire = serverFrame(true, 4, f.Op, model.Compress(f.Payload, dict, false))
+				wire = wstest.ServerFrame(true, 4, f.Op, model.Compress(f.Payload, dict, false))
 				d.history[side] = model.AddHistory(d.history[side], f.Payload)
 				if f.Masked {
-					wire = clientFrame(true, 4, f.Op, model.Compress(f.Payload, dict, false), exhaustiveKey)
+					wire = wstest.ClientFrame(true, 4, f.Op, model.Compress(f.Payload, dict, false), exhaustiveKey)
 				}
 			case f.Masked:
 				wire = f.MaskedBytes(exhaustiveKey)
@@ -577,7 +552,7 @@ func TestServerClosePayloadAgreesWithModel(t *testing.T) {
 		_, _, pe := parseClosePayload(p)
 		m := model.NewClient()
 		m.Step(model.Input{Kind: model.Handshake})
-		m.Step(model.Input{Kind: model.ServerBytes, Data: serverFrame(true, 0, byte(opClose), p)})
+		m.Step(model.Input{Kind: model.ServerBytes, Data: wstest.ServerFrame(true, 0, byte(opClose), p)})
 		if (pe == nil) != (m.State == model.Closed) {
 			t.Errorf("close code %d from the server: parseClosePayload %v, model %s (row %s)", code, pe, m.State, m.Row)
 		}

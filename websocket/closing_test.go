@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/wsmachine/wsmachine/websocket"
+
+	"github.com/wsmachine/wsmachine/websocket/internal/wstest"
 )
 
 // The client's close is answered (code echoed, 1010 answered with 1000,
@@ -30,24 +32,24 @@ func TestClientCloseAnsweredAndRecorded(t *testing.T) {
 		wantStatus statusResult
 	}{
 		{"Empty", nil, noCode, statusResult{websocket.StatusNotSent, ""}},
-		{"1000WithReason", closePayload(1000, "bye"), 1000, statusResult{1000, "bye"}},
-		{"1000Reason123Bytes", closePayload(1000, long), 1000, statusResult{1000, long}},
-		{"1001", closePayload(1001, ""), 1001, statusResult{1001, ""}},
-		{"1002", closePayload(1002, "x"), 1002, statusResult{1002, "x"}},
-		{"1003", closePayload(1003, ""), 1003, statusResult{1003, ""}},
-		{"1007", closePayload(1007, ""), 1007, statusResult{1007, ""}},
-		{"1008", closePayload(1008, ""), 1008, statusResult{1008, ""}},
-		{"1009", closePayload(1009, ""), 1009, statusResult{1009, ""}},
-		{"1010AnsweredWith1000", closePayload(1010, "need ext"), 1000, statusResult{1010, "need ext"}},
-		{"1011", closePayload(1011, ""), 1011, statusResult{1011, ""}},
-		{"1012", closePayload(1012, ""), 1012, statusResult{1012, ""}},
-		{"1013", closePayload(1013, ""), 1013, statusResult{1013, ""}},
-		{"1014", closePayload(1014, ""), 1014, statusResult{1014, ""}},
-		{"3000", closePayload(3000, "app"), 3000, statusResult{3000, "app"}},
-		{"3999", closePayload(3999, ""), 3999, statusResult{3999, ""}},
-		{"4000", closePayload(4000, "private"), 4000, statusResult{4000, "private"}},
-		{"4999", closePayload(4999, ""), 4999, statusResult{4999, ""}},
-		{"UTF8Reason", closePayload(1000, "tschüß 👋"), 1000, statusResult{1000, "tschüß 👋"}},
+		{"1000WithReason", wstest.ClosePayload(1000, "bye"), 1000, statusResult{1000, "bye"}},
+		{"1000Reason123Bytes", wstest.ClosePayload(1000, long), 1000, statusResult{1000, long}},
+		{"1001", wstest.ClosePayload(1001, ""), 1001, statusResult{1001, ""}},
+		{"1002", wstest.ClosePayload(1002, "x"), 1002, statusResult{1002, "x"}},
+		{"1003", wstest.ClosePayload(1003, ""), 1003, statusResult{1003, ""}},
+		{"1007", wstest.ClosePayload(1007, ""), 1007, statusResult{1007, ""}},
+		{"1008", wstest.ClosePayload(1008, ""), 1008, statusResult{1008, ""}},
+		{"1009", wstest.ClosePayload(1009, ""), 1009, statusResult{1009, ""}},
+		{"1010AnsweredWith1000", wstest.ClosePayload(1010, "need ext"), 1000, statusResult{1010, "need ext"}},
+		{"1011", wstest.ClosePayload(1011, ""), 1011, statusResult{1011, ""}},
+		{"1012", wstest.ClosePayload(1012, ""), 1012, statusResult{1012, ""}},
+		{"1013", wstest.ClosePayload(1013, ""), 1013, statusResult{1013, ""}},
+		{"1014", wstest.ClosePayload(1014, ""), 1014, statusResult{1014, ""}},
+		{"3000", wstest.ClosePayload(3000, "app"), 3000, statusResult{3000, "app"}},
+		{"3999", wstest.ClosePayload(3999, ""), 3999, statusResult{3999, ""}},
+		{"4000", wstest.ClosePayload(4000, "private"), 4000, statusResult{4000, "private"}},
+		{"4999", wstest.ClosePayload(4999, ""), 4999, statusResult{4999, ""}},
+		{"UTF8Reason", wstest.ClosePayload(1000, "tschüß 👋"), 1000, statusResult{1000, "tschüß 👋"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -76,10 +78,10 @@ func TestDataAfterClientCloseIgnored(t *testing.T) {
 		name  string
 		after []byte
 	}{
-		{"TextAndPing", concat(frameBytes(opText, []byte("ignored")), frameBytes(opPing, []byte("ignored")))},
-		{"ProtocolViolation", Frame{Fin: true, Op: opText, Payload: []byte("x"), NoMask: true}.Bytes()},
-		{"InvalidUTF8", frameBytes(opText, []byte("\xff"))},
-		{"SecondClose", frameBytes(opClose, closePayload(3000, "again"))},
+		{"TextAndPing", wstest.Concat(wstest.FrameBytes(opText, []byte("ignored")), wstest.FrameBytes(opPing, []byte("ignored")))},
+		{"ProtocolViolation", wstest.Frame{Fin: true, Op: opText, Payload: []byte("x"), NoMask: true}.Bytes()},
+		{"InvalidUTF8", wstest.FrameBytes(opText, []byte("\xff"))},
+		{"SecondClose", wstest.FrameBytes(opClose, wstest.ClosePayload(3000, "again"))},
 		{"Garbage", []byte{0xff, 0xff, 0xff, 0xff}},
 	}
 	for _, tc := range tests {
@@ -87,7 +89,7 @@ func TestDataAfterClientCloseIgnored(t *testing.T) {
 			t.Parallel()
 			ts, results := startEcho(t)
 			c := dialWS(t, ts)
-			c.Write(concat(frameBytes(opClose, closePayload(1000, "done")), tc.after))
+			c.Write(wstest.Concat(wstest.FrameBytes(opClose, wstest.ClosePayload(1000, "done")), tc.after))
 			c.ExpectClose(1000)
 			res := recv(t, results, "handler to end")
 			if res.Msgs != 0 {
@@ -108,7 +110,7 @@ func TestBytesAfterClientCloseDoNotResetTheConnection(t *testing.T) {
 	t.Parallel()
 	ts, results := startEcho(t)
 	c := dialWS(t, ts)
-	c.Write(concat(frameBytes(opClose, closePayload(1000, "done")), bytes.Repeat([]byte{0xff}, 64<<10)))
+	c.Write(wstest.Concat(wstest.FrameBytes(opClose, wstest.ClosePayload(1000, "done")), bytes.Repeat([]byte{0xff}, 64<<10)))
 	c.ExpectClose(1000) // and then EOF, not a reset
 	if res := recv(t, results, "handler to end"); res.Status != (statusResult{websocket.StatusOK, "done"}) {
 		t.Errorf("GetStatus = %v, want {1000 done}", res.Status)
@@ -134,7 +136,7 @@ func TestCloseDuringFragmentedMessage(t *testing.T) {
 		done <- result{data, err}
 	})
 	c := dialWS(t, ts)
-	c.Write(fragBytes(false, opText, []byte("unfinished")))
+	c.Write(wstest.FragBytes(false, opText, []byte("unfinished")))
 	c.SendClose(1000, "")
 	c.ExpectClose(1000)
 	res := recv(t, done, "the handler's reader to end")
@@ -214,24 +216,24 @@ func TestServerCloseHandshake(t *testing.T) {
 		reply      []byte
 		wantStatus statusResult
 	}{
-		{websocket.StatusOK, "", closePayload(1000, ""), statusResult{1000, ""}},
-		{websocket.StatusOK, "done", closePayload(1000, "client reason"), statusResult{1000, "client reason"}},
-		{websocket.StatusGoingAway, "restart", closePayload(1001, ""), statusResult{1001, ""}},
-		{websocket.StatusProtocolError, "", closePayload(1002, ""), statusResult{1002, ""}},
-		{websocket.StatusUnsupportedType, "", closePayload(1003, ""), statusResult{1003, ""}},
-		{websocket.StatusInvalidData, "", closePayload(1007, ""), statusResult{1007, ""}},
-		{websocket.StatusPolicyViolation, "", closePayload(1008, ""), statusResult{1008, ""}},
-		{websocket.StatusTooLarge, "", closePayload(1009, ""), statusResult{1009, ""}},
-		{websocket.StatusInternalServerError, "oops", closePayload(1011, ""), statusResult{1011, ""}},
-		{1012, "", closePayload(1012, ""), statusResult{1012, ""}},
-		{1013, "", closePayload(1013, ""), statusResult{1013, ""}},
-		{1014, "", closePayload(1014, ""), statusResult{1014, ""}},
-		{3000, "", closePayload(3000, ""), statusResult{3000, ""}},
-		{4999, "x", closePayload(4999, "y"), statusResult{4999, "y"}},
-		{websocket.StatusOK, msg123, closePayload(1000, ""), statusResult{1000, ""}},
+		{websocket.StatusOK, "", wstest.ClosePayload(1000, ""), statusResult{1000, ""}},
+		{websocket.StatusOK, "done", wstest.ClosePayload(1000, "client reason"), statusResult{1000, "client reason"}},
+		{websocket.StatusGoingAway, "restart", wstest.ClosePayload(1001, ""), statusResult{1001, ""}},
+		{websocket.StatusProtocolError, "", wstest.ClosePayload(1002, ""), statusResult{1002, ""}},
+		{websocket.StatusUnsupportedType, "", wstest.ClosePayload(1003, ""), statusResult{1003, ""}},
+		{websocket.StatusInvalidData, "", wstest.ClosePayload(1007, ""), statusResult{1007, ""}},
+		{websocket.StatusPolicyViolation, "", wstest.ClosePayload(1008, ""), statusResult{1008, ""}},
+		{websocket.StatusTooLarge, "", wstest.ClosePayload(1009, ""), statusResult{1009, ""}},
+		{websocket.StatusInternalServerError, "oops", wstest.ClosePayload(1011, ""), statusResult{1011, ""}},
+		{1012, "", wstest.ClosePayload(1012, ""), statusResult{1012, ""}},
+		{1013, "", wstest.ClosePayload(1013, ""), statusResult{1013, ""}},
+		{1014, "", wstest.ClosePayload(1014, ""), statusResult{1014, ""}},
+		{3000, "", wstest.ClosePayload(3000, ""), statusResult{3000, ""}},
+		{4999, "x", wstest.ClosePayload(4999, "y"), statusResult{4999, "y"}},
+		{websocket.StatusOK, msg123, wstest.ClosePayload(1000, ""), statusResult{1000, ""}},
 		{websocket.StatusOK, "ünïcödé", nil, statusResult{websocket.StatusNotSent, ""}},
 		{websocket.StatusNotSent, "", nil, statusResult{websocket.StatusNotSent, ""}},
-		{websocket.StatusNotSent, "", closePayload(1000, ""), statusResult{1000, ""}},
+		{websocket.StatusNotSent, "", wstest.ClosePayload(1000, ""), statusResult{1000, ""}},
 	}
 	for _, tc := range tests {
 		t.Run(fmt.Sprintf("%d/%d-%s/reply%d", tc.code, len(tc.msg), tc.msg[:min(len(tc.msg), 8)], len(tc.reply)), func(t *testing.T) {
@@ -349,7 +351,7 @@ func TestNothingSentAfterServerCloseFrame(t *testing.T) {
 	c.Send(opPing, []byte("late"))
 	c.Send(opPong, []byte("late pong"))
 	c.SendText("late data")
-	c.Write(fragBytes(false, opBinary, []byte("late fragment")))
+	c.Write(wstest.FragBytes(false, opBinary, []byte("late fragment")))
 	c.ExpectNothing(50 * time.Millisecond)
 	c.SendClose(1000, "")
 	c.ExpectEOF()
@@ -372,9 +374,9 @@ func TestServerCloseWhileClientStillSending(t *testing.T) {
 		if i == 0 {
 			op = opText
 		}
-		c.Write(fragBytes(false, op, []byte(fmt.Sprintf("chunk %d ", i))))
+		c.Write(wstest.FragBytes(false, op, []byte(fmt.Sprintf("chunk %d ", i))))
 	}
-	c.Write(fragBytes(true, opCont, []byte("end")))
+	c.Write(wstest.FragBytes(true, opCont, []byte("end")))
 	c.SendClose(1000, "ok")
 	c.ExpectEOF()
 	res := recv(t, done, "Close")
@@ -443,7 +445,7 @@ func TestProtocolErrorWhileServerClosing(t *testing.T) {
 	ts, done := startCloser(t, websocket.StatusOK, "")
 	c := dialWS(t, ts)
 	c.ExpectCloseFrame(1000)
-	c.Write(Frame{Fin: true, Op: opBinary, Payload: []byte("x"), NoMask: true}.Bytes())
+	c.Write(wstest.Frame{Fin: true, Op: opBinary, Payload: []byte("x"), NoMask: true}.Bytes())
 	c.conn.SetReadDeadline(time.Now().Add(ioTimeout))
 	if b, err := c.br.ReadByte(); err == nil {
 		t.Fatalf("server sent more after its close frame: %#x", b)
@@ -715,7 +717,7 @@ func TestSecondCloseReturnsErrConnClosed(t *testing.T) {
 			case "AfterClientDrop":
 				c.Close()
 			case "AfterProtocolError":
-				c.Write(frameBytes(0x3, nil))
+				c.Write(wstest.FrameBytes(0x3, nil))
 				c.ExpectClose(1002)
 			}
 			if err := recv(t, done, "second Close"); !errors.Is(err, websocket.ErrConnClosed) {
@@ -756,7 +758,7 @@ func TestSendAfterCloseReturnsErrConnClosed(t *testing.T) {
 			case "ClientDrop":
 				c.Close()
 			case "ProtocolError":
-				c.Write(Frame{Fin: true, Rsv: 4, Op: opText}.Bytes())
+				c.Write(wstest.Frame{Fin: true, Rsv: 4, Op: opText}.Bytes())
 				c.ExpectClose(1002)
 			}
 			for i, err := range recv(t, done, "sends") {
@@ -798,7 +800,7 @@ func TestReceiveAfterCloseReturnsErrConnClosed(t *testing.T) {
 				c.SendClose(1000, "")
 				c.ExpectEOF()
 			case "ProtocolError":
-				c.Write(Frame{Fin: true, Op: opText, NoMask: true}.Bytes())
+				c.Write(wstest.Frame{Fin: true, Op: opText, NoMask: true}.Bytes())
 				c.ExpectClose(1002)
 			}
 			for i, err := range recv(t, errs, "receive results") {

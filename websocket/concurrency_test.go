@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/wsmachine/wsmachine/websocket"
+
+	"github.com/wsmachine/wsmachine/websocket/internal/wstest"
 )
 
 // A SendMessage writer holds the send side from the SendMessage call until
@@ -217,11 +219,11 @@ func TestConcurrentReceiversGetWholeMessages(t *testing.T) {
 	for i := range n {
 		s := msg(i)
 		half := len(s) / 2
-		stream = append(stream, fragBytes(false, opText, []byte(s[:half]))...)
+		stream = append(stream, wstest.FragBytes(false, opText, []byte(s[:half]))...)
 		if i%10 == 0 {
-			stream = append(stream, frameBytes(opPing, []byte("p"))...)
+			stream = append(stream, wstest.FrameBytes(opPing, []byte("p"))...)
 		}
-		stream = append(stream, fragBytes(true, opCont, []byte(s[half:]))...)
+		stream = append(stream, wstest.FragBytes(true, opCont, []byte(s[half:]))...)
 	}
 	c.WriteChunks(stream, 8192)
 	seen := make(map[string]bool)
@@ -277,7 +279,7 @@ func TestFullDuplex(t *testing.T) {
 	c := dialWS(t, ts)
 	var stream []byte
 	for i := range n {
-		stream = append(stream, frameBytes(opText, []byte(fmt.Sprintf("client %d", i)))...)
+		stream = append(stream, wstest.FrameBytes(opText, []byte(fmt.Sprintf("client %d", i)))...)
 	}
 	writeDone := make(chan struct{})
 	go func() {
@@ -401,10 +403,10 @@ func TestCloseRacesAlwaysDeliverCloseFrame(t *testing.T) {
 		bytes []byte
 		codes []uint16 // acceptable close codes from the server
 	}{
-		{"ProtocolError", Frame{Fin: true, Op: opText, Payload: []byte("x"), NoMask: true}.Bytes(), []uint16{1000, 1002}},
-		{"InvalidUTF8", frameBytes(opText, []byte("\xff")), []uint16{1000, 1007}},
-		{"ClientClose", frameBytes(opClose, closePayload(1001, "")), []uint16{1000, 1001}},
-		{"Data", frameBytes(opText, []byte("data")), []uint16{1000}},
+		{"ProtocolError", wstest.Frame{Fin: true, Op: opText, Payload: []byte("x"), NoMask: true}.Bytes(), []uint16{1000, 1002}},
+		{"InvalidUTF8", wstest.FrameBytes(opText, []byte("\xff")), []uint16{1000, 1007}},
+		{"ClientClose", wstest.FrameBytes(opClose, wstest.ClosePayload(1001, "")), []uint16{1000, 1001}},
+		{"Data", wstest.FrameBytes(opText, []byte("data")), []uint16{1000}},
 	}
 	for _, act := range clientActs {
 		t.Run(act.name, func(t *testing.T) {
@@ -433,7 +435,7 @@ func TestCloseRacesAlwaysDeliverCloseFrame(t *testing.T) {
 				if code == 1000 {
 					// The server's Close won: complete its close handshake
 					// (the server may already have dropped the connection).
-					c.TryWrite(frameBytes(opClose, closePayload(1000, "")))
+					c.TryWrite(wstest.FrameBytes(opClose, wstest.ClosePayload(1000, "")))
 				}
 				c.conn.SetReadDeadline(time.Now().Add(ioTimeout))
 				if b, err := c.br.ReadByte(); err == nil {
@@ -481,7 +483,7 @@ func TestProtocolErrorWhileServerSending(t *testing.T) {
 			})
 			c := dialWS(t, ts)
 			c.ReadFrame() // the server is sending
-			c.Write(Frame{Fin: true, Op: opText, Payload: []byte("x"), NoMask: true}.Bytes())
+			c.Write(wstest.Frame{Fin: true, Op: opText, Payload: []byte("x"), NoMask: true}.Bytes())
 			for range 100000 {
 				f := c.ReadFrame() // strict: a close frame inside a data frame breaks parsing
 				if f.Op == opClose {

@@ -15,6 +15,8 @@ import (
 	"github.com/klauspost/compress/flate"
 
 	"github.com/wsmachine/wsmachine/websocket"
+
+	"github.com/wsmachine/wsmachine/websocket/internal/wstest"
 )
 
 // deflateWorkloads: chatty JSON, where compression pays, and random
@@ -179,9 +181,9 @@ func BenchmarkDeflateRoundTrip(b *testing.B) {
 					} else if i > 0 {
 						msg = randomBytes(len(wl.msg), uint64(100*wi+i))
 					}
-					frames[i] = frameBytes(opBinary, msg)
+					frames[i] = wstest.FrameBytes(opBinary, msg)
 					if m.offer != "" {
-						frames[i] = Frame{Fin: true, Op: opBinary, Rsv: 4, Payload: deflated(msg)}.Bytes()
+						frames[i] = wstest.Frame{Fin: true, Op: opBinary, Rsv: 4, Payload: deflated(msg)}.Bytes()
 					}
 				}
 				wire, msgs := 0, 0
@@ -251,7 +253,7 @@ func TestIdleCompressedConnections(t *testing.T) {
 			if m.answer != "" {
 				c.sendCompressed(opText, msg, 1)
 			} else {
-				c.Write(frameBytes(opText, msg))
+				c.Write(wstest.FrameBytes(opText, msg))
 			}
 			if _, got, _, _ := c.readCompressed(); !bytes.Equal(got, msg) {
 				t.Fatal("echo differs")

@@ -18,6 +18,8 @@ import (
 
 	"github.com/wsmachine/wsmachine/model"
 	"github.com/wsmachine/wsmachine/websocket"
+
+	"github.com/wsmachine/wsmachine/websocket/internal/wstest"
 )
 
 // compressedFrames cuts a compressed payload into parts frames (RSV1 on
@@ -28,7 +30,7 @@ func compressedFrames(op byte, payload []byte, parts int, masked bool) []byte {
 	for i := 0; ; i++ {
 		part := payload[:min(size, len(payload))]
 		payload = payload[len(part):]
-		f := Frame{Fin: len(payload) == 0, Op: opCont, Payload: part, NoMask: !masked}
+		f := wstest.Frame{Fin: len(payload) == 0, Op: opCont, Payload: part, NoMask: !masked}
 		if i == 0 {
 			f.Op, f.Rsv = op, 4
 		}

@@ -17,6 +17,8 @@ import (
 	"testing"
 
 	"github.com/wsmachine/wsmachine/websocket"
+
+	"github.com/wsmachine/wsmachine/websocket/internal/wstest"
 )
 
 var deflateTail = []byte{0x00, 0x00, 0xff, 0xff}
@@ -101,7 +103,7 @@ func (c *rawClient) sendCompressed(op byte, msg []byte, parts int) int {
 			part = part[:split]
 		}
 		payload = payload[len(part):]
-		f := Frame{Fin: len(payload) == 0, Op: opCont, Payload: part}
+		f := wstest.Frame{Fin: len(payload) == 0, Op: opCont, Payload: part}
 		if first {
 			f.Op, f.Rsv = op, 4
 		}
@@ -246,7 +248,7 @@ func TestDeflateEcho(t *testing.T) {
 			} {
 				switch tt.send {
 				case "plain":
-					c.Write(frameBytes(tt.op, tt.msg))
+					c.Write(wstest.FrameBytes(tt.op, tt.msg))
 				case "fragments":
 					c.sendCompressed(tt.op, tt.msg, 3)
 				default:
@@ -354,7 +356,7 @@ func TestDeflateViolations(t *testing.T) {
 	const limit = 64 << 10
 	bomb := deflated(make([]byte, 1<<20)) // 1 MiB of zeros
 	corrupt := []byte{0xff, 0xff, 0xff, 0xff, 0xff}
-	frames := func(fs ...Frame) []byte {
+	frames := func(fs ...wstest.Frame) []byte {
 		var b []byte
 		for _, f := range fs {
 			b = append(b, f.Bytes()...)
@@ -366,19 +368,19 @@ func TestDeflateViolations(t *testing.T) {
 		wire []byte
 		code uint16
 	}{
-		{"RSV1 on a continuation", frames(Frame{Op: opText, Rsv: 4, Payload: deflated([]byte("ab"))}, Frame{Fin: true, Op: opCont, Rsv: 4}), 1002},
-		{"RSV1 on a ping", frames(Frame{Fin: true, Op: opPing, Rsv: 4}), 1002},
-		{"RSV1 on a close", frames(Frame{Fin: true, Op: opClose, Rsv: 4}), 1002},
-		{"RSV2 on text", frames(Frame{Fin: true, Op: opText, Rsv: 2, Payload: []byte("x")}), 1002},
-		{"RSV1 and RSV3", frames(Frame{Fin: true, Op: opText, Rsv: 5, Payload: deflated([]byte("x"))}), 1002},
-		{"corrupt compressed data", frames(Frame{Fin: true, Op: opBinary, Rsv: 4, Payload: corrupt}), 1007},
-		{"invalid UTF-8 once inflated", frames(Frame{Fin: true, Op: opText, Rsv: 4, Payload: deflated([]byte("ab\xffcd"))}), 1007},
-		{"text ends inside a character", frames(Frame{Fin: true, Op: opText, Rsv: 4, Payload: deflated([]byte("ab\xce"))}), 1007},
-		{"1 KiB inflating past the limit", frames(Frame{Fin: true, Op: opBinary, Rsv: 4, Payload: bomb}), 1009},
-		{"compressed data cut inside a block", frames(Frame{Fin: true, Op: opBinary, Rsv: 4, Payload: deflated(jsonLike(4<<10, 8))[:300]}), 1007},
+		{"RSV1 on a continuation", frames(wstest.Frame{Op: opText, Rsv: 4, Payload: deflated([]byte("ab"))}, wstest.Frame{Fin: true, Op: opCont, Rsv: 4}), 1002},
+		{"RSV1 on a ping", frames(wstest.Frame{Fin: true, Op: opPing, Rsv: 4}), 1002},
+		{"RSV1 on a close", frames(wstest.Frame{Fin: true, Op: opClose, Rsv: 4}), 1002},
+		{"RSV2 on text", frames(wstest.Frame{Fin: true, Op: opText, Rsv: 2, Payload: []byte("x")}), 1002},
+		{"RSV1 and RSV3", frames(wstest.Frame{Fin: true, Op: opText, Rsv: 5, Payload: deflated([]byte("x"))}), 1002},
+		{"corrupt compressed data", frames(wstest.Frame{Fin: true, Op: opBinary, Rsv: 4, Payload: corrupt}), 1007},
+		{"invalid UTF-8 once inflated", frames(wstest.Frame{Fin: true, Op: opText, Rsv: 4, Payload: deflated([]byte("ab\xffcd"))}), 1007},
+		{"text ends inside a character", frames(wstest.Frame{Fin: true, Op: opText, Rsv: 4, Payload: deflated([]byte("ab\xce"))}), 1007},
+		{"1 KiB inflating past the limit", frames(wstest.Frame{Fin: true, Op: opBinary, Rsv: 4, Payload: bomb}), 1009},
+		{"compressed data cut inside a block", frames(wstest.Frame{Fin: true, Op: opBinary, Rsv: 4, Payload: deflated(jsonLike(4<<10, 8))[:300]}), 1007},
 		// The tail the receiver adds completes the block ("Hellh"),
 		// but a final block that ends in the tail was cut.
-		{"compressed data cut inside a final block", frames(Frame{Fin: true, Op: opText, Rsv: 4, Payload: helloFinalBlock[:5]}), 1007},
+		{"compressed data cut inside a final block", frames(wstest.Frame{Fin: true, Op: opText, Rsv: 4, Payload: helloFinalBlock[:5]}), 1007},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -405,7 +407,7 @@ func TestDeflateEmptyPayload(t *testing.T) {
 	c := dialDeflate(t, ts, offerDeflate, "permessage-deflate")
 	defer c.Close()
 	for _, payload := range [][]byte{nil, {0x00}, {0x02, 0x00}} {
-		c.Write(Frame{Fin: true, Op: opText, Rsv: 4, Payload: payload}.Bytes())
+		c.Write(wstest.Frame{Fin: true, Op: opText, Rsv: 4, Payload: payload}.Bytes())
 		if op, msg, _, _ := c.readCompressed(); op != opText || len(msg) != 0 {
 			t.Errorf("payload % x: echo op=%#x %q, want an empty text", payload, op, msg)
 		}
@@ -434,7 +436,7 @@ func TestDeflateBombRefused(t *testing.T) {
 	mib := append(deflated(make([]byte, 1<<20)), deflateTail...)
 	bomb := bytes.Repeat(mib, 1024)
 	bomb = bomb[:len(bomb)-len(deflateTail)]
-	wire := Frame{Fin: true, Op: opBinary, Rsv: 4, Payload: bomb}.Bytes()
+	wire := wstest.Frame{Fin: true, Op: opBinary, Rsv: 4, Payload: bomb}.Bytes()
 	t.Logf("%d bytes on the wire inflate to 1 GiB", len(bomb))
 
 	got := make(chan error, 1)

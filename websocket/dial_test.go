@@ -24,6 +24,8 @@ import (
 	"time"
 
 	"github.com/wsmachine/wsmachine/websocket"
+
+	"github.com/wsmachine/wsmachine/websocket/internal/wstest"
 )
 
 // wsURL is the ws:// URL of a test server's path.
@@ -172,7 +174,7 @@ func rawResponse(s string) func(http.ResponseWriter, *http.Request) {
 // rawResponseKey is rawResponse with the right accept key put in.
 func rawResponseKey(format string) func(http.ResponseWriter, *http.Request) {
 	return func(w http.ResponseWriter, r *http.Request) {
-		rawResponse(strings.Replace(format, "%s", acceptKey(r.Header.Get("Sec-WebSocket-Key")), 1))(w, r)
+		rawResponse(strings.Replace(format, "%s", wstest.AcceptKey(r.Header.Get("Sec-WebSocket-Key")), 1))(w, r)
 	}
 }
 
@@ -299,7 +301,7 @@ func rawServerExtensions(t *testing.T, extensions string, serve func(nc net.Conn
 			extensions = "Sec-WebSocket-Extensions: " + extensions + "\r\n"
 		}
 		fmt.Fprintf(nc, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n%s\r\n",
-			acceptKey(req.Header.Get("Sec-WebSocket-Key")), extensions)
+			wstest.AcceptKey(req.Header.Get("Sec-WebSocket-Key")), extensions)
 		serve(nc, br)
 	}()
 	return "ws://" + ln.Addr().String() + "/"

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/wsmachine/wsmachine/websocket"
+
+	"github.com/wsmachine/wsmachine/websocket/internal/wstest"
 )
 
 // The client's TCP connection ends (FIN, or RST) at every point of a
@@ -25,9 +27,9 @@ var dropPoints = []struct {
 	send      []byte
 	serverEnd bool // the handler calls Close first: the drop comes during the close handshake
 }{
-	{name: "MidFrameHeader", send: Frame{Fin: true, Op: opBinary, Payload: make([]byte, 300)}.Bytes()[:3]},
-	{name: "MidPayload", send: Frame{Fin: true, Op: opBinary, Payload: make([]byte, 300)}.Bytes()[:100]},
-	{name: "MidFragmentedMessage", send: Frame{Op: opText, Payload: []byte("first fragment")}.Bytes()},
+	{name: "MidFrameHeader", send: wstest.Frame{Fin: true, Op: opBinary, Payload: make([]byte, 300)}.Bytes()[:3]},
+	{name: "MidPayload", send: wstest.Frame{Fin: true, Op: opBinary, Payload: make([]byte, 300)}.Bytes()[:100]},
+	{name: "MidFragmentedMessage", send: wstest.Frame{Op: opText, Payload: []byte("first fragment")}.Bytes()},
 	{name: "DuringCloseHandshake", serverEnd: true},
 }
 
@@ -210,11 +212,11 @@ func TestTCPDropMidMessageReaderFails(t *testing.T) {
 		name string
 		send func(op byte) []byte
 	}{
-		{"AfterFirstFragment", func(op byte) []byte { return fragBytes(false, op, []byte("partial")) }},
+		{"AfterFirstFragment", func(op byte) []byte { return wstest.FragBytes(false, op, []byte("partial")) }},
 		{"InsideFramePayload", func(op byte) []byte {
-			return Frame{Fin: true, Op: op, Payload: []byte("partial"), DeclaredLen: u64(100)}.Bytes()
+			return wstest.Frame{Fin: true, Op: op, Payload: []byte("partial"), DeclaredLen: u64(100)}.Bytes()
 		}},
-		{"InsideFrameHeader", func(op byte) []byte { return Frame{Fin: true, Op: op, Payload: make([]byte, 300)}.Bytes()[:3] }},
+		{"InsideFrameHeader", func(op byte) []byte { return wstest.Frame{Fin: true, Op: op, Payload: make([]byte, 300)}.Bytes()[:3] }},
 	}
 	for _, tc := range tests {
 		for _, rc := range receivers {

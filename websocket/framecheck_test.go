@@ -13,6 +13,8 @@ import (
 	"testing"
 
 	"github.com/wsmachine/wsmachine/websocket"
+
+	"github.com/wsmachine/wsmachine/websocket/internal/wstest"
 )
 
 // checkDropped checks what the echo handler reported for a connection that
@@ -37,51 +39,51 @@ type violation struct {
 
 func protocolViolations() []violation {
 	vs := []violation{
-		{name: "UnmaskedText", send: Frame{Fin: true, Op: opText, Payload: []byte("hi"), NoMask: true}.Bytes()},
-		{name: "UnmaskedBinary", send: Frame{Fin: true, Op: opBinary, Payload: []byte{1}, NoMask: true}.Bytes()},
-		{name: "UnmaskedEmptyText", send: Frame{Fin: true, Op: opText, NoMask: true}.Bytes()},
-		{name: "UnmaskedPing", send: Frame{Fin: true, Op: opPing, Payload: []byte("p"), NoMask: true}.Bytes()},
-		{name: "UnmaskedClose", send: Frame{Fin: true, Op: opClose, Payload: closePayload(1000, ""), NoMask: true}.Bytes()},
-		{name: "UnmaskedContinuation", send: concat(fragBytes(false, opText, []byte("a")), Frame{Fin: true, Op: opCont, Payload: []byte("b"), NoMask: true}.Bytes())},
-		{name: "RSV1Text", send: Frame{Fin: true, Rsv: 4, Op: opText, Payload: []byte("x")}.Bytes()},
-		{name: "RSV2Text", send: Frame{Fin: true, Rsv: 2, Op: opText, Payload: []byte("x")}.Bytes()},
-		{name: "RSV3Text", send: Frame{Fin: true, Rsv: 1, Op: opText, Payload: []byte("x")}.Bytes()},
-		{name: "AllRSVBinary", send: Frame{Fin: true, Rsv: 7, Op: opBinary, Payload: []byte("x")}.Bytes()},
-		{name: "RSV1Ping", send: Frame{Fin: true, Rsv: 4, Op: opPing}.Bytes()},
-		{name: "RSV1Close", send: Frame{Fin: true, Rsv: 4, Op: opClose, Payload: closePayload(1000, "")}.Bytes()},
-		{name: "RSV1OnContinuation", send: concat(fragBytes(false, opText, []byte("a")), Frame{Fin: true, Rsv: 4, Op: opCont, Payload: []byte("b")}.Bytes())},
-		{name: "FragmentedPing", send: Frame{Fin: false, Op: opPing, Payload: []byte("p")}.Bytes()},
-		{name: "FragmentedPong", send: Frame{Fin: false, Op: opPong, Payload: []byte("p")}.Bytes()},
-		{name: "FragmentedClose", send: Frame{Fin: false, Op: opClose, Payload: closePayload(1000, "")}.Bytes()},
-		{name: "PingLen126", send: frameBytes(opPing, bytes.Repeat([]byte("p"), 126))},
-		{name: "PongLen126", send: frameBytes(opPong, bytes.Repeat([]byte("p"), 126))},
-		{name: "CloseLen126", send: frameBytes(opClose, closePayload(1000, strings.Repeat("r", 124)))},
-		{name: "PingLen16BitForm", send: Frame{Fin: true, Op: opPing, Payload: []byte("p"), LenForm: 16}.Bytes()},
-		{name: "ContinuationWithoutStart", send: frameBytes(opCont, []byte("a"))},
-		{name: "NonFinalContinuationWithoutStart", send: fragBytes(false, opCont, []byte("a"))},
-		{name: "ContinuationAfterFinishedMessage", send: concat(frameBytes(opText, []byte("a")), frameBytes(opCont, []byte("b"))), echo: []string{"a"}},
-		{name: "TextInsideFragmentedText", send: concat(fragBytes(false, opText, []byte("a")), frameBytes(opText, []byte("b")))},
-		{name: "BinaryInsideFragmentedText", send: concat(fragBytes(false, opText, []byte("a")), frameBytes(opBinary, []byte("b")))},
-		{name: "TextInsideFragmentedBinary", send: concat(fragBytes(false, opBinary, []byte("a")), frameBytes(opText, []byte("b")))},
-		{name: "NonFinalTextInsideFragmentedText", send: concat(fragBytes(false, opText, []byte("a")), fragBytes(false, opText, []byte("b")))},
-		{name: "Length64TopBitSet", send: Frame{Fin: true, Op: opBinary, Payload: []byte("abcde"), LenForm: 64, DeclaredLen: u64(1<<63 | 5)}.Bytes()},
-		{name: "Length64AllOnes", send: Frame{Fin: true, Op: opBinary, Payload: []byte("abcde"), LenForm: 64, DeclaredLen: u64(^uint64(0))}.Bytes()},
-		{name: "NonMinimal16For0", send: Frame{Fin: true, Op: opText, LenForm: 16}.Bytes(), split: true},
-		{name: "NonMinimal16For5", send: Frame{Fin: true, Op: opText, Payload: []byte("hello"), LenForm: 16}.Bytes(), split: true},
-		{name: "NonMinimal16For125", send: Frame{Fin: true, Op: opBinary, Payload: make([]byte, 125), LenForm: 16}.Bytes()},
-		{name: "NonMinimal64For5", send: Frame{Fin: true, Op: opText, Payload: []byte("hello"), LenForm: 64}.Bytes(), split: true},
-		{name: "NonMinimal64For200", send: Frame{Fin: true, Op: opBinary, Payload: make([]byte, 200), LenForm: 64}.Bytes()},
-		{name: "NonMinimal64For65535", send: Frame{Fin: true, Op: opBinary, Payload: make([]byte, 65535), LenForm: 64}.Bytes()},
-		{name: "NonMinimalContinuation", send: concat(fragBytes(false, opText, []byte("a")), Frame{Fin: true, Op: opCont, Payload: []byte("b"), LenForm: 16}.Bytes())},
-		{name: "ClosePayload1Byte", send: frameBytes(opClose, []byte{0x03})},
-		{name: "ViolationAfterValidMessages", send: concat(frameBytes(opText, []byte("one")), frameBytes(opText, []byte("two")), Frame{Fin: true, Op: opText, Payload: []byte("3"), NoMask: true}.Bytes()), echo: []string{"one", "two"}},
+		{name: "UnmaskedText", send: wstest.Frame{Fin: true, Op: opText, Payload: []byte("hi"), NoMask: true}.Bytes()},
+		{name: "UnmaskedBinary", send: wstest.Frame{Fin: true, Op: opBinary, Payload: []byte{1}, NoMask: true}.Bytes()},
+		{name: "UnmaskedEmptyText", send: wstest.Frame{Fin: true, Op: opText, NoMask: true}.Bytes()},
+		{name: "UnmaskedPing", send: wstest.Frame{Fin: true, Op: opPing, Payload: []byte("p"), NoMask: true}.Bytes()},
+		{name: "UnmaskedClose", send: wstest.Frame{Fin: true, Op: opClose, Payload: wstest.ClosePayload(1000, ""), NoMask: true}.Bytes()},
+		{name: "UnmaskedContinuation", send: wstest.Concat(wstest.FragBytes(false, opText, []byte("a")), wstest.Frame{Fin: true, Op: opCont, Payload: []byte("b"), NoMask: true}.Bytes())},
+		{name: "RSV1Text", send: wstest.Frame{Fin: true, Rsv: 4, Op: opText, Payload: []byte("x")}.Bytes()},
+		{name: "RSV2Text", send: wstest.Frame{Fin: true, Rsv: 2, Op: opText, Payload: []byte("x")}.Bytes()},
+		{name: "RSV3Text", send: wstest.Frame{Fin: true, Rsv: 1, Op: opText, Payload: []byte("x")}.Bytes()},
+		{name: "AllRSVBinary", send: wstest.Frame{Fin: true, Rsv: 7, Op: opBinary, Payload: []byte("x")}.Bytes()},
+		{name: "RSV1Ping", send: wstest.Frame{Fin: true, Rsv: 4, Op: opPing}.Bytes()},
+		{name: "RSV1Close", send: wstest.Frame{Fin: true, Rsv: 4, Op: opClose, Payload: wstest.ClosePayload(1000, "")}.Bytes()},
+		{name: "RSV1OnContinuation", send: wstest.Concat(wstest.FragBytes(false, opText, []byte("a")), wstest.Frame{Fin: true, Rsv: 4, Op: opCont, Payload: []byte("b")}.Bytes())},
+		{name: "FragmentedPing", send: wstest.Frame{Fin: false, Op: opPing, Payload: []byte("p")}.Bytes()},
+		{name: "FragmentedPong", send: wstest.Frame{Fin: false, Op: opPong, Payload: []byte("p")}.Bytes()},
+		{name: "FragmentedClose", send: wstest.Frame{Fin: false, Op: opClose, Payload: wstest.ClosePayload(1000, "")}.Bytes()},
+		{name: "PingLen126", send: wstest.FrameBytes(opPing, bytes.Repeat([]byte("p"), 126))},
+		{name: "PongLen126", send: wstest.FrameBytes(opPong, bytes.Repeat([]byte("p"), 126))},
+		{name: "CloseLen126", send: wstest.FrameBytes(opClose, wstest.ClosePayload(1000, strings.Repeat("r", 124)))},
+		{name: "PingLen16BitForm", send: wstest.Frame{Fin: true, Op: opPing, Payload: []byte("p"), LenForm: 16}.Bytes()},
+		{name: "ContinuationWithoutStart", send: wstest.FrameBytes(opCont, []byte("a"))},
+		{name: "NonFinalContinuationWithoutStart", send: wstest.FragBytes(false, opCont, []byte("a"))},
+		{name: "ContinuationAfterFinishedMessage", send: wstest.Concat(wstest.FrameBytes(opText, []byte("a")), wstest.FrameBytes(opCont, []byte("b"))), echo: []string{"a"}},
+		{name: "TextInsideFragmentedText", send: wstest.Concat(wstest.FragBytes(false, opText, []byte("a")), wstest.FrameBytes(opText, []byte("b")))},
+		{name: "BinaryInsideFragmentedText", send: wstest.Concat(wstest.FragBytes(false, opText, []byte("a")), wstest.FrameBytes(opBinary, []byte("b")))},
+		{name: "TextInsideFragmentedBinary", send: wstest.Concat(wstest.FragBytes(false, opBinary, []byte("a")), wstest.FrameBytes(opText, []byte("b")))},
+		{name: "NonFinalTextInsideFragmentedText", send: wstest.Concat(wstest.FragBytes(false, opText, []byte("a")), wstest.FragBytes(false, opText, []byte("b")))},
+		{name: "Length64TopBitSet", send: wstest.Frame{Fin: true, Op: opBinary, Payload: []byte("abcde"), LenForm: 64, DeclaredLen: u64(1<<63 | 5)}.Bytes()},
+		{name: "Length64AllOnes", send: wstest.Frame{Fin: true, Op: opBinary, Payload: []byte("abcde"), LenForm: 64, DeclaredLen: u64(^uint64(0))}.Bytes()},
+		{name: "NonMinimal16For0", send: wstest.Frame{Fin: true, Op: opText, LenForm: 16}.Bytes(), split: true},
+		{name: "NonMinimal16For5", send: wstest.Frame{Fin: true, Op: opText, Payload: []byte("hello"), LenForm: 16}.Bytes(), split: true},
+		{name: "NonMinimal16For125", send: wstest.Frame{Fin: true, Op: opBinary, Payload: make([]byte, 125), LenForm: 16}.Bytes()},
+		{name: "NonMinimal64For5", send: wstest.Frame{Fin: true, Op: opText, Payload: []byte("hello"), LenForm: 64}.Bytes(), split: true},
+		{name: "NonMinimal64For200", send: wstest.Frame{Fin: true, Op: opBinary, Payload: make([]byte, 200), LenForm: 64}.Bytes()},
+		{name: "NonMinimal64For65535", send: wstest.Frame{Fin: true, Op: opBinary, Payload: make([]byte, 65535), LenForm: 64}.Bytes()},
+		{name: "NonMinimalContinuation", send: wstest.Concat(wstest.FragBytes(false, opText, []byte("a")), wstest.Frame{Fin: true, Op: opCont, Payload: []byte("b"), LenForm: 16}.Bytes())},
+		{name: "ClosePayload1Byte", send: wstest.FrameBytes(opClose, []byte{0x03})},
+		{name: "ViolationAfterValidMessages", send: wstest.Concat(wstest.FrameBytes(opText, []byte("one")), wstest.FrameBytes(opText, []byte("two")), wstest.Frame{Fin: true, Op: opText, Payload: []byte("3"), NoMask: true}.Bytes()), echo: []string{"one", "two"}},
 	}
 	for _, op := range []byte{3, 4, 5, 6, 7, 0xB, 0xC, 0xD, 0xE, 0xF} {
-		vs = append(vs, violation{name: fmt.Sprintf("ReservedOpcode%X", op), send: frameBytes(op, []byte("x"))})
+		vs = append(vs, violation{name: fmt.Sprintf("ReservedOpcode%X", op), send: wstest.FrameBytes(op, []byte("x"))})
 	}
-	vs = append(vs, violation{name: "ReservedOpcodeInsideFragmentedMessage", send: concat(fragBytes(false, opText, []byte("a")), frameBytes(0x3, nil))})
+	vs = append(vs, violation{name: "ReservedOpcodeInsideFragmentedMessage", send: wstest.Concat(wstest.FragBytes(false, opText, []byte("a")), wstest.FrameBytes(0x3, nil))})
 	for _, code := range []uint16{0, 1, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535} {
-		vs = append(vs, violation{name: fmt.Sprintf("CloseCode%d", code), send: frameBytes(opClose, closePayload(code, ""))})
+		vs = append(vs, violation{name: fmt.Sprintf("CloseCode%d", code), send: wstest.FrameBytes(opClose, wstest.ClosePayload(code, ""))})
 	}
 	for i := range vs {
 		if vs[i].code == 0 {
@@ -93,26 +95,26 @@ func protocolViolations() []violation {
 
 func invalidDataViolations() []violation {
 	return []violation{
-		{name: "InvalidByteFF", send: frameBytes(opText, []byte("abc\xff"))},
-		{name: "ContinuationByteAlone", send: frameBytes(opText, []byte("\x80"))},
-		{name: "Overlong2Byte", send: frameBytes(opText, []byte("\xc0\xaf"))},
-		{name: "Overlong3Byte", send: frameBytes(opText, []byte("\xe0\x80\xaf"))},
-		{name: "Overlong4Byte", send: frameBytes(opText, []byte("\xf0\x80\x80\xaf"))},
-		{name: "Surrogate", send: frameBytes(opText, []byte("\xed\xa0\x80"))},
-		{name: "AboveU10FFFF", send: frameBytes(opText, []byte("\xf4\x90\x80\x80"))},
-		{name: "ByteF5", send: frameBytes(opText, []byte("\xf5\x80\x80\x80"))},
-		{name: "TruncatedAtFin", send: frameBytes(opText, []byte("a\xe2\x82"))},
-		{name: "InvalidAcrossFragments", send: concat(fragBytes(false, opText, []byte("\xce")), frameBytes(opCont, []byte("\xff")))},
-		{name: "TruncatedAcrossFragmentsAtFin", send: concat(fragBytes(false, opText, []byte("a")), frameBytes(opCont, []byte("\xe2\x82")))},
-		{name: "TruncatedBeforeEmptyFinalFragment", send: concat(fragBytes(false, opText, []byte("\xe2\x82")), frameBytes(opCont, nil))},
-		{name: "InvalidAfterValidMessage", send: concat(frameBytes(opText, []byte("fine")), frameBytes(opText, []byte("\xff"))), echo: []string{"fine"}},
-		{name: "InvalidInLongMessage", send: frameBytes(opText, append(bytes.Repeat([]byte("a"), 70000), 0xff))},
-		{name: "FiveByteSequence", send: frameBytes(opText, []byte("\xf8\x88\x80\x80\x80"))},
-		{name: "ByteFE", send: frameBytes(opText, []byte("\xfe"))},
-		{name: "MissingContinuationByte", send: frameBytes(opText, []byte("\xe2\x28\xa1"))},
-		{name: "InvalidInFragmentedCloseCase", send: concat(fragBytes(false, opText, []byte("ok")), frameBytes(opClose, closePayload(1000, "\xc0\xaf")))},
-		{name: "CloseReasonInvalid", send: frameBytes(opClose, closePayload(1000, "bad\xff"))},
-		{name: "CloseReasonTruncated", send: frameBytes(opClose, closePayload(1001, "\xe2\x82"))},
+		{name: "InvalidByteFF", send: wstest.FrameBytes(opText, []byte("abc\xff"))},
+		{name: "ContinuationByteAlone", send: wstest.FrameBytes(opText, []byte("\x80"))},
+		{name: "Overlong2Byte", send: wstest.FrameBytes(opText, []byte("\xc0\xaf"))},
+		{name: "Overlong3Byte", send: wstest.FrameBytes(opText, []byte("\xe0\x80\xaf"))},
+		{name: "Overlong4Byte", send: wstest.FrameBytes(opText, []byte("\xf0\x80\x80\xaf"))},
+		{name: "Surrogate", send: wstest.FrameBytes(opText, []byte("\xed\xa0\x80"))},
+		{name: "AboveU10FFFF", send: wstest.FrameBytes(opText, []byte("\xf4\x90\x80\x80"))},
+		{name: "ByteF5", send: wstest.FrameBytes(opText, []byte("\xf5\x80\x80\x80"))},
+		{name: "TruncatedAtFin", send: wstest.FrameBytes(opText, []byte("a\xe2\x82"))},
+		{name: "InvalidAcrossFragments", send: wstest.Concat(wstest.FragBytes(false, opText, []byte("\xce")), wstest.FrameBytes(opCont, []byte("\xff")))},
+		{name: "TruncatedAcrossFragmentsAtFin", send: wstest.Concat(wstest.FragBytes(false, opText, []byte("a")), wstest.FrameBytes(opCont, []byte("\xe2\x82")))},
+		{name: "TruncatedBeforeEmptyFinalFragment", send: wstest.Concat(wstest.FragBytes(false, opText, []byte("\xe2\x82")), wstest.FrameBytes(opCont, nil))},
+		{name: "InvalidAfterValidMessage", send: wstest.Concat(wstest.FrameBytes(opText, []byte("fine")), wstest.FrameBytes(opText, []byte("\xff"))), echo: []string{"fine"}},
+		{name: "InvalidInLongMessage", send: wstest.FrameBytes(opText, append(bytes.Repeat([]byte("a"), 70000), 0xff))},
+		{name: "FiveByteSequence", send: wstest.FrameBytes(opText, []byte("\xf8\x88\x80\x80\x80"))},
+		{name: "ByteFE", send: wstest.FrameBytes(opText, []byte("\xfe"))},
+		{name: "MissingContinuationByte", send: wstest.FrameBytes(opText, []byte("\xe2\x28\xa1"))},
+		{name: "InvalidInFragmentedCloseCase", send: wstest.Concat(wstest.FragBytes(false, opText, []byte("ok")), wstest.FrameBytes(opClose, wstest.ClosePayload(1000, "\xc0\xaf")))},
+		{name: "CloseReasonInvalid", send: wstest.FrameBytes(opClose, wstest.ClosePayload(1000, "bad\xff"))},
+		{name: "CloseReasonTruncated", send: wstest.FrameBytes(opClose, wstest.ClosePayload(1001, "\xe2\x82"))},
 	}
 }
 
@@ -169,10 +171,10 @@ func TestInvalidUTF8GetsClose1007(t *testing.T) {
 func TestNothingProcessedAfterProtocolError(t *testing.T) {
 	ts, results := startEcho(t)
 	c := dialWS(t, ts)
-	c.Write(concat(
-		Frame{Fin: true, Op: opText, Payload: []byte("bad"), NoMask: true}.Bytes(),
-		frameBytes(opText, []byte("after")),
-		frameBytes(opPing, []byte("after")),
+	c.Write(wstest.Concat(
+		wstest.Frame{Fin: true, Op: opText, Payload: []byte("bad"), NoMask: true}.Bytes(),
+		wstest.FrameBytes(opText, []byte("after")),
+		wstest.FrameBytes(opPing, []byte("after")),
 	))
 	c.ExpectClose(1002)
 	res := recv(t, results, "handler to end")
@@ -191,7 +193,7 @@ func TestControlFrameLengthBoundary(t *testing.T) {
 	reason := strings.Repeat("r", 123)
 	c.Send(opPing, bytes.Repeat([]byte{1}, 125))
 	c.ExpectPong(bytes.Repeat([]byte{1}, 125))
-	c.Send(opClose, closePayload(3333, reason)) // 125 bytes
+	c.Send(opClose, wstest.ClosePayload(3333, reason)) // 125 bytes
 	c.ExpectClose(3333)
 	res := recv(t, results, "handler")
 	if res.Status != (statusResult{3333, reason}) {
@@ -223,7 +225,7 @@ func TestInvalidUTF8FailsFastBeforeMessageEnds(t *testing.T) {
 				if i == 0 {
 					op = opText
 				}
-				c.Write(fragBytes(false, op, p))
+				c.Write(wstest.FragBytes(false, op, p))
 			}
 			c.ExpectClose(1007)
 			res := recv(t, results, "handler to end")
@@ -238,7 +240,7 @@ func TestInvalidUTF8FailsFastBeforeMessageEnds(t *testing.T) {
 func TestInvalidUTF8FailsFastInsidePartialFrame(t *testing.T) {
 	ts, results := startEcho(t)
 	c := dialWS(t, ts)
-	full := Frame{Fin: true, Op: opText, Payload: append([]byte("abc\xff"), make([]byte, 996)...)}.Bytes()
+	full := wstest.Frame{Fin: true, Op: opText, Payload: append([]byte("abc\xff"), make([]byte, 996)...)}.Bytes()
 	c.Write(full[:8+10]) // 2+2 header bytes, 4 mask bytes, 10 of 1000 payload bytes
 	c.ExpectClose(1007)
 	checkDropped(t, recv(t, results, "handler"))
@@ -253,16 +255,16 @@ func TestDiscardedRestStillValidated(t *testing.T) {
 		receive func(*websocket.Conn)
 		send    []byte
 	}{
-		{"ReceiveTextTruncated", func(c *websocket.Conn) { c.ReceiveText(3) }, frameBytes(opText, []byte("abcdef\xff"))},
-		{"ReceiveTextTruncatedFragmented", func(c *websocket.Conn) { c.ReceiveText(3) }, concat(fragBytes(false, opText, []byte("abcdef")), fragBytes(true, opCont, []byte("\xff")))},
-		{"ReceiveBinaryGotText", func(c *websocket.Conn) { c.ReceiveBinary(make([]byte, 100)) }, concat(fragBytes(false, opText, []byte("ab")), fragBytes(true, opCont, []byte("\xc0\xaf")))},
-		{"ReceiveMessageNotRead", func(c *websocket.Conn) { c.ReceiveMessage() }, concat(fragBytes(false, opText, []byte("ab")), fragBytes(true, opCont, []byte("\xff")))},
+		{"ReceiveTextTruncated", func(c *websocket.Conn) { c.ReceiveText(3) }, wstest.FrameBytes(opText, []byte("abcdef\xff"))},
+		{"ReceiveTextTruncatedFragmented", func(c *websocket.Conn) { c.ReceiveText(3) }, wstest.Concat(wstest.FragBytes(false, opText, []byte("abcdef")), wstest.FragBytes(true, opCont, []byte("\xff")))},
+		{"ReceiveBinaryGotText", func(c *websocket.Conn) { c.ReceiveBinary(make([]byte, 100)) }, wstest.Concat(wstest.FragBytes(false, opText, []byte("ab")), wstest.FragBytes(true, opCont, []byte("\xc0\xaf")))},
+		{"ReceiveMessageNotRead", func(c *websocket.Conn) { c.ReceiveMessage() }, wstest.Concat(wstest.FragBytes(false, opText, []byte("ab")), wstest.FragBytes(true, opCont, []byte("\xff")))},
 		{"ReceiveMessagePartlyRead", func(c *websocket.Conn) {
 			_, r, err := c.ReceiveMessage()
 			if err == nil {
 				r.Read(make([]byte, 2))
 			}
-		}, concat(fragBytes(false, opText, []byte("ab")), fragBytes(false, opCont, []byte("cd")), fragBytes(true, opCont, []byte("\xed\xa0\x80")))},
+		}, wstest.Concat(wstest.FragBytes(false, opText, []byte("ab")), wstest.FragBytes(false, opCont, []byte("cd")), wstest.FragBytes(true, opCont, []byte("\xed\xa0\x80")))},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -274,7 +276,7 @@ func TestDiscardedRestStillValidated(t *testing.T) {
 				done <- err
 			})
 			c := dialWS(t, ts)
-			c.Write(concat(tc.send, frameBytes(opText, []byte("next"))))
+			c.Write(wstest.Concat(tc.send, wstest.FrameBytes(opText, []byte("next"))))
 			c.ExpectClose(1007)
 			if err := recv(t, done, "next receive"); !errors.Is(err, websocket.ErrConnClosed) {
 				t.Errorf("receive after the invalid message returned %v, want ErrConnClosed", err)

@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/wsmachine/wsmachine/websocket"
+
+	"github.com/wsmachine/wsmachine/websocket/internal/wstest"
 )
 
 // hline is one header line of a hand-written request.
@@ -219,7 +221,7 @@ func TestHandshakeRefusals(t *testing.T) {
 			if method == "" {
 				method = "GET"
 			}
-			ex := doRawHTTP(t, ts.Addr, method, buildReq(host, newKey(), tc.mods...)...)
+			ex := doRawHTTP(t, ts.Addr, method, buildReq(host, wstest.NewKey(), tc.mods...)...)
 			r := ex.Resp
 			if r.StatusCode != tc.want {
 				t.Fatalf("status %d %q (body %q), want %d", r.StatusCode, r.Status, ex.Body, tc.want)
@@ -351,7 +353,7 @@ func TestHandshakeAccepted(t *testing.T) {
 			if tc.hostHeader != "" {
 				host = tc.hostHeader
 			}
-			key := newKey()
+			key := wstest.NewKey()
 			for _, m := range tc.mods { // the RFC sample key case
 				r := &rawReq{hdr: []hline{{"Sec-WebSocket-Key", key}}}
 				m(r)
@@ -439,7 +441,7 @@ func TestHandshakeConnFields(t *testing.T) {
 			if tc.origin != "" {
 				extra = append(extra, addH("Origin", tc.origin))
 			}
-			key := newKey()
+			key := wstest.NewKey()
 			extra = append(extra, reqLine("GET "+tc.target+" HTTP/1.1"))
 			c := dialWSLines(t, ts.Addr, key, buildReq(ts.Addr, key, extra...))
 			local := c.conn.LocalAddr().String()
@@ -519,7 +521,7 @@ func TestHandshakeBehindMiddleware(t *testing.T) {
 	})
 	t.Run("RefusalGoesThroughWrapper", func(t *testing.T) {
 		status.Store(0)
-		ex := doRawHTTP(t, ts.Addr, "GET", buildReq(ts.Addr, newKey(), setH("Sec-WebSocket-Version", "7"))...)
+		ex := doRawHTTP(t, ts.Addr, "GET", buildReq(ts.Addr, wstest.NewKey(), setH("Sec-WebSocket-Version", "7"))...)
 		if ex.Resp.StatusCode != 426 {
 			t.Fatalf("status %d, want 426", ex.Resp.StatusCode)
 		}
@@ -539,7 +541,7 @@ func TestHandshakeBehindMiddleware(t *testing.T) {
 func TestHandshakeRefusalThenUpgrade(t *testing.T) {
 	echo, _ := echoHandler()
 	ts := startServer(t, &websocket.Handler{Handle: echo}) // nil AccessOk
-	ex := doRawHTTP(t, ts.Addr, "GET", buildReq(ts.Addr, newKey(), addH("Origin", "http://evil.example"))...)
+	ex := doRawHTTP(t, ts.Addr, "GET", buildReq(ts.Addr, wstest.NewKey(), addH("Origin", "http://evil.example"))...)
 	if ex.Resp.StatusCode != 403 {
 		t.Fatalf("cross-origin status %d, want 403", ex.Resp.StatusCode)
 	}
@@ -566,7 +568,7 @@ func TestHandshakeProtocolSetWithoutOffer(t *testing.T) {
 		},
 		Handle: h,
 	})
-	key := newKey()
+	key := wstest.NewKey()
 	ex := doRawHTTP(t, ts.Addr, "GET", buildReq(ts.Addr, key)...)
 	if ex.Resp.StatusCode == http.StatusSwitchingProtocols {
 		if v := ex.Resp.Header.Values("Sec-WebSocket-Protocol"); len(v) != 0 {
@@ -595,7 +597,7 @@ func TestHandshakeUnhijackableWriter(t *testing.T) {
 	req := httptest.NewRequest("GET", "http://example.com/ws", nil)
 	req.Header.Set("Upgrade", "websocket")
 	req.Header.Set("Connection", "Upgrade")
-	req.Header.Set("Sec-WebSocket-Key", newKey())
+	req.Header.Set("Sec-WebSocket-Key", wstest.NewKey())
 	req.Header.Set("Sec-WebSocket-Version", "13")
 	rec := httptest.NewRecorder()
 	func() {
@@ -620,11 +622,11 @@ func TestHandshakeUnhijackableWriter(t *testing.T) {
 // Rows: C6: bytes before the 101 wait for it; C1, O1, O5.
 func TestHandshakeBufferedBytesNotLost(t *testing.T) {
 	ts, _ := startEcho(t)
-	key := newKey()
+	key := wstest.NewKey()
 	conn := dialTCP(t, ts.Addr)
 	req := strings.Join(handshakeRequest(ts.Addr, "/", key), "\r\n") + "\r\n\r\n"
 	conn.SetWriteDeadline(time.Now().Add(ioTimeout))
-	if _, err := conn.Write(concat([]byte(req), frameBytes(opText, []byte("early")), frameBytes(opPing, []byte("p")))); err != nil {
+	if _, err := conn.Write(wstest.Concat([]byte(req), wstest.FrameBytes(opText, []byte("early")), wstest.FrameBytes(opPing, []byte("p")))); err != nil {
 		t.Fatal(err)
 	}
 	ex := &httpExchange{conn: conn, br: bufio.NewReader(conn)}
@@ -710,7 +712,7 @@ func TestConnOutlivesHTTPServerTimeouts(t *testing.T) {
 func TestSecondHandshakeOnOpenConnIsFrames(t *testing.T) {
 	ts, results := startEcho(t)
 	c := dialWS(t, ts)
-	c.Write([]byte(strings.Join(handshakeRequest(ts.Addr, "/", newKey()), "\r\n") + "\r\n\r\n"))
+	c.Write([]byte(strings.Join(handshakeRequest(ts.Addr, "/", wstest.NewKey()), "\r\n") + "\r\n\r\n"))
 	c.ExpectClose(1002)
 	if res := recv(t, results, "the handler to end"); res.Status != (statusResult{websocket.StatusDropped, ""}) {
 		t.Errorf("GetStatus = %v, want {1006 \"\"}", res.Status)
@@ -725,7 +727,7 @@ func TestHandshakeWhileClosingIsFrames(t *testing.T) {
 	ts, done := startCloser(t, websocket.StatusOK, "")
 	c := dialWS(t, ts)
 	c.ExpectCloseFrame(1000)
-	c.Write([]byte(strings.Join(handshakeRequest(ts.Addr, "/", newKey()), "\r\n") + "\r\n\r\n"))
+	c.Write([]byte(strings.Join(handshakeRequest(ts.Addr, "/", wstest.NewKey()), "\r\n") + "\r\n\r\n"))
 	c.ExpectEOF()
 	res := recv(t, done, "Close")
 	if !errors.Is(res.err, websocket.ErrConnClosed) {

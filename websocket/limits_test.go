@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/wsmachine/wsmachine/websocket"
+
+	"github.com/wsmachine/wsmachine/websocket/internal/wstest"
 )
 
 // The limits that bound what a client can make the server hold (message
@@ -26,21 +28,21 @@ import (
 // Rows: O7, O1; "Frame checks": message too large.
 func TestMaxMessageSize(t *testing.T) {
 	const limit = 1000
-	header := func(f Frame) []byte { return f.Bytes()[:len(f.Bytes())-len(f.Payload)] }
+	header := func(f wstest.Frame) []byte { return f.Bytes()[:len(f.Bytes())-len(f.Payload)] }
 	tests := []struct {
 		name    string
 		limit   int64
 		stream  []byte
 		deliver []byte // nil: refused with 1009
 	}{
-		{"ExactlyTheLimit", limit, Frame{Fin: true, Op: opBinary, Payload: make([]byte, limit)}.Bytes(), make([]byte, limit)},
-		{"OneOverHeaderOnly", limit, header(Frame{Fin: true, Op: opBinary, Payload: make([]byte, limit+1)}), nil},
-		{"Declared2^63-1", limit, header(Frame{Fin: true, Op: opBinary, DeclaredLen: u64(1<<63 - 1)}), nil},
-		{"FragmentsAddUp", limit, concat(Frame{Op: opText, Payload: make([]byte, 600)}.Bytes(),
-			header(Frame{Fin: true, Op: opCont, Payload: make([]byte, 401)})), nil},
-		{"FragmentsExactly", limit, concat(Frame{Op: opBinary, Payload: make([]byte, 600)}.Bytes(),
-			Frame{Fin: true, Op: opCont, Payload: make([]byte, 400)}.Bytes()), make([]byte, limit)},
-		{"DefaultIs16MiB", 0, header(Frame{Fin: true, Op: opBinary, DeclaredLen: u64(16<<20 + 1)}), nil},
+		{"ExactlyTheLimit", limit, wstest.Frame{Fin: true, Op: opBinary, Payload: make([]byte, limit)}.Bytes(), make([]byte, limit)},
+		{"OneOverHeaderOnly", limit, header(wstest.Frame{Fin: true, Op: opBinary, Payload: make([]byte, limit+1)}), nil},
+		{"Declared2^63-1", limit, header(wstest.Frame{Fin: true, Op: opBinary, DeclaredLen: u64(1<<63 - 1)}), nil},
+		{"FragmentsAddUp", limit, wstest.Concat(wstest.Frame{Op: opText, Payload: make([]byte, 600)}.Bytes(),
+			header(wstest.Frame{Fin: true, Op: opCont, Payload: make([]byte, 401)})), nil},
+		{"FragmentsExactly", limit, wstest.Concat(wstest.Frame{Op: opBinary, Payload: make([]byte, 600)}.Bytes(),
+			wstest.Frame{Fin: true, Op: opCont, Payload: make([]byte, 400)}.Bytes()), make([]byte, limit)},
+		{"DefaultIs16MiB", 0, header(wstest.Frame{Fin: true, Op: opBinary, DeclaredLen: u64(16<<20 + 1)}), nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -207,7 +209,7 @@ func TestDeclaredPayloadThatNeverComes(t *testing.T) {
 	done := startReceiver(t, h)
 	c := dialWS(t, startServer(t, h))
 	defer c.Close()
-	c.Write(Frame{Fin: true, Op: opBinary, Payload: []byte("0123456789"), DeclaredLen: u64(8 << 20)}.Bytes())
+	c.Write(wstest.Frame{Fin: true, Op: opBinary, Payload: []byte("0123456789"), DeclaredLen: u64(8 << 20)}.Bytes())
 	r := recv(t, done, "the receive to fail")
 	if !errors.Is(r.err, websocket.ErrConnClosed) || r.status != websocket.StatusDropped {
 		t.Errorf("receive returned %v, GetStatus %d; want an error wrapping ErrConnClosed and StatusDropped", r.err, r.status)

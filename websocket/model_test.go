@@ -20,6 +20,8 @@ import (
 	"pgregory.net/rapid"
 
 	"github.com/wsmachine/wsmachine/model"
+
+	"github.com/wsmachine/wsmachine/websocket/internal/wstest"
 )
 
 // The property test of STATE_MACHINE.md: a real Conn, reached through a
@@ -124,9 +126,9 @@ type harness struct {
 // or, if h.c is a client, a server's, unmasked.
 func (h *harness) frame(fin bool, rsv, op byte, payload []byte, key [4]byte) []byte {
 	if h.client {
-		return serverFrame(fin, rsv, op, payload)
+		return wstest.ServerFrame(fin, rsv, op, payload)
 	}
-	return clientFrame(fin, rsv, op, payload, key)
+	return wstest.ClientFrame(fin, rsv, op, payload, key)
 }
 
 // fatalf fails with the events that led here: a failure that depends on
@@ -557,29 +559,6 @@ func (h *harness) invariants() {
 	}
 }
 
-// clientFrame builds a masked client frame.
-func clientFrame(fin bool, rsv, op byte, payload []byte, key [4]byte) []byte {
-	b0 := op | rsv<<4
-	if fin {
-		b0 |= 0x80
-	}
-	n := len(payload)
-	var out []byte
-	switch {
-	case n < 126:
-		out = []byte{b0, 0x80 | byte(n)}
-	case n < 65536:
-		out = binary.BigEndian.AppendUint16([]byte{b0, 0x80 | 126}, uint16(n))
-	default:
-		out = binary.BigEndian.AppendUint64([]byte{b0, 0x80 | 127}, uint64(n))
-	}
-	out = append(out, key[:]...)
-	start := len(out)
-	out = append(out, payload...)
-	mask(key, 0, out[start:])
-	return out
-}
-
 func genKey(t *rapid.T) [4]byte {
 	var k [4]byte
 	binary.BigEndian.PutUint32(k[:], rapid.Uint32().Draw(t, "key"))
@@ -768,17 +747,17 @@ var deflateOffers = []string{"", "permessage-deflate", "permessage-deflate; clie
 
 // clientViolations are frames that break RFC 6455.
 var clientViolations = []func(key [4]byte) []byte{
-	func(k [4]byte) []byte { return []byte{0x81, 0x02, 'h', 'i'} },                               // unmasked
-	func(k [4]byte) []byte { return clientFrame(true, 4, byte(opText), []byte("x"), k) },         // RSV1
-	func(k [4]byte) []byte { return clientFrame(true, 1, byte(opBinary), nil, k) },               // RSV3
-	func(k [4]byte) []byte { return clientFrame(true, 0, 3, nil, k) },                            // reserved opcode
-	func(k [4]byte) []byte { return clientFrame(true, 0, 0xB, nil, k) },                          // reserved control opcode
-	func(k [4]byte) []byte { return clientFrame(false, 0, byte(opPing), nil, k) },                // fragmented ping
-	func(k [4]byte) []byte { return clientFrame(true, 0, byte(opPing), make([]byte, 126), k) },   // long ping
-	func(k [4]byte) []byte { return clientFrame(true, 0, byte(opContinuation), []byte("c"), k) }, // stray continuation
-	func(k [4]byte) []byte { return clientFrame(true, 0, byte(opClose), []byte{3}, k) },          // 1-byte close
+	func(k [4]byte) []byte { return []byte{0x81, 0x02, 'h', 'i'} },                                      // unmasked
+	func(k [4]byte) []byte { return wstest.ClientFrame(true, 4, byte(opText), []byte("x"), k) },         // RSV1
+	func(k [4]byte) []byte { return wstest.ClientFrame(true, 1, byte(opBinary), nil, k) },               // RSV3
+	func(k [4]byte) []byte { return wstest.ClientFrame(true, 0, 3, nil, k) },                            // reserved opcode
+	func(k [4]byte) []byte { return wstest.ClientFrame(true, 0, 0xB, nil, k) },                          // reserved control opcode
+	func(k [4]byte) []byte { return wstest.ClientFrame(false, 0, byte(opPing), nil, k) },                // fragmented ping
+	func(k [4]byte) []byte { return wstest.ClientFrame(true, 0, byte(opPing), make([]byte, 126), k) },   // long ping
+	func(k [4]byte) []byte { return wstest.ClientFrame(true, 0, byte(opContinuation), []byte("c"), k) }, // stray continuation
+	func(k [4]byte) []byte { return wstest.ClientFrame(true, 0, byte(opClose), []byte{3}, k) },          // 1-byte close
 	func(k [4]byte) []byte {
-		return append(clientFrame(false, 0, byte(opText), []byte("a"), k), clientFrame(true, 0, byte(opText), []byte("b"), k)...)
+		return append(wstest.ClientFrame(false, 0, byte(opText), []byte("a"), k), wstest.ClientFrame(true, 0, byte(opText), []byte("b"), k)...)
 	}, // new message inside a fragmented one
 	func(k [4]byte) []byte { return append([]byte{0x82, 0x80 | 127, 0x80, 0, 0, 0, 0, 0, 0, 1}, k[:]...) }, // top length bit
 	func(k [4]byte) []byte { return append([]byte{0x82, 0x80 | 126, 0, 5}, k[:]...) },                      // non-minimal length
@@ -959,10 +938,10 @@ func TestConnAgreesWithModel(t *testing.T) {
 			},
 			"clientCompressed": h.clientCompressed,
 			"clientPing": func(t *rapid.T) {
-				h.sendBytes(clientFrame(true, 0, byte(opPing), rapid.SliceOfN(rapid.Byte(), 0, 125).Draw(t, "ping"), genKey(t)))
+				h.sendBytes(wstest.ClientFrame(true, 0, byte(opPing), rapid.SliceOfN(rapid.Byte(), 0, 125).Draw(t, "ping"), genKey(t)))
 			},
 			"clientPong": func(t *rapid.T) {
-				h.sendBytes(clientFrame(true, 0, byte(opPong), []byte("unsolicited"), genKey(t)))
+				h.sendBytes(wstest.ClientFrame(true, 0, byte(opPong), []byte("unsolicited"), genKey(t)))
 			},
 			"clientClose": h.clientClose,
 			"clientViolation": func(t *rapid.T) {
@@ -1053,15 +1032,15 @@ func apiCall(ev model.Input, call func(c *Conn) callResult) func(h *harness) {
 }
 
 var abstractEvents = []abstractEvent{
-	{"text", clientBytes(clientFrame(true, 0, byte(opText), []byte("hé"), exhaustiveKey))},
-	{"binary", clientBytes(clientFrame(true, 0, byte(opBinary), []byte{0, 1, 2}, exhaustiveKey))},
-	{"firstFragment", clientBytes(clientFrame(false, 0, byte(opText), []byte("\xe2\x82"), exhaustiveKey))},
-	{"lastFragment", clientBytes(clientFrame(true, 0, byte(opContinuation), []byte("\xac!"), exhaustiveKey))},
-	{"ping", clientBytes(clientFrame(true, 0, byte(opPing), []byte("p"), exhaustiveKey))},
-	{"pong", clientBytes(clientFrame(true, 0, byte(opPong), nil, exhaustiveKey))},
-	{"clientClose", clientBytes(clientFrame(true, 0, byte(opClose), []byte{0x0F, 0xA0, 'b', 'y', 'e'}, exhaustiveKey))},
+	{"text", clientBytes(wstest.ClientFrame(true, 0, byte(opText), []byte("hé"), exhaustiveKey))},
+	{"binary", clientBytes(wstest.ClientFrame(true, 0, byte(opBinary), []byte{0, 1, 2}, exhaustiveKey))},
+	{"firstFragment", clientBytes(wstest.ClientFrame(false, 0, byte(opText), []byte("\xe2\x82"), exhaustiveKey))},
+	{"lastFragment", clientBytes(wstest.ClientFrame(true, 0, byte(opContinuation), []byte("\xac!"), exhaustiveKey))},
+	{"ping", clientBytes(wstest.ClientFrame(true, 0, byte(opPing), []byte("p"), exhaustiveKey))},
+	{"pong", clientBytes(wstest.ClientFrame(true, 0, byte(opPong), nil, exhaustiveKey))},
+	{"clientClose", clientBytes(wstest.ClientFrame(true, 0, byte(opClose), []byte{0x0F, 0xA0, 'b', 'y', 'e'}, exhaustiveKey))},
 	{"unmasked", clientBytes([]byte{0x82, 0x01, 0x00})},
-	{"invalidUTF8", clientBytes(clientFrame(true, 0, byte(opText), []byte("a\xff"), exhaustiveKey))},
+	{"invalidUTF8", clientBytes(wstest.ClientFrame(true, 0, byte(opText), []byte("a\xff"), exhaustiveKey))},
 	{"eof", func(h *harness) {
 		h.step(model.Input{Kind: model.ClientEOF}, func() { h.nc.(*net.TCPConn).CloseWrite() })
 	}},
@@ -1161,7 +1140,7 @@ func TestModelCompressedEdges(t *testing.T) {
 					return callResult{err: err, typ: byte(tp), data: data}
 				})
 			})
-			h.sendWhole(clientFrame(true, 4, op, model.Compress(tt.msg, nil, false), exhaustiveKey))
+			h.sendWhole(wstest.ClientFrame(true, 4, op, model.Compress(tt.msg, nil, false), exhaustiveKey))
 		})
 	}
 }

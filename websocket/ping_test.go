@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/wsmachine/wsmachine/websocket"
+
+	"github.com/wsmachine/wsmachine/websocket/internal/wstest"
 )
 
 // Every ping is answered with a pong carrying its payload.
@@ -25,7 +27,7 @@ func TestPingAnsweredWithSamePayload(t *testing.T) {
 			c.Send(opPing, p)
 			c.ExpectPong(p)
 			// Several pings in one write, each answered in order.
-			c.Write(concat(frameBytes(opPing, []byte("a")), frameBytes(opPing, []byte("b")), frameBytes(opPing, p)))
+			c.Write(wstest.Concat(wstest.FrameBytes(opPing, []byte("a")), wstest.FrameBytes(opPing, []byte("b")), wstest.FrameBytes(opPing, p)))
 			c.ExpectPong([]byte("a"))
 			c.ExpectPong([]byte("b"))
 			c.ExpectPong(p)
@@ -42,7 +44,7 @@ func TestPingBurstAllAnswered(t *testing.T) {
 	c := dialWS(t, ts)
 	var stream []byte
 	for i := range 300 {
-		stream = append(stream, frameBytes(opPing, []byte(fmt.Sprint(i)))...)
+		stream = append(stream, wstest.FrameBytes(opPing, []byte(fmt.Sprint(i)))...)
 	}
 	c.Write(stream)
 	for i := range 300 {
@@ -58,16 +60,16 @@ func TestPingBurstAllAnswered(t *testing.T) {
 func TestPingsInterleavedWithFragmentsAnswered(t *testing.T) {
 	ts, results := startEcho(t)
 	c := dialWS(t, ts)
-	c.Write(fragBytes(false, opText, []byte("one ")))
+	c.Write(wstest.FragBytes(false, opText, []byte("one ")))
 	c.Send(opPing, []byte("ping-1"))
 	c.ExpectPong([]byte("ping-1"))
-	c.Write(fragBytes(false, opCont, []byte("two ")))
+	c.Write(wstest.FragBytes(false, opCont, []byte("two ")))
 	c.Send(opPing, nil)
 	c.ExpectPong(nil)
 	c.Send(opPong, []byte("unsolicited")) // ignored
 	c.Send(opPing, bytes.Repeat([]byte{0xAB}, 125))
 	c.ExpectPong(bytes.Repeat([]byte{0xAB}, 125))
-	c.Write(fragBytes(true, opCont, []byte("three")))
+	c.Write(wstest.FragBytes(true, opCont, []byte("three")))
 	c.ExpectText("one two three")
 	c.SendClose(1000, "")
 	c.ExpectClose(1000)

@@ -7,13 +7,10 @@ package websocket_test
 import (
 	"bufio"
 	"bytes"
-	"crypto/sha1"
-	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -30,6 +27,8 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/wsmachine/wsmachine/websocket"
+
+	"github.com/wsmachine/wsmachine/websocket/internal/wstest"
 )
 
 func TestMain(m *testing.M) {
@@ -53,21 +52,6 @@ const (
 	// says happens "promptly" (answering a ping, noticing a close).
 	promptly = 2 * time.Second
 )
-
-const wsGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-
-func acceptKey(key string) string {
-	h := sha1.Sum([]byte(key + wsGUID))
-	return base64.StdEncoding.EncodeToString(h[:])
-}
-
-func newKey() string {
-	var b [16]byte
-	for i := range b {
-		b[i] = byte(rand.IntN(256))
-	}
-	return base64.StdEncoding.EncodeToString(b[:])
-}
 
 // headerHasToken reports whether any of the comma-separated values of the
 // header contains tok (case-insensitive).
@@ -319,7 +303,7 @@ func dialWS(t testing.TB, ts *testServer, extra ...string) *rawClient {
 
 func dialWSPath(t testing.TB, addr, path string, extra ...string) *rawClient {
 	t.Helper()
-	key := newKey()
+	key := wstest.NewKey()
 	return dialWSLines(t, addr, key, handshakeRequest(addr, path, key, extra...))
 }
 
@@ -349,7 +333,7 @@ func (c *rawClient) checkUpgrade(body []byte, offered bool) {
 	if !headerHasToken(r.Header, "Connection", "upgrade") {
 		c.t.Fatalf("handshake: Connection header %q lacks upgrade", r.Header.Values("Connection"))
 	}
-	if got, want := r.Header.Values("Sec-WebSocket-Accept"), acceptKey(c.Key); len(got) != 1 || got[0] != want {
+	if got, want := r.Header.Values("Sec-WebSocket-Accept"), wstest.AcceptKey(c.Key); len(got) != 1 || got[0] != want {
 		c.t.Fatalf("handshake: Sec-WebSocket-Accept %q, want %q", got, want)
 	}
 	if r.ProtoMajor != 1 || r.ProtoMinor != 1 {
@@ -364,100 +348,6 @@ func (c *rawClient) checkUpgrade(body []byte, offered bool) {
 	if v := r.Header.Values("Sec-WebSocket-Extensions"); len(v) != 0 && !offered {
 		c.t.Fatalf("handshake: unexpected Sec-WebSocket-Extensions %q (no extension was negotiated)", v)
 	}
-}
-
-// Frame is a client frame to encode; zero values give a minimal, masked,
-// non-final frame, so most callers set Fin.
-type Frame struct {
-	Fin     bool
-	Rsv     byte // the three RSV bits as a number 0..7 (RSV1 = 4)
-	Op      byte
-	Payload []byte
-	NoMask  bool     // send unmasked (a protocol violation for a client)
-	Mask    *[4]byte // masking key; nil picks a random one
-	LenForm int      // 0: minimal; 7, 16 or 64: force that length encoding
-	// DeclaredLen, if non-nil, is written as payload length instead of
-	// len(Payload) (the Payload bytes are still appended as they are).
-	DeclaredLen *uint64
-}
-
-// Bytes encodes the frame exactly as described.
-func (f Frame) Bytes() []byte {
-	var b []byte
-	b0 := f.Op & 0x0F
-	if f.Fin {
-		b0 |= 0x80
-	}
-	b0 |= (f.Rsv & 7) << 4
-	b = append(b, b0)
-	var maskBit byte
-	if !f.NoMask {
-		maskBit = 0x80
-	}
-	n := uint64(len(f.Payload))
-	if f.DeclaredLen != nil {
-		n = *f.DeclaredLen
-	}
-	form := f.LenForm
-	if form == 0 {
-		switch {
-		case n <= 125:
-			form = 7
-		case n <= 0xFFFF:
-			form = 16
-		default:
-			form = 64
-		}
-	}
-	switch form {
-	case 7:
-		b = append(b, maskBit|byte(n))
-	case 16:
-		b = append(b, maskBit|126)
-		b = binary.BigEndian.AppendUint16(b, uint16(n))
-	case 64:
-		b = append(b, maskBit|127)
-		b = binary.BigEndian.AppendUint64(b, n)
-	default:
-		panic("bad LenForm")
-	}
-	if f.NoMask {
-		return append(b, f.Payload...)
-	}
-	var key [4]byte
-	if f.Mask != nil {
-		key = *f.Mask
-	} else {
-		binary.BigEndian.PutUint32(key[:], rand.Uint32())
-	}
-	b = append(b, key[:]...)
-	for i, p := range f.Payload {
-		b = append(b, p^key[i%4])
-	}
-	return b
-}
-
-// frameBytes returns a final, masked frame.
-func frameBytes(op byte, payload []byte) []byte {
-	return Frame{Fin: true, Op: op, Payload: payload}.Bytes()
-}
-
-// fragBytes returns a masked frame with the given FIN bit.
-func fragBytes(fin bool, op byte, payload []byte) []byte {
-	return Frame{Fin: fin, Op: op, Payload: payload}.Bytes()
-}
-
-func closePayload(code uint16, reason string) []byte {
-	p := binary.BigEndian.AppendUint16(nil, code)
-	return append(p, reason...)
-}
-
-func concat(parts ...[]byte) []byte {
-	var b []byte
-	for _, p := range parts {
-		b = append(b, p...)
-	}
-	return b
 }
 
 // Write writes b in one call.
@@ -508,7 +398,7 @@ func (c *rawClient) WriteChunks(b []byte, n int) {
 // Send writes one final masked frame.
 func (c *rawClient) Send(op byte, payload []byte) {
 	c.t.Helper()
-	c.Write(frameBytes(op, payload))
+	c.Write(wstest.FrameBytes(op, payload))
 }
 
 func (c *rawClient) SendText(s string) {
@@ -519,7 +409,7 @@ func (c *rawClient) SendText(s string) {
 // SendClose sends a close frame with code and reason.
 func (c *rawClient) SendClose(code uint16, reason string) {
 	c.t.Helper()
-	c.Send(opClose, closePayload(code, reason))
+	c.Send(opClose, wstest.ClosePayload(code, reason))
 }
 
 // Close closes the TCP connection abruptly (no close frame).
@@ -998,17 +888,17 @@ func TestRawClientParserIsStrict(t *testing.T) {
 		name  string
 		bytes []byte
 	}{
-		{"Masked", Frame{Fin: true, Op: opText, Payload: []byte("x")}.Bytes()},
-		{"RSV1", Frame{Fin: true, Rsv: 4, Op: opText, NoMask: true}.Bytes()},
-		{"ReservedOpcode", Frame{Fin: true, Op: 0x3, NoMask: true}.Bytes()},
-		{"NonMinimal16", Frame{Fin: true, Op: opText, Payload: []byte("x"), NoMask: true, LenForm: 16}.Bytes()},
-		{"NonMinimal64", Frame{Fin: true, Op: opText, Payload: []byte("x"), NoMask: true, LenForm: 64}.Bytes()},
-		{"FragmentedPing", Frame{Op: opPing, NoMask: true}.Bytes()},
-		{"LongPong", Frame{Fin: true, Op: opPong, Payload: make([]byte, 126), NoMask: true}.Bytes()},
-		{"Close1Byte", Frame{Fin: true, Op: opClose, Payload: []byte{3}, NoMask: true}.Bytes()},
-		{"Close1005", Frame{Fin: true, Op: opClose, Payload: closePayload(1005, ""), NoMask: true}.Bytes()},
-		{"Close1010", Frame{Fin: true, Op: opClose, Payload: closePayload(1010, ""), NoMask: true}.Bytes()},
-		{"CloseBadReason", Frame{Fin: true, Op: opClose, Payload: closePayload(1000, "\xff"), NoMask: true}.Bytes()},
+		{"Masked", wstest.Frame{Fin: true, Op: opText, Payload: []byte("x")}.Bytes()},
+		{"RSV1", wstest.Frame{Fin: true, Rsv: 4, Op: opText, NoMask: true}.Bytes()},
+		{"ReservedOpcode", wstest.Frame{Fin: true, Op: 0x3, NoMask: true}.Bytes()},
+		{"NonMinimal16", wstest.Frame{Fin: true, Op: opText, Payload: []byte("x"), NoMask: true, LenForm: 16}.Bytes()},
+		{"NonMinimal64", wstest.Frame{Fin: true, Op: opText, Payload: []byte("x"), NoMask: true, LenForm: 64}.Bytes()},
+		{"FragmentedPing", wstest.Frame{Op: opPing, NoMask: true}.Bytes()},
+		{"LongPong", wstest.Frame{Fin: true, Op: opPong, Payload: make([]byte, 126), NoMask: true}.Bytes()},
+		{"Close1Byte", wstest.Frame{Fin: true, Op: opClose, Payload: []byte{3}, NoMask: true}.Bytes()},
+		{"Close1005", wstest.Frame{Fin: true, Op: opClose, Payload: wstest.ClosePayload(1005, ""), NoMask: true}.Bytes()},
+		{"Close1010", wstest.Frame{Fin: true, Op: opClose, Payload: wstest.ClosePayload(1010, ""), NoMask: true}.Bytes()},
+		{"CloseBadReason", wstest.Frame{Fin: true, Op: opClose, Payload: wstest.ClosePayload(1000, "\xff"), NoMask: true}.Bytes()},
 	}
 	for _, b := range bad {
 		t.Run(b.name, func(t *testing.T) {
@@ -1024,7 +914,7 @@ func TestRawClientParserIsStrict(t *testing.T) {
 	}
 	t.Run("GoodFrame", func(t *testing.T) {
 		c, sc := tcpPair(t)
-		sc.Write(Frame{Fin: true, Op: opText, Payload: []byte("ok"), NoMask: true}.Bytes())
+		sc.Write(wstest.Frame{Fin: true, Op: opText, Payload: []byte("ok"), NoMask: true}.Bytes())
 		if f, err := c.ReadFrameTimeout(ioTimeout); err != nil || string(f.Payload) != "ok" {
 			t.Errorf("good frame: %v %v", f, err)
 		}
@@ -1073,20 +963,20 @@ func startHeldConn(t testing.TB) (ts *testServer, conns <-chan *websocket.Conn, 
 // Helper sanity: our own frame encoder produces what RFC 6455 §5.7 shows.
 func TestRawClientEncoderMatchesRFCExamples(t *testing.T) {
 	key := &[4]byte{0x37, 0xfa, 0x21, 0x3d}
-	got := Frame{Fin: true, Op: opText, Payload: []byte("Hello"), Mask: key}.Bytes()
+	got := wstest.Frame{Fin: true, Op: opText, Payload: []byte("Hello"), Mask: key}.Bytes()
 	want := []byte{0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58}
 	if !bytes.Equal(got, want) {
 		t.Errorf("masked Hello = %x, want %x", got, want)
 	}
-	got = Frame{Fin: true, Op: opBinary, Payload: make([]byte, 256), NoMask: true}.Bytes()
+	got = wstest.Frame{Fin: true, Op: opBinary, Payload: make([]byte, 256), NoMask: true}.Bytes()
 	if !bytes.Equal(got[:4], []byte{0x82, 0x7E, 0x01, 0x00}) {
 		t.Errorf("256-byte header = %x", got[:4])
 	}
-	got = Frame{Fin: true, Op: opBinary, Payload: make([]byte, 65536), NoMask: true}.Bytes()
+	got = wstest.Frame{Fin: true, Op: opBinary, Payload: make([]byte, 65536), NoMask: true}.Bytes()
 	if !bytes.Equal(got[:10], []byte{0x82, 0x7F, 0, 0, 0, 0, 0, 1, 0, 0}) {
 		t.Errorf("64KiB header = %x", got[:10])
 	}
-	if binary.BigEndian.Uint16(closePayload(1000, "")) != 1000 || !utf8.ValidString("ok") {
+	if binary.BigEndian.Uint16(wstest.ClosePayload(1000, "")) != 1000 || !utf8.ValidString("ok") {
 		t.Errorf("closePayload broken")
 	}
 }
@@ -1165,7 +1055,7 @@ func (c *rawClient) sendPingsAsync(n int, gap time.Duration) <-chan error {
 	errc := make(chan error, 1)
 	go func() {
 		for i := range n {
-			if err := c.TryWrite(frameBytes(opPing, []byte(fmt.Sprint(i)))); err != nil {
+			if err := c.TryWrite(wstest.FrameBytes(opPing, []byte(fmt.Sprint(i)))); err != nil {
 				errc <- err
 				return
 			}

@@ -14,6 +14,8 @@ import (
 	"testing"
 
 	"github.com/wsmachine/wsmachine/websocket"
+
+	"github.com/wsmachine/wsmachine/websocket/internal/wstest"
 )
 
 // Valid messages of all shapes are echoed intact (fragmented, empty,
@@ -37,30 +39,30 @@ func TestValidMessagesEchoed(t *testing.T) {
 		send []byte
 		want []msg
 	}{
-		{"EmptyText", frameBytes(opText, nil), []msg{{opText, nil}}},
-		{"EmptyBinary", frameBytes(opBinary, nil), []msg{{opBinary, nil}}},
-		{"Len125", frameBytes(opBinary, big(125)), []msg{{opBinary, big(125)}}},
-		{"Len126", frameBytes(opBinary, big(126)), []msg{{opBinary, big(126)}}},
-		{"Len65535", frameBytes(opText, big(65535)), []msg{{opText, big(65535)}}},
-		{"Len65536", frameBytes(opText, big(65536)), []msg{{opText, big(65536)}}},
-		{"OneMiB", frameBytes(opBinary, big(1<<20)), []msg{{opBinary, big(1 << 20)}}},
-		{"BinaryInvalidUTF8IsFine", frameBytes(opBinary, []byte{0xff, 0xfe, 0xc0, 0x80}), []msg{{opBinary, []byte{0xff, 0xfe, 0xc0, 0x80}}}},
-		{"ZeroMaskKey", Frame{Fin: true, Op: opText, Payload: []byte("zero key"), Mask: zeroMask}.Bytes(), []msg{{opText, []byte("zero key")}}},
-		{"ThreeFragments", concat(fragBytes(false, opText, []byte("a")), fragBytes(false, opCont, []byte("b")), fragBytes(true, opCont, []byte("c"))), []msg{{opText, []byte("abc")}}},
-		{"EmptyFragments", concat(fragBytes(false, opBinary, nil), fragBytes(false, opCont, nil), fragBytes(true, opCont, nil)), []msg{{opBinary, nil}}},
-		{"EmptyFinalFragment", concat(fragBytes(false, opText, []byte("x")), fragBytes(true, opCont, nil)), []msg{{opText, []byte("x")}}},
-		{"UTF8SplitAcrossFragments", concat(fragBytes(false, opText, []byte("\xce")), fragBytes(true, opCont, []byte("\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5"))), []msg{{opText, []byte("\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5")}}},
-		{"FourByteCharOverFourFragments", concat(fragBytes(false, opText, []byte("\xf0")), fragBytes(false, opCont, []byte("\x9f")), fragBytes(false, opCont, []byte("\x98")), fragBytes(true, opCont, []byte("\x80"))), []msg{{opText, []byte("😀")}}},
-		{"UTF8Boundaries", frameBytes(opText, []byte("\x00\x7f\xc2\x80\xdf\xbf\xe0\xa0\x80\xed\x9f\xbf\xee\x80\x80\xef\xbf\xbf\xf0\x90\x80\x80\xf4\x8f\xbf\xbf")), []msg{{opText, []byte("\x00\x7f\xc2\x80\xdf\xbf\xe0\xa0\x80\xed\x9f\xbf\xee\x80\x80\xef\xbf\xbf\xf0\x90\x80\x80\xf4\x8f\xbf\xbf")}}},
-		{"FragmentedLargeFrames", concat(fragBytes(false, opBinary, big(70000)), fragBytes(true, opCont, big(300))), []msg{{opBinary, append(big(70000), big(300)...)}}},
+		{"EmptyText", wstest.FrameBytes(opText, nil), []msg{{opText, nil}}},
+		{"EmptyBinary", wstest.FrameBytes(opBinary, nil), []msg{{opBinary, nil}}},
+		{"Len125", wstest.FrameBytes(opBinary, big(125)), []msg{{opBinary, big(125)}}},
+		{"Len126", wstest.FrameBytes(opBinary, big(126)), []msg{{opBinary, big(126)}}},
+		{"Len65535", wstest.FrameBytes(opText, big(65535)), []msg{{opText, big(65535)}}},
+		{"Len65536", wstest.FrameBytes(opText, big(65536)), []msg{{opText, big(65536)}}},
+		{"OneMiB", wstest.FrameBytes(opBinary, big(1<<20)), []msg{{opBinary, big(1 << 20)}}},
+		{"BinaryInvalidUTF8IsFine", wstest.FrameBytes(opBinary, []byte{0xff, 0xfe, 0xc0, 0x80}), []msg{{opBinary, []byte{0xff, 0xfe, 0xc0, 0x80}}}},
+		{"ZeroMaskKey", wstest.Frame{Fin: true, Op: opText, Payload: []byte("zero key"), Mask: zeroMask}.Bytes(), []msg{{opText, []byte("zero key")}}},
+		{"ThreeFragments", wstest.Concat(wstest.FragBytes(false, opText, []byte("a")), wstest.FragBytes(false, opCont, []byte("b")), wstest.FragBytes(true, opCont, []byte("c"))), []msg{{opText, []byte("abc")}}},
+		{"EmptyFragments", wstest.Concat(wstest.FragBytes(false, opBinary, nil), wstest.FragBytes(false, opCont, nil), wstest.FragBytes(true, opCont, nil)), []msg{{opBinary, nil}}},
+		{"EmptyFinalFragment", wstest.Concat(wstest.FragBytes(false, opText, []byte("x")), wstest.FragBytes(true, opCont, nil)), []msg{{opText, []byte("x")}}},
+		{"UTF8SplitAcrossFragments", wstest.Concat(wstest.FragBytes(false, opText, []byte("\xce")), wstest.FragBytes(true, opCont, []byte("\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5"))), []msg{{opText, []byte("\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5")}}},
+		{"FourByteCharOverFourFragments", wstest.Concat(wstest.FragBytes(false, opText, []byte("\xf0")), wstest.FragBytes(false, opCont, []byte("\x9f")), wstest.FragBytes(false, opCont, []byte("\x98")), wstest.FragBytes(true, opCont, []byte("\x80"))), []msg{{opText, []byte("😀")}}},
+		{"UTF8Boundaries", wstest.FrameBytes(opText, []byte("\x00\x7f\xc2\x80\xdf\xbf\xe0\xa0\x80\xed\x9f\xbf\xee\x80\x80\xef\xbf\xbf\xf0\x90\x80\x80\xf4\x8f\xbf\xbf")), []msg{{opText, []byte("\x00\x7f\xc2\x80\xdf\xbf\xe0\xa0\x80\xed\x9f\xbf\xee\x80\x80\xef\xbf\xbf\xf0\x90\x80\x80\xf4\x8f\xbf\xbf")}}},
+		{"FragmentedLargeFrames", wstest.Concat(wstest.FragBytes(false, opBinary, big(70000)), wstest.FragBytes(true, opCont, big(300))), []msg{{opBinary, append(big(70000), big(300)...)}}},
 		{"TenThousandOneByteFragments", func() []byte {
-			b := fragBytes(false, opText, []byte("x"))
+			b := wstest.FragBytes(false, opText, []byte("x"))
 			for range 9998 {
-				b = append(b, fragBytes(false, opCont, []byte("y"))...)
+				b = append(b, wstest.FragBytes(false, opCont, []byte("y"))...)
 			}
-			return append(b, fragBytes(true, opCont, []byte("z"))...)
+			return append(b, wstest.FragBytes(true, opCont, []byte("z"))...)
 		}(), []msg{{opText, []byte("x" + strings.Repeat("y", 9998) + "z")}}},
-		{"ManyMessagesOneWrite", concat(frameBytes(opText, []byte("1")), frameBytes(opBinary, []byte("2")), frameBytes(opText, []byte("3"))), []msg{{opText, []byte("1")}, {opBinary, []byte("2")}, {opText, []byte("3")}}},
+		{"ManyMessagesOneWrite", wstest.Concat(wstest.FrameBytes(opText, []byte("1")), wstest.FrameBytes(opBinary, []byte("2")), wstest.FrameBytes(opText, []byte("3"))), []msg{{opText, []byte("1")}, {opBinary, []byte("2")}, {opText, []byte("3")}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -88,16 +90,16 @@ func TestValidMessagesEchoed(t *testing.T) {
 // into TCP segments.
 // Rows: O1, O5, O6.
 func TestSplitByteStream(t *testing.T) {
-	small := concat(
-		frameBytes(opText, []byte("hello")),
-		frameBytes(opPing, []byte("p1")),
-		fragBytes(false, opBinary, []byte("ab")),
-		frameBytes(opPing, nil),
-		fragBytes(true, opCont, []byte("cd")),
-		frameBytes(opBinary, bytes.Repeat([]byte{7}, 300)),
+	small := wstest.Concat(
+		wstest.FrameBytes(opText, []byte("hello")),
+		wstest.FrameBytes(opPing, []byte("p1")),
+		wstest.FragBytes(false, opBinary, []byte("ab")),
+		wstest.FrameBytes(opPing, nil),
+		wstest.FragBytes(true, opCont, []byte("cd")),
+		wstest.FrameBytes(opBinary, bytes.Repeat([]byte{7}, 300)),
 	)
 	bigPayload := bytes.Repeat([]byte("0123456789"), 7000)
-	bigFrame := frameBytes(opText, bigPayload) // 64-bit length form, 14-byte header
+	bigFrame := wstest.FrameBytes(opText, bigPayload) // 64-bit length form, 14-byte header
 	tests := []struct {
 		name    string
 		stream  []byte
@@ -138,7 +140,7 @@ func TestSplitByteStream(t *testing.T) {
 				}
 			}
 			// A close frame split too.
-			c.WriteChunks(frameBytes(opClose, closePayload(1000, "split")), 1)
+			c.WriteChunks(wstest.FrameBytes(opClose, wstest.ClosePayload(1000, "split")), 1)
 			c.ExpectClose(1000)
 		})
 	}
@@ -175,14 +177,14 @@ func TestRandomlySplitMixedStream(t *testing.T) {
 					if i == 0 {
 						fop = op
 					}
-					stream = append(stream, fragBytes(i == nFrags-1, fop, p)...)
+					stream = append(stream, wstest.FragBytes(i == nFrags-1, fop, p)...)
 					if rng.IntN(4) == 0 {
 						pp := []byte(fmt.Sprint("ping", len(wantPongs)))
-						stream = append(stream, frameBytes(opPing, pp)...)
+						stream = append(stream, wstest.FrameBytes(opPing, pp)...)
 						wantPongs = append(wantPongs, pp)
 					}
 					if rng.IntN(6) == 0 {
-						stream = append(stream, frameBytes(opPong, []byte("ignored"))...)
+						stream = append(stream, wstest.FrameBytes(opPong, []byte("ignored"))...)
 					}
 				}
 				wantMsgs = append(wantMsgs, msg)
@@ -261,13 +263,13 @@ func TestReceiveMessageStreamsFragments(t *testing.T) {
 				c.ReceiveMessage()
 			})
 			c := dialWS(t, ts)
-			c.Write(fragBytes(false, byte(tp), []byte("first ")))
+			c.Write(wstest.FragBytes(false, byte(tp), []byte("first ")))
 			if p := recv(t, first, "the first fragment to reach the handler"); string(p) != "first " {
 				t.Fatalf("handler read %q before the message ended, want %q", p, "first ")
 			}
-			c.Write(fragBytes(false, opCont, []byte("second ")))
-			c.Write(fragBytes(false, opCont, nil))
-			c.Write(fragBytes(true, opCont, []byte("third")))
+			c.Write(wstest.FragBytes(false, opCont, []byte("second ")))
+			c.Write(wstest.FragBytes(false, opCont, nil))
+			c.Write(wstest.FragBytes(true, opCont, []byte("third")))
 			res := recv(t, done, "the message to end")
 			if res.err != nil || res.tp != tp || string(res.data) != "first second third" {
 				t.Fatalf("got %v %q %v, want %v %q <nil>", res.tp, res.data, res.err, tp, "first second third")
@@ -338,7 +340,7 @@ func TestReceiveMessageReaderEOF(t *testing.T) {
 		c.GetStatus()
 	})
 	c := dialWS(t, ts)
-	c.Write(concat(fragBytes(false, opText, []byte("hello ")), fragBytes(false, opCont, nil), fragBytes(true, opCont, []byte("world"))))
+	c.Write(wstest.Concat(wstest.FragBytes(false, opText, []byte("hello ")), wstest.FragBytes(false, opCont, nil), wstest.FragBytes(true, opCont, []byte("world"))))
 	r := recv(t, done, "handler")
 	if string(r.data) != "hello world" || r.err1 != io.EOF || r.err2 != io.EOF {
 		t.Errorf("reader gave %q, %v, then %v; want \"hello world\", io.EOF, io.EOF", r.data, r.err1, r.err2)
@@ -376,11 +378,11 @@ func TestReceiveMessagePartlyReadThenNext(t *testing.T) {
 		c.GetStatus()
 	})
 	c := dialWS(t, ts)
-	c.Write(concat(
-		fragBytes(false, opBinary, []byte("abcdef")),
-		frameBytes(opPing, []byte("mid")),
-		fragBytes(true, opCont, bytes.Repeat([]byte("z"), 70000)),
-		frameBytes(opText, []byte("second")),
+	c.Write(wstest.Concat(
+		wstest.FragBytes(false, opBinary, []byte("abcdef")),
+		wstest.FrameBytes(opPing, []byte("mid")),
+		wstest.FragBytes(true, opCont, bytes.Repeat([]byte("z"), 70000)),
+		wstest.FrameBytes(opText, []byte("second")),
 	))
 	c.ExpectPong([]byte("mid"))
 	r := recv(t, done, "handler")
@@ -424,7 +426,7 @@ func TestStaleReaderDoesNotStealNextMessage(t *testing.T) {
 		c.GetStatus()
 	})
 	c := dialWS(t, ts)
-	c.Write(concat(frameBytes(opText, []byte("first")), frameBytes(opText, []byte("second"))))
+	c.Write(wstest.Concat(wstest.FrameBytes(opText, []byte("first")), wstest.FrameBytes(opText, []byte("second"))))
 	r := recv(t, done, "handler")
 	if len(r.stale) != 0 || r.next != "second" || r.err != nil {
 		t.Errorf("stale reader gave %q (%v), new reader %q (%v); want nothing from the stale reader and the new message intact", r.stale, r.staleErr, r.next, r.err)
@@ -461,11 +463,11 @@ func TestReceiveMessageReaderFailsOnInvalidUTF8(t *testing.T) {
 		done <- result{rest, err}
 	})
 	c := dialWS(t, ts)
-	c.Write(fragBytes(false, opText, []byte("first")))
+	c.Write(wstest.FragBytes(false, opText, []byte("first")))
 	if p := recv(t, got, "the first fragment to reach the handler"); string(p) != "first" {
 		t.Fatalf("handler read %q, want %q", p, "first")
 	}
-	c.Write(fragBytes(false, opCont, []byte("\xff")))
+	c.Write(wstest.FragBytes(false, opCont, []byte("\xff")))
 	c.ExpectClose(1007)
 	res := recv(t, done, "the reader to fail")
 	if !errors.Is(res.err, websocket.ErrConnClosed) {
@@ -486,13 +488,13 @@ func TestReceiveFailsWithErrConnClosedOnViolationMidMessage(t *testing.T) {
 		send func(op byte) []byte
 	}{
 		{"RSVOnSecondFragment", 1002, func(op byte) []byte {
-			return concat(fragBytes(false, op, []byte("a")), Frame{Fin: true, Rsv: 2, Op: opCont, Payload: []byte("b")}.Bytes())
+			return wstest.Concat(wstest.FragBytes(false, op, []byte("a")), wstest.Frame{Fin: true, Rsv: 2, Op: opCont, Payload: []byte("b")}.Bytes())
 		}},
 		{"NewMessageInsideFragmented", 1002, func(op byte) []byte {
-			return concat(fragBytes(false, op, []byte("a")), frameBytes(op, []byte("b")))
+			return wstest.Concat(wstest.FragBytes(false, op, []byte("a")), wstest.FrameBytes(op, []byte("b")))
 		}},
 		{"UnmaskedSecondFragment", 1002, func(op byte) []byte {
-			return concat(fragBytes(false, op, []byte("a")), Frame{Fin: true, Op: opCont, Payload: []byte("b"), NoMask: true}.Bytes())
+			return wstest.Concat(wstest.FragBytes(false, op, []byte("a")), wstest.Frame{Fin: true, Op: opCont, Payload: []byte("b"), NoMask: true}.Bytes())
 		}},
 	}
 	for _, v := range violations {
@@ -533,21 +535,21 @@ func TestReceiveTextLimits(t *testing.T) {
 		want    string
 		wantErr error
 	}{
-		{"Fits", frameBytes(opText, []byte("hello")), 10, "hello", nil},
-		{"ExactlyMax", frameBytes(opText, []byte("0123456789")), 10, "0123456789", nil},
-		{"Empty", frameBytes(opText, nil), 0, "", nil},
-		{"EmptyWithRoom", frameBytes(opText, nil), 5, "", nil},
-		{"TooLong", frameBytes(opText, []byte("hello world!")), 5, "hello", websocket.ErrTooLarge},
-		{"MaxZero", frameBytes(opText, []byte("a")), 0, "", websocket.ErrTooLarge},
-		{"TooLongFragmented", concat(fragBytes(false, opText, []byte("hello ")), fragBytes(false, opCont, []byte("world")), fragBytes(true, opCont, []byte("!!!"))), 8, "hello wo", websocket.ErrTooLarge},
-		{"CutBeforeMultibyte", frameBytes(opText, []byte("ab€")), 4, "ab", websocket.ErrTooLarge},
-		{"CutInsideSecondChar", frameBytes(opText, []byte("€€")), 5, "€", websocket.ErrTooLarge},
-		{"CutInsideFirstChar", frameBytes(opText, []byte("😀")), 3, "", websocket.ErrTooLarge},
-		{"MultibyteFitsExactly", frameBytes(opText, []byte("€")), 3, "€", nil},
-		{"MultibyteSplitAcrossFragmentsFits", concat(fragBytes(false, opText, []byte("\xe2\x82")), fragBytes(true, opCont, []byte("\xac"))), 3, "€", nil},
-		{"LargeTruncated", frameBytes(opText, bytes.Repeat([]byte("x"), 100000)), 10, "xxxxxxxxxx", websocket.ErrTooLarge},
-		{"Binary", frameBytes(opBinary, []byte("bin")), 10, "", websocket.ErrMessageType},
-		{"FragmentedBinary", concat(fragBytes(false, opBinary, []byte("b")), fragBytes(true, opCont, []byte("in"))), 10, "", websocket.ErrMessageType},
+		{"Fits", wstest.FrameBytes(opText, []byte("hello")), 10, "hello", nil},
+		{"ExactlyMax", wstest.FrameBytes(opText, []byte("0123456789")), 10, "0123456789", nil},
+		{"Empty", wstest.FrameBytes(opText, nil), 0, "", nil},
+		{"EmptyWithRoom", wstest.FrameBytes(opText, nil), 5, "", nil},
+		{"TooLong", wstest.FrameBytes(opText, []byte("hello world!")), 5, "hello", websocket.ErrTooLarge},
+		{"MaxZero", wstest.FrameBytes(opText, []byte("a")), 0, "", websocket.ErrTooLarge},
+		{"TooLongFragmented", wstest.Concat(wstest.FragBytes(false, opText, []byte("hello ")), wstest.FragBytes(false, opCont, []byte("world")), wstest.FragBytes(true, opCont, []byte("!!!"))), 8, "hello wo", websocket.ErrTooLarge},
+		{"CutBeforeMultibyte", wstest.FrameBytes(opText, []byte("ab€")), 4, "ab", websocket.ErrTooLarge},
+		{"CutInsideSecondChar", wstest.FrameBytes(opText, []byte("€€")), 5, "€", websocket.ErrTooLarge},
+		{"CutInsideFirstChar", wstest.FrameBytes(opText, []byte("😀")), 3, "", websocket.ErrTooLarge},
+		{"MultibyteFitsExactly", wstest.FrameBytes(opText, []byte("€")), 3, "€", nil},
+		{"MultibyteSplitAcrossFragmentsFits", wstest.Concat(wstest.FragBytes(false, opText, []byte("\xe2\x82")), wstest.FragBytes(true, opCont, []byte("\xac"))), 3, "€", nil},
+		{"LargeTruncated", wstest.FrameBytes(opText, bytes.Repeat([]byte("x"), 100000)), 10, "xxxxxxxxxx", websocket.ErrTooLarge},
+		{"Binary", wstest.FrameBytes(opBinary, []byte("bin")), 10, "", websocket.ErrMessageType},
+		{"FragmentedBinary", wstest.Concat(wstest.FragBytes(false, opBinary, []byte("b")), wstest.FragBytes(true, opCont, []byte("in"))), 10, "", websocket.ErrMessageType},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -567,7 +569,7 @@ func TestReceiveTextLimits(t *testing.T) {
 				c.GetStatus()
 			})
 			c := dialWS(t, ts)
-			c.Write(concat(tc.send, frameBytes(opText, []byte("next"))))
+			c.Write(wstest.Concat(tc.send, wstest.FrameBytes(opText, []byte("next"))))
 			r := recv(t, done, "ReceiveText")
 			if r.s != tc.want || !errors.Is(r.err, tc.wantErr) || (tc.wantErr == nil && r.err != nil) {
 				t.Errorf("ReceiveText(%d) = %q, %v; want %q, %v", tc.max, r.s, r.err, tc.want, tc.wantErr)
@@ -599,16 +601,16 @@ func TestReceiveBinaryLimits(t *testing.T) {
 		want    []byte
 		wantErr error
 	}{
-		{"Fits", frameBytes(opBinary, seq(5)), 10, seq(5), nil},
-		{"ExactlyBuf", frameBytes(opBinary, seq(10)), 10, seq(10), nil},
-		{"Empty", frameBytes(opBinary, nil), 10, nil, nil},
-		{"EmptyIntoEmptyBuf", frameBytes(opBinary, nil), 0, nil, nil},
-		{"OneByteIntoEmptyBuf", frameBytes(opBinary, seq(1)), 0, nil, websocket.ErrTooLarge},
-		{"TooLong", frameBytes(opBinary, seq(11)), 10, seq(10), websocket.ErrTooLarge},
-		{"TooLongFragmented", concat(fragBytes(false, opBinary, seq(5)), fragBytes(false, opCont, seq(5)), fragBytes(true, opCont, seq(10))), 8, append(seq(5), seq(3)...), websocket.ErrTooLarge},
-		{"FragmentedFits", concat(fragBytes(false, opBinary, seq(3)), fragBytes(true, opCont, seq(3))), 6, append(seq(3), seq(3)...), nil},
-		{"LargeTruncated", frameBytes(opBinary, seq(100000)), 16, seq(16), websocket.ErrTooLarge},
-		{"Text", frameBytes(opText, []byte("text")), 10, nil, websocket.ErrMessageType},
+		{"Fits", wstest.FrameBytes(opBinary, seq(5)), 10, seq(5), nil},
+		{"ExactlyBuf", wstest.FrameBytes(opBinary, seq(10)), 10, seq(10), nil},
+		{"Empty", wstest.FrameBytes(opBinary, nil), 10, nil, nil},
+		{"EmptyIntoEmptyBuf", wstest.FrameBytes(opBinary, nil), 0, nil, nil},
+		{"OneByteIntoEmptyBuf", wstest.FrameBytes(opBinary, seq(1)), 0, nil, websocket.ErrTooLarge},
+		{"TooLong", wstest.FrameBytes(opBinary, seq(11)), 10, seq(10), websocket.ErrTooLarge},
+		{"TooLongFragmented", wstest.Concat(wstest.FragBytes(false, opBinary, seq(5)), wstest.FragBytes(false, opCont, seq(5)), wstest.FragBytes(true, opCont, seq(10))), 8, append(seq(5), seq(3)...), websocket.ErrTooLarge},
+		{"FragmentedFits", wstest.Concat(wstest.FragBytes(false, opBinary, seq(3)), wstest.FragBytes(true, opCont, seq(3))), 6, append(seq(3), seq(3)...), nil},
+		{"LargeTruncated", wstest.FrameBytes(opBinary, seq(100000)), 16, seq(16), websocket.ErrTooLarge},
+		{"Text", wstest.FrameBytes(opText, []byte("text")), 10, nil, websocket.ErrMessageType},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -634,7 +636,7 @@ func TestReceiveBinaryLimits(t *testing.T) {
 				c.GetStatus()
 			})
 			c := dialWS(t, ts)
-			c.Write(concat(tc.send, frameBytes(opText, []byte("next"))))
+			c.Write(wstest.Concat(tc.send, wstest.FrameBytes(opText, []byte("next"))))
 			r := recv(t, done, "ReceiveBinary")
 			if r.n < 0 || r.n > len(r.buf) || !bytes.Equal(r.buf[:max(0, min(r.n, len(r.buf)))], tc.want) || r.n != len(tc.want) ||
 				!errors.Is(r.err, tc.wantErr) || (tc.wantErr == nil && r.err != nil) {
@@ -691,7 +693,7 @@ func TestHugeDeclaredLengthIsStreamed(t *testing.T) {
 		done <- err
 	}})
 	c := dialWS(t, ts)
-	c.Write(Frame{Fin: true, Op: opBinary, Payload: []byte("0123456789abcdef"), DeclaredLen: u64(1 << 40)}.Bytes())
+	c.Write(wstest.Frame{Fin: true, Op: opBinary, Payload: []byte("0123456789abcdef"), DeclaredLen: u64(1 << 40)}.Bytes())
 	if p := recv(t, first, "the first bytes of a 1 TiB frame"); string(p) != "0123456789" {
 		t.Errorf("handler read %q, want 0123456789", p)
 	}

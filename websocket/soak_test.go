@@ -19,6 +19,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/wsmachine/wsmachine/websocket/internal/wstest"
 )
 
 var (
@@ -161,12 +163,12 @@ func soakClient(addr string, r *rand.Rand, end time.Time, stop chan struct{}, st
 	key := [4]byte{byte(r.Uint32()), 1, 2, 3}
 	switch r.IntN(10) {
 	case 0: // drop TCP in the middle of a message
-		frame := clientFrame(true, 0, byte(opBinary), make([]byte, 1000), key)
+		frame := wstest.ClientFrame(true, 0, byte(opBinary), make([]byte, 1000), key)
 		nc.Write(frame[:r.IntN(len(frame))])
 		stats.fail("misbehaving: dropped")
 		return
 	case 1: // stall in the middle of a frame until the end
-		frame := clientFrame(true, 0, byte(opText), []byte("stalled"), key)
+		frame := wstest.ClientFrame(true, 0, byte(opText), []byte("stalled"), key)
 		nc.Write(frame[:r.IntN(len(frame))])
 		<-stop
 		stats.fail("misbehaving: stalled")
@@ -203,7 +205,7 @@ func soakClient(addr string, r *rand.Rand, end time.Time, stop chan struct{}, st
 				payload[i] = byte(r.Uint32())
 			}
 		}
-		if _, err := nc.Write(clientFrame(true, 0, op, payload, key)); err != nil {
+		if _, err := nc.Write(wstest.ClientFrame(true, 0, op, payload, key)); err != nil {
 			stats.fail("write")
 			stats.mismatch.Add(1)
 			return
@@ -217,7 +219,7 @@ func soakClient(addr string, r *rand.Rand, end time.Time, stop chan struct{}, st
 		stats.echoed.Add(1)
 	}
 	// Clean close handshake.
-	nc.Write(clientFrame(true, 0, byte(opClose), []byte{0x03, 0xE8}, key))
+	nc.Write(wstest.ClientFrame(true, 0, byte(opClose), []byte{0x03, 0xE8}, key))
 	if op, _, err := readServerMessage(br); err != nil || op != byte(opClose) {
 		stats.fail("close")
 		stats.mismatch.Add(1)

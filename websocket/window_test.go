@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/wsmachine/wsmachine/websocket"
+
+	"github.com/wsmachine/wsmachine/websocket/internal/wstest"
 )
 
 // inflateWithin inflates a raw DEFLATE stream that ends at a sync flush
@@ -286,7 +288,7 @@ func TestServerWindowBits(t *testing.T) {
 			}
 			var history []byte
 			for i, msg := range msgs {
-				c.Write(frameBytes(opBinary, msg))
+				c.Write(wstest.FrameBytes(opBinary, msg))
 				f := c.ReadFrame()
 				if !f.Rsv1 || !f.Fin {
 					t.Fatalf("message %d: echo not compressed in one frame (RSV1 %v, FIN %v)", i, f.Rsv1, f.Fin)
@@ -377,7 +379,7 @@ func TestDialClientWindowBits(t *testing.T) {
 					return
 				}
 				fmt.Fprintf(nc, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\nSec-WebSocket-Extensions: %s\r\n\r\n",
-					acceptKey(req.Header.Get("Sec-WebSocket-Key")), tt.answer)
+					wstest.AcceptKey(req.Header.Get("Sec-WebSocket-Key")), tt.answer)
 				offer := strings.Join(req.Header.Values("Sec-WebSocket-Extensions"), ", ")
 				var history []byte
 				for range msgs {
