@@ -42,10 +42,16 @@ func browser(t *testing.T) context.Context {
 // pageResults opens url and returns window.results once window.done.
 func pageResults(t *testing.T, ctx context.Context, url string) []string {
 	t.Helper()
+	return pageResultsWithin(t, ctx, url, 90*time.Second)
+}
+
+// pageResultsWithin is pageResults waiting up to timeout for window.done.
+func pageResultsWithin(t *testing.T, ctx context.Context, url string, timeout time.Duration) []string {
+	t.Helper()
 	if err := chromedp.Do(ctx, chromedp.Navigate(url)); err != nil {
 		t.Fatalf("opening %s in Chromium: %v", url, err)
 	}
-	_, err := chromedp.Run(ctx, chromedp.Poll[bool]("window.done === true", chromedp.WithPollingTimeout(90*time.Second)))
+	_, err := chromedp.Run(ctx, chromedp.Poll[bool]("window.done === true", chromedp.WithPollingTimeout(timeout)))
 	results, rerr := chromedp.Run(ctx, chromedp.Evaluate[[]string]("window.results"))
 	if err != nil || rerr != nil {
 		t.Fatalf("%s in Chromium: %v, %v (results so far: %q)", url, err, rerr, results)

@@ -662,10 +662,8 @@ func (gwsEcho) OnMessage(c *gws.Conn, m *gws.Message) {
 
 // startNodeServer: Node's ws (node_server.mjs).
 func startNodeServer(t *testing.T, deflate, tlsOn bool) *echoServer {
-	const install = "install Node.js, then `npm ci` in websocket/testdata/peers (make deps)"
-	if _, err := os.Stat(filepath.Join("testdata", "peers", "node_modules", "ws")); err != nil {
-		t.Fatalf("the ws package is not installed: %s", install)
-	}
+	const install = nodeInstall
+	requireNodeWS(t)
 	return startScriptServer(t, install, "node", "node_server.mjs", deflate, tlsOn)
 }
 

@@ -6,14 +6,11 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/chromedp/chromedp"
 
 	"github.com/wsmachine/wsmachine/websocket"
 )
@@ -75,14 +72,12 @@ func TestPeersCompressedMessagesAtTheLimit(t *testing.T) {
 			}
 		}},
 		{"node-ws", func(t *testing.T) func(t *testing.T, addr, mode string) []string {
-			const install = "install Node.js, then `npm ci` in websocket/testdata/peers (make deps)"
+			const install = nodeInstall
 			path, err := exec.LookPath("node")
 			if err != nil {
 				t.Fatalf("node not found (%v): %s", err, install)
 			}
-			if _, err := os.Stat(filepath.Join("testdata", "peers", "node_modules", "ws")); err != nil {
-				t.Fatalf("the ws package is not installed: %s", install)
-			}
+			requireNodeWS(t)
 			return func(t *testing.T, addr, mode string) []string {
 				return runPeerScript(t, path, "node_client.mjs", mode, "ws://"+addr+"/ws/"+mode, "limit")
 			}
@@ -90,7 +85,10 @@ func TestPeersCompressedMessagesAtTheLimit(t *testing.T) {
 		{"chromium", func(t *testing.T) func(t *testing.T, addr, mode string) []string {
 			ctx := browser(t) // one for both modes
 			return func(t *testing.T, addr, mode string) []string {
-				return pageLimitResults(t, ctx, "http://"+addr+"/?mode="+mode+"&checks=limit")
+				// Room for the limit checks, which take a while in the browser (16 MiB
+				// messages of random bytes, five of them, each made, hashed and
+				// compressed there).
+				return pageResultsWithin(t, ctx, "http://"+addr+"/?mode="+mode+"&checks=limit", 3*time.Minute)
 			}
 		}},
 	}
@@ -178,22 +176,6 @@ func runPeerScript(t *testing.T, path string, args ...string) []string {
 		t.Errorf("%s %s exited with %d: %s", path, args[0], code, stderr.Bytes())
 	}
 	return lines
-}
-
-// pageLimitResults is pageResults with room for the limit checks, which
-// take a while in the browser (16 MiB messages of random bytes, five of
-// them, each made, hashed and compressed there).
-func pageLimitResults(t *testing.T, ctx context.Context, url string) []string {
-	t.Helper()
-	if err := chromedp.Do(ctx, chromedp.Navigate(url)); err != nil {
-		t.Fatalf("opening %s in Chromium: %v", url, err)
-	}
-	_, err := chromedp.Run(ctx, chromedp.Poll[bool]("window.done === true", chromedp.WithPollingTimeout(3*time.Minute)))
-	results, rerr := chromedp.Run(ctx, chromedp.Evaluate[[]string]("window.results"))
-	if err != nil || rerr != nil {
-		t.Fatalf("%s in Chromium: %v, %v (results so far: %q)", url, err, rerr, results)
-	}
-	return results
 }
 
 // connections returns the connections proxied so far, in the order they

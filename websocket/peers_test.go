@@ -307,15 +307,25 @@ func checkTakeover(t *testing.T, runs map[string]*peerRun) {
 	}
 }
 
+// nodeInstall says how to get what the Node.js peers need.
+const nodeInstall = "install Node.js, then `npm ci` in websocket/testdata/peers (make deps)"
+
+// requireNodeWS fails t unless Node's ws package is installed in
+// testdata/peers.
+func requireNodeWS(t testing.TB) {
+	t.Helper()
+	if _, err := os.Stat(filepath.Join("testdata", "peers", "node_modules", "ws")); err != nil {
+		t.Fatalf("the ws package is not installed: %s", nodeInstall)
+	}
+}
+
 // Node.js's ws package (testdata/peers/package-lock.json), with
 // perMessageDeflate.
 // Rows: C1, O1, O3, O6, O10, K4.
 func TestPeerNodeWS(t *testing.T) {
 	t.Parallel()
-	const install = "install Node.js, then `npm ci` in websocket/testdata/peers (make deps)"
-	if _, err := os.Stat(filepath.Join("testdata", "peers", "node_modules", "ws")); err != nil {
-		t.Fatalf("the ws package is not installed: %s", install)
-	}
+	const install = nodeInstall
+	requireNodeWS(t)
 	runPeer(t, install, "node", "node_client.mjs")
 }
 

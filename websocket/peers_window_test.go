@@ -2,9 +2,7 @@ package websocket_test
 
 import (
 	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -76,14 +74,12 @@ func TestPeersWindowBits(t *testing.T) {
 			return debianPython, "python_client.py"
 		}, []bits{{10, 10}, {8, 9}}},
 		{"node-ws", func(t *testing.T) (string, string) {
-			const install = "install Node.js, then `npm ci` in websocket/testdata/peers (make deps)"
+			const install = nodeInstall
 			path, err := exec.LookPath("node")
 			if err != nil {
 				t.Fatalf("node not found (%v): %s", err, install)
 			}
-			if _, err := os.Stat(filepath.Join("testdata", "peers", "node_modules", "ws")); err != nil {
-				t.Fatalf("the ws package is not installed: %s", install)
-			}
+			requireNodeWS(t)
 			return path, "node_client.mjs"
 		}, []bits{{10, 10}, {8, 8}}},
 	}
