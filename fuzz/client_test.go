@@ -3,8 +3,6 @@ package fuzz
 import (
 	"bufio"
 	"context"
-	"crypto/sha1"
-	"encoding/base64"
 	"io"
 	"net"
 	"net/http"
@@ -99,9 +97,8 @@ func newClientSession(t fataler, mode websocket.CompressionMode) *session {
 		nc.Close()
 		t.Fatalf("reading the client's request: %v", err)
 	}
-	sum := sha1.Sum([]byte(req.Header.Get("Sec-WebSocket-Key") + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
 	resp := "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " +
-		base64.StdEncoding.EncodeToString(sum[:]) + "\r\n"
+		acceptFor(req.Header.Get("Sec-WebSocket-Key")) + "\r\n"
 	var answer []string
 	if a := dialAnswer[mode]; a != "" {
 		answer = []string{a}
