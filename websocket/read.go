@@ -205,7 +205,7 @@ func (c *Conn) startMessage() error {
 		}
 	}
 	for {
-		if err := c.stepErr(evReceive); err != nil {
+		if err := c.allowed(evReceive); err != nil {
 			return err // it ended or started closing while we waited (K10, T1, T2)
 		}
 		if c.rd.ready {
