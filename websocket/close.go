@@ -72,7 +72,11 @@ func (c *Conn) finish(tcp tcpEffect, awaitClose bool) {
 			c.nc.SetReadDeadline(time.Now().Add(lingerTimeout))
 			io.CopyN(io.Discard, c.nc, lingerMax)
 		} else if c.raw != nil {
-			c.discardArrived()
+			// After a clean closing handshake the peer sends nothing
+			// more; after anything else (K5–K8, O8, O9) it may have,
+			// since the last read, and bytes left unread would turn
+			// the close into a reset that destroys what we sent last.
+			c.discardArrived(tcp != tcpCloseAfterServer)
 		}
 		c.nc.Close()
 	}

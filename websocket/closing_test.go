@@ -946,3 +946,40 @@ func TestCloseTimeoutNotRunningWhileOpen(t *testing.T) {
 	c.SendClose(1000, "")
 	c.ExpectClose(1000)
 }
+
+// A client that breaks the protocol while we are closing (K5) is dropped
+// at once, but without a reset: bytes it sent after its last frame that
+// we read, after our last read of the socket, are read and dropped
+// before the close, or they would turn it into a reset that destroys
+// what we sent last (our close frame, here with 256 KiB before it, still
+// on its way when the client starts reading).
+// Rows: K5.
+func TestViolationWhileClosingIsNotAReset(t *testing.T) {
+	t.Parallel()
+	closeNow := make(chan struct{})
+	status := make(chan websocket.Status, 1)
+	big := make([]byte, 256<<10)
+	ts := startHandler(t, func(c *websocket.Conn) {
+		c.SendBinary(big)
+		<-closeNow
+		c.Close(websocket.StatusOK, "")
+		code, _ := c.GetStatus()
+		status <- code
+	})
+	c := dialWS(t, ts)
+	defer c.Close()
+	// A message the handler never receives, then an invalid close frame:
+	// the background reader takes them in and stops at the message.
+	c.Write(wstest.Concat(wstest.FrameBytes(opBinary, []byte("unread")), wstest.FrameBytes(opClose, []byte{0x00, 0x9a})))
+	time.Sleep(100 * time.Millisecond)
+	// More frames, which nobody reads until Close makes the reader go on.
+	c.Write(wstest.FrameBytes(opText, []byte("after the close frame")))
+	time.Sleep(100 * time.Millisecond)
+	close(closeNow)
+	if code := recv(t, status, "the end of the connection"); code != websocket.StatusDropped {
+		t.Fatalf("GetStatus %d, want StatusDropped (K5)", code)
+	}
+	c.ExpectBinary(big)
+	c.ExpectCloseFrame(1000)
+	c.ExpectEOF()
+}

@@ -103,11 +103,12 @@ func (c *Conn) fillFromFD(fd uintptr) bool {
 }
 
 // discardArrived reads and discards what the socket holds, up to
-// lingerMax bytes, without waiting for more. If the last read left the
-// socket empty, it has nothing to do: a client sends nothing after its
-// close frame, and its FIN does not turn our close into a reset.
-func (c *Conn) discardArrived() {
-	if !c.raw.unread.Load() {
+// lingerMax bytes, without waiting for more. Unless always, it trusts the
+// last read: if that left the socket empty there is nothing to do, as
+// after a clean closing handshake, when a client sends nothing after its
+// close frame and its FIN does not turn our close into a reset.
+func (c *Conn) discardArrived(always bool) {
+	if !always && !c.raw.unread.Load() {
 		return
 	}
 	buf := readBuffers.Get().(*[]byte)

@@ -10,4 +10,4 @@ type rawIO struct{}
 func (c *Conn) useRawIO()                  {}
 func (c *Conn) fillRaw() (int, error)      { panic("unreachable") }
 func (c *Conn) writeRaw(a, b []byte) error { panic("unreachable") }
-func (c *Conn) discardArrived()            { panic("unreachable") }
+func (c *Conn) discardArrived(bool)        { panic("unreachable") }
