@@ -279,6 +279,12 @@ func rawServer(t *testing.T, serve func(nc net.Conn, br *bufio.Reader)) string {
 // rawServerExtensions is rawServer answering with extensions as
 // Sec-WebSocket-Extensions, if not "".
 func rawServerExtensions(t *testing.T, extensions string, serve func(nc net.Conn, br *bufio.Reader)) string {
+	return rawServerRequest(t, extensions, func(nc net.Conn, br *bufio.Reader, _ *http.Request) { serve(nc, br) })
+}
+
+// rawServerRequest is rawServerExtensions handing serve the client's
+// request too.
+func rawServerRequest(t *testing.T, extensions string, serve func(nc net.Conn, br *bufio.Reader, req *http.Request)) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -302,7 +308,7 @@ func rawServerExtensions(t *testing.T, extensions string, serve func(nc net.Conn
 		}
 		fmt.Fprintf(nc, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n%s\r\n",
 			wstest.AcceptKey(req.Header.Get("Sec-WebSocket-Key")), extensions)
-		serve(nc, br)
+		serve(nc, br, req)
 	}()
 	return "ws://" + ln.Addr().String() + "/"
 }

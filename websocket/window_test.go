@@ -359,27 +359,8 @@ func TestDialClientWindowBits(t *testing.T) {
 				inflErr error
 			}
 			frames := make(chan got, 8)
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			done := make(chan struct{})
-			t.Cleanup(func() { ln.Close(); <-done })
 			msgs := windowMessages()
-			go func() {
-				defer close(done)
-				nc, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				defer nc.Close()
-				br := bufio.NewReader(nc)
-				req, err := http.ReadRequest(br)
-				if err != nil {
-					return
-				}
-				fmt.Fprintf(nc, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\nSec-WebSocket-Extensions: %s\r\n\r\n",
-					wstest.AcceptKey(req.Header.Get("Sec-WebSocket-Key")), tt.answer)
+			url := rawServerRequest(t, tt.answer, func(nc net.Conn, br *bufio.Reader, req *http.Request) {
 				offer := strings.Join(req.Header.Values("Sec-WebSocket-Extensions"), ", ")
 				var history []byte
 				for range msgs {
@@ -400,10 +381,10 @@ func TestDialClientWindowBits(t *testing.T) {
 					history = append(history, msg...)
 					frames <- got{offer, msg, rsv1, err}
 				}
-			}()
+			})
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			c, _, err := websocket.Dial(ctx, "ws://"+ln.Addr().String()+"/", &websocket.DialOptions{Compression: tt.mode, CloseTimeout: time.Second})
+			c, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{Compression: tt.mode, CloseTimeout: time.Second})
 			if err != nil {
 				t.Fatalf("Dial: %v", err)
 			}

@@ -120,17 +120,22 @@ func (w *messageWriter) keep(from int, more []byte) {
 	w.n += copy(payload[w.n:], more)
 }
 
+// usable is why Write and ReadFrom may not add to the message, if they may
+// not: the writer is closed, its message given up, or the connection has
+// started closing (even bytes that would only be buffered are refused).
+func (w *messageWriter) usable() error {
+	switch {
+	case w.closed:
+		return errWriterClosed
+	case w.failed != nil:
+		return w.failed
+	}
+	return w.c.allowed(evSend)
+}
+
 // Write adds p to the message; see [Conn.SendMessage].
 func (w *messageWriter) Write(p []byte) (int, error) {
-	if w.closed {
-		return 0, errWriterClosed
-	}
-	if w.failed != nil {
-		return 0, w.failed
-	}
-	// Even bytes that would only be buffered are refused once the
-	// connection has started closing.
-	if err := w.c.allowed(evSend); err != nil {
+	if err := w.usable(); err != nil {
 		return 0, err
 	}
 	n, refused, err := w.write(p)
@@ -182,13 +187,7 @@ func (w *messageWriter) write(p []byte) (n int, refused bool, err error) {
 // one needs no other buffer. If r fails, or yields invalid UTF-8 for
 // Text, the message is given up (see [Conn.SendMessage]).
 func (w *messageWriter) ReadFrom(r io.Reader) (n int64, err error) {
-	if w.closed {
-		return 0, errWriterClosed
-	}
-	if w.failed != nil {
-		return 0, w.failed
-	}
-	if err := w.c.allowed(evSend); err != nil {
+	if err := w.usable(); err != nil {
 		return 0, err
 	}
 	for {

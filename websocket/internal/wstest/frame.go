@@ -89,42 +89,12 @@ func FragBytes(fin bool, op byte, payload []byte) []byte {
 // ClientFrame builds a client frame, masked with key, its length in the
 // minimal encoding.
 func ClientFrame(fin bool, rsv, op byte, payload []byte, key [4]byte) []byte {
-	b0 := op | rsv<<4
-	if fin {
-		b0 |= 0x80
-	}
-	var out []byte
-	switch n := len(payload); {
-	case n < 126:
-		out = []byte{b0, 0x80 | byte(n)}
-	case n < 1<<16:
-		out = binary.BigEndian.AppendUint16([]byte{b0, 0x80 | 126}, uint16(n))
-	default:
-		out = binary.BigEndian.AppendUint64([]byte{b0, 0x80 | 127}, uint64(n))
-	}
-	out = append(out, key[:]...)
-	for i, b := range payload {
-		out = append(out, b^key[i%4])
-	}
-	return out
+	return Frame{Fin: fin, Rsv: rsv, Op: op, Payload: payload, Mask: &key}.Bytes()
 }
 
 // ServerFrame builds an unmasked frame, as a server sends it.
 func ServerFrame(fin bool, rsv, op byte, payload []byte) []byte {
-	b0 := op | rsv<<4
-	if fin {
-		b0 |= 0x80
-	}
-	var out []byte
-	switch n := len(payload); {
-	case n < 126:
-		out = []byte{b0, byte(n)}
-	case n < 65536:
-		out = binary.BigEndian.AppendUint16([]byte{b0, 126}, uint16(n))
-	default:
-		out = binary.BigEndian.AppendUint64([]byte{b0, 127}, uint64(n))
-	}
-	return append(out, payload...)
+	return Frame{Fin: fin, Rsv: rsv, Op: op, Payload: payload, NoMask: true}.Bytes()
 }
 
 // ClosePayload is the payload of a close frame: code, then reason.
