@@ -52,7 +52,7 @@ func (c *Conn) resumeRead() {
 
 // releaseRead gives the read side back.
 func (c *Conn) releaseRead() {
-	inMessage := c.rd.inMessage
+	inMessage := c.p.rd.inMessage
 	c.readMu.Unlock()
 	c.mu.Lock()
 	c.readers--
@@ -73,7 +73,7 @@ func (c *Conn) armBackground(inMessage bool) {
 	if c.readers > 0 || c.bgTimer == nil {
 		return
 	}
-	switch run, now := c.backgroundNeed(inMessage); {
+	switch run, now := c.p.backgroundNeed(inMessage); {
 	case run && now:
 		c.startBackground(0)
 	case run && !c.bgArmed:
@@ -94,7 +94,7 @@ func (c *Conn) startBackground(after time.Duration) {
 func (c *Conn) background() {
 	c.mu.Lock()
 	c.bgArmed = false
-	run, now := c.backgroundNeed(false)
+	run, now := c.p.backgroundNeed(false)
 	if c.readers > 0 || c.bgActive || !run {
 		c.mu.Unlock()
 		return
@@ -120,7 +120,7 @@ func (c *Conn) background() {
 	c.mu.Unlock()
 	c.resumeRead()
 	for {
-		if c.rd.inMessage {
+		if c.p.rd.inMessage {
 			if c.recvData() != discardData {
 				break // O1: the message waits for a receive call; or the end came
 			}
@@ -137,7 +137,7 @@ func (c *Conn) background() {
 	// nobody reads now, arm again.
 	c.mu.Lock()
 	c.bgActive = false
-	c.armBackground(c.rd.inMessage)
+	c.armBackground(c.p.rd.inMessage)
 	c.mu.Unlock()
 	c.readMu.Unlock()
 }
@@ -145,15 +145,15 @@ func (c *Conn) background() {
 // discardClosing skips the data of the message in progress once we have
 // sent our close frame: it is not delivered any more.
 func (c *Conn) discardClosing() error {
-	if c.rd.remaining > 0 {
-		n, err := c.skipIn(c.rd.remaining)
-		c.rd.remaining -= n
+	if c.p.rd.remaining > 0 {
+		n, err := c.skipIn(c.p.rd.remaining)
+		c.p.skip(n)
 		if err != nil {
 			return c.readFailed(err)
 		}
 	}
-	if c.rd.h.fin {
-		c.rd.inMessage, c.rd.ready = false, false
+	if c.p.next() == wireEnd {
+		c.p.dropMessage()
 		c.stopInflating() // if it was compressed and partly read
 		return nil
 	}

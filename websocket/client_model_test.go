@@ -352,7 +352,7 @@ func isReset(err error) bool {
 func (c *Conn) endedByReset() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return isReset(c.cause)
+	return isReset(c.p.cause)
 }
 
 // awaitReader waits until a receive call holds c's read side, so that

@@ -8,6 +8,9 @@ import (
 
 // apply carries out the effects of a transition, outside c.mu.
 func (c *Conn) apply(fx effects) {
+	if fx.pong {
+		c.writeControl(opPong, fx.pongPayload)
+	}
 	if fx.ping {
 		c.writeControl(opPing, nil)
 	}
@@ -68,7 +71,7 @@ func (c *Conn) finish(tcp tcpEffect, awaitClose bool) {
 			c.wmu.Lock()
 			c.wmu.Unlock()
 		}
-		if hc, ok := c.nc.(interface{ CloseWrite() error }); tcp == tcpCloseAfterOurs && ok && hc.CloseWrite() == nil || c.awaitsServerFIN(tcp) {
+		if hc, ok := c.nc.(interface{ CloseWrite() error }); tcp == tcpCloseAfterOurs && ok && hc.CloseWrite() == nil || c.p.awaitsServerFIN(tcp) {
 			c.nc.SetReadDeadline(time.Now().Add(lingerTimeout))
 			io.CopyN(io.Discard, c.nc, lingerMax)
 		} else if c.raw != nil {
@@ -124,14 +127,8 @@ func (c *Conn) ended() <-chan struct{} {
 // these cases the connection stays open. Close on a connection that has
 // started closing or has ended returns ErrConnClosed.
 func (c *Conn) Close(code Status, message string) error {
-	if code == StatusNotSent && message != "" || code != StatusNotSent && !c.maySend(code) {
-		return ErrStatusCode
-	}
-	if len(message) > maxControlPayload-2 {
-		return ErrTooLarge
-	}
-	if !utf8.ValidString(message) {
-		return errInvalidUTF8
+	if err := c.p.closeArgs(code, message); err != nil {
+		return err
 	}
 	deadline, err := c.startClosing(evClose, code, message)
 	if err != nil {
@@ -146,6 +143,20 @@ func (c *Conn) Close(code Status, message string) error {
 		<-c.ended()
 	}
 	return c.closeResult()
+}
+
+// closeArgs checks Close's arguments; an error leaves the connection as
+// it is.
+func (p *protocol) closeArgs(code Status, message string) error {
+	switch {
+	case code == StatusNotSent && message != "" || code != StatusNotSent && !p.maySend(code):
+		return ErrStatusCode
+	case len(message) > maxControlPayload-2:
+		return ErrTooLarge
+	case !utf8.ValidString(message):
+		return errInvalidUTF8
+	}
+	return nil
 }
 
 // startClosing takes the transition into closing, for Close (O10) or for
@@ -164,7 +175,7 @@ func (c *Conn) startClosing(ev event, code Status, message string) (time.Time, e
 	// reader waits for it before it may close TCP (see finish).
 	c.wmu.Lock()
 	c.mu.Lock()
-	fx := c.step(ev, code, message)
+	fx := c.p.step(ev, code, message)
 	if fx.err == nil && c.readers > 0 {
 		c.interruptRead() // receivers waiting for data return ErrConnClosed now
 	}
@@ -193,7 +204,7 @@ func (c *Conn) abandonMessage() error {
 		return err
 	}
 	c.mu.Lock()
-	if !c.endedLocked() { // else finish has run or will not look
+	if !c.p.ended() { // else finish has run or will not look
 		c.closeTimer = time.AfterFunc(time.Until(deadline), func() { c.apply(c.stepLocked(evCloseTimeout, 0, "")) })
 	}
 	c.mu.Unlock()
@@ -219,5 +230,5 @@ func (c *Conn) GetStatus() (Status, string) {
 	<-c.ended()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.status, c.reason
+	return c.p.status, c.p.reason
 }

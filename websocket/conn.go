@@ -42,10 +42,6 @@ type Conn struct {
 	lastRead     atomic.Int64  // when bytes last came from the client, Unix ns
 	bgDelay      time.Duration // backgroundDelay
 
-	// maxMessageSize bounds a data message's length (inflated, if
-	// compressed); negative: no bound.
-	maxMessageSize int64
-
 	// deflate is the negotiated permessage-deflate; nil: none.
 	deflate *compression
 
@@ -57,35 +53,32 @@ type Conn struct {
 	// takes wmu so that our close frame goes first; Close and writeFrame
 	// hold wmu while they step.)
 
-	// mu guards the lifecycle: the state and what step records, and the
-	// bookkeeping of who reads from the network. Only state.go reads or
-	// writes state (TestOnlyStateGoTouchesState).
-	mu            sync.Mutex
-	state         state
-	closeAnswered bool   // K4: the peer answered our close frame (Close returns nil)
-	status        Status // the client's close code; StatusDropped until one arrives
-	finished      bool   // the connection has ended and TCP is closed
-	bgActive      bool   // the background reader is running
-	aborting      bool   // the read deadline was moved to the past to stop it
-	bgArmed       bool   // bgTimer is set
-	reason        string
-	cause         error         // why the connection ended, once it has
-	done          chan struct{} // see ended; nil until needed
-	readers       int           // receivers holding or waiting for readMu
-	bgTimer       *time.Timer   // starts the background reader
-	releases      uint32        // counts the releases of the read side
-	bgReleases    uint32        // releases when bgTimer was set
-	pingTimer     *time.Timer   // sends keepalive pings; nil if they are off
-	closeTimer    *time.Timer   // the close timeout after O14, which no Close waits for
+	// p is the protocol this Conn drives: its lifecycle is guarded by
+	// mu, its reading by readMu (see protocol).
+	p protocol
+
+	// mu guards p's lifecycle, and the bookkeeping of who reads from the
+	// network.
+	mu         sync.Mutex
+	finished   bool          // the connection has ended and TCP is closed
+	bgActive   bool          // the background reader is running
+	aborting   bool          // the read deadline was moved to the past to stop it
+	bgArmed    bool          // bgTimer is set
+	readers    int32         // receivers holding or waiting for readMu
+	done       chan struct{} // see ended; nil until needed
+	bgTimer    *time.Timer   // starts the background reader
+	releases   uint32        // counts the releases of the read side
+	bgReleases uint32        // releases when bgTimer was set
+	pingTimer  *time.Timer   // sends keepalive pings; nil if they are off
+	closeTimer *time.Timer   // the close timeout after O14, which no Close waits for
 
 	// recvMu serialises the receive calls.
 	recvMu sync.Mutex
 
-	// readMu guards the network read side: the read buffer and rd. It
-	// is held by whoever reads: a receive call, a message reader, or the
-	// background reader.
+	// readMu guards the network read side: the read buffer and p's
+	// reading. It is held by whoever reads: a receive call, a message
+	// reader, or the background reader.
 	readMu sync.Mutex
-	rd     readState
 	in     inbuf
 	raw    *rawIO // nil: read and write with nc.Read and nc.Write
 	// msgReaders are the readers ReceiveMessage hands out, in turn.
@@ -101,14 +94,9 @@ type Conn struct {
 	wmu       sync.Mutex
 	closeSent bool  // our close frame is on the wire: nothing may follow it
 	maskPos   uint8 // the next of maskKeys (a byte, in closeSent's padding)
-	// client: the client's end, from Dial: it masks, the peer must not.
-	// Set before the connection is used and never changed; here, in
-	// the padding, so that Conn stays within 568 bytes (see
-	// TestConnFitsItsSizeClass).
-	client   bool
-	wdl      int64 // the write deadline set on nc by writeAll, Unix ns; 0: none
-	hdrBuf   [maxHeaderLen]byte
-	maskKeys *[64]byte // the client's next masking keys; nil on a server
+	wdl       int64 // the write deadline set on nc by writeAll, Unix ns; 0: none
+	hdrBuf    [maxHeaderLen]byte
+	maskKeys  *[64]byte // the client's next masking keys; nil on a server
 }
 
 // defaultMaxMessageSize is Handler.MaxMessageSize's default: far above
@@ -145,12 +133,11 @@ const (
 // newConn returns a connection in the connecting state.
 func newConn() *Conn {
 	c := &Conn{
-		status:         StatusDropped,
-		sendTok:        make(chan struct{}, 1),
-		closeTimeout:   defaultCloseTimeout,
-		writeTimeout:   defaultWriteTimeout,
-		bgDelay:        backgroundDelay,
-		maxMessageSize: defaultMaxMessageSize,
+		p:            protocol{status: StatusDropped, maxMessageSize: defaultMaxMessageSize},
+		sendTok:      make(chan struct{}, 1),
+		closeTimeout: defaultCloseTimeout,
+		writeTimeout: defaultWriteTimeout,
+		bgDelay:      backgroundDelay,
 	}
 	c.w.c = c
 	return c
@@ -170,7 +157,7 @@ type limits struct {
 // zero values keep the defaults.
 func (c *Conn) configure(l limits) {
 	if l.maxMessageSize != 0 {
-		c.maxMessageSize = l.maxMessageSize
+		c.p.maxMessageSize = l.maxMessageSize
 	}
 	if l.writeTimeout != 0 {
 		c.writeTimeout = l.writeTimeout
@@ -204,7 +191,7 @@ func (c *Conn) attach(nc net.Conn, http *bufio.Reader) {
 func (c *Conn) open() {
 	c.lastRead.Store(time.Now().UnixNano())
 	c.mu.Lock()
-	c.step(evAccepted, 0, "")
+	c.p.step(evAccepted, 0, "")
 	c.bgTimer = time.AfterFunc(c.bgDelay, c.background)
 	c.bgArmed = true
 	c.startPinging()
@@ -228,24 +215,13 @@ func (c *Conn) allowed(ev event) error {
 //
 //go:noinline
 func (c *Conn) stepErr(ev event) error {
-	return c.step(ev, 0, "").err
+	return c.p.step(ev, 0, "").err
 }
 
 // stepLocked is step with c.mu taken.
 func (c *Conn) stepLocked(ev event, code Status, reason string) effects {
 	c.mu.Lock()
-	fx := c.step(ev, code, reason)
+	fx := c.p.step(ev, code, reason)
 	c.mu.Unlock()
 	return fx
-}
-
-// endErr is what a call that was waiting gets when it finds the connection
-// no longer open: why it ended, or ErrConnClosed while closing.
-func (c *Conn) endErr() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.cause != nil {
-		return c.cause
-	}
-	return ErrConnClosed
 }

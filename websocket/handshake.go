@@ -194,6 +194,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if p, ok := negotiateDeflate(req.Header.Values("Sec-WebSocket-Extensions"), h.Compression); ok {
 		deflate = &p
 		c.deflate = newCompression(p, h.compressionThreshold(), false)
+		c.p.deflate = true
 	}
 	resp := appendResponse(brw.Writer.AvailableBuffer(), key, c.Protocol, h.ServerName, deflate)
 	if err := c.writeNet(resp, nil); err != nil {

@@ -76,10 +76,10 @@ func (d *deflatedPayload) Read(p []byte) (int, error) {
 // ReadByte takes a buffered byte directly; anything else goes through Read.
 func (d *deflatedPayload) ReadByte() (byte, error) {
 	c := d.c
-	if d.tail == 0 && c.rd.remaining > 0 && c.buffered() > 0 {
-		b := (*c.in.buf)[c.in.r] ^ c.rd.h.key[c.rd.keyPos&3]
-		c.rd.keyPos++
-		c.rd.remaining--
+	if d.tail == 0 && c.p.rd.remaining > 0 && c.buffered() > 0 {
+		b := (*c.in.buf)[c.in.r] ^ c.p.rd.h.key[c.p.rd.keyPos&3]
+		c.p.rd.keyPos++
+		c.p.rd.remaining--
 		c.consume(1)
 		d.some = true
 		return b, nil
@@ -111,37 +111,23 @@ type inflating struct {
 // passes the limit, and the rest is never inflated. Text is checked as
 // it comes out.
 func (c *Conn) readInflated(p []byte) (int, error) {
-	z := &c.rd.inflate
+	z := &c.p.rd.inflate
 	if z.fr == nil {
 		z.src = deflatedPayload{c: c}
 		z.fr = flateReaders.Get().(io.ReadCloser)
 		z.fr.(flate.Resetter).Reset(&z.src, c.deflate.received.dict())
 	}
-	if c.maxMessageSize >= 0 && int64(len(p)) > c.maxMessageSize-z.n {
-		p = p[:c.maxMessageSize-z.n+1] // one byte past the limit tells it is passed
-	}
+	p = c.p.inflateRoom(p)
 	n, err := z.fr.Read(p)
-	// Of what came out, the bytes within the limit are judged first: an
-	// invalid character before the limit is what the client did wrong.
-	within := n
-	if c.maxMessageSize >= 0 && z.n+int64(n) > c.maxMessageSize {
-		within = int(c.maxMessageSize - z.n)
-	}
-	z.n += int64(n)
-	var pe *protocolError // the verdict on a message that cannot go on
-	switch {
-	case z.src.wireErr != nil: // the connection failed or ended under the decompressor
-	case c.rd.msgType == Text && !c.rd.utf8.feed(p[:within]):
-		pe = &protocolError{StatusInvalidData, "invalid UTF-8 in text message"}
-	case within < n:
-		pe = &protocolError{StatusTooLarge, "message too large once inflated"}
-	default:
-		c.deflate.received.add(p[:n])
-		if err == nil {
-			return n, nil // more to come: the decompressor stays
-		}
-		if err != io.EOF { // corrupt, or cut inside a block (io.ErrUnexpectedEOF): see inflateEnd
-			pe = &protocolError{StatusInvalidData, "invalid compressed data"}
+	in := input{ev: evNone}
+	if z.src.wireErr == nil { // else the connection failed or ended under the decompressor
+		in = c.p.inflated(p[:n], err)
+		if in.ev == evNone {
+			c.deflate.received.add(p[:n])
+			if err == nil {
+				return n, nil // more to come: the decompressor stays
+			}
+			in = c.p.inflatedEnd(z.src.tail)
 		}
 	}
 	// The message has ended, whole or not: here, and only here, the
@@ -150,24 +136,12 @@ func (c *Conn) readInflated(p []byte) (int, error) {
 	switch {
 	case z.src.wireErr != nil:
 		return 0, z.src.wireErr
-	case pe != nil:
-		return 0, c.protocolError(pe)
-	}
-	// io.EOF: the decompressor stops at a final block: normally the one
-	// of inflateEnd, else the peer's (RFC 7692 §7.2.3.4), after which the
-	// rest of its frames, usually the first byte of the empty block that
-	// deflateTail completes, is not part of the message. The message ends
-	// where its frames end. A decoder reads no byte that holds no bit of
-	// the block it decodes, so a final block that ends inside
-	// inflateEnd's bytes began in the peer's: the message was cut inside
-	// that block, and is corrupt.
-	switch tail := z.src.tail; {
-	case tail == 0:
+	case in.ev != evNone:
+		return 0, c.take(in)
+	case z.src.tail == 0: // the peer's final block: the rest of its frames is not the message's
 		if err := c.skipAfterFinal(); err != io.EOF {
 			return 0, err
 		}
-	case tail < len(inflateEnd):
-		return 0, c.protocolError(&protocolError{StatusInvalidData, "invalid compressed data"})
 	}
 	return n, c.endMessage()
 }
@@ -189,7 +163,7 @@ func (c *Conn) skipAfterFinal() error {
 
 // stopInflating gives the decompressor back to the pool.
 func (c *Conn) stopInflating() {
-	z := &c.rd.inflate
+	z := &c.p.rd.inflate
 	if z.fr != nil {
 		z.fr.(flate.Resetter).Reset(noBytes, nil)
 		flateReaders.Put(z.fr)

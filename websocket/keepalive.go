@@ -48,7 +48,7 @@ func (c *Conn) pingTick() {
 		next -= idle
 	}
 	c.mu.Lock()
-	if !c.endedLocked() {
+	if !c.p.ended() {
 		c.pingTimer.Reset(next)
 	}
 	c.mu.Unlock()

@@ -8,25 +8,6 @@ import (
 	"unsafe"
 )
 
-// readState is the position of the read side in the client's frame stream;
-// guarded by Conn.readMu.
-type readState struct {
-	h         header // the data frame being read
-	remaining uint64 // payload bytes of h not read yet
-	keyPos    int    // position in h's masking key
-	msgSize   uint64 // the lengths of an uncompressed message's frames so far, added up
-	inMessage bool   // a data message started and its last byte is not read yet
-	ready     bool   // a message started that no receive call has returned yet
-	seq       uint64 // counts the messages started
-	discarded uint64 // the last message a receive call skipped unfinished
-	msgType   MessageType
-	utf8      utf8Validator
-	// compressed: the message came with RSV1 (permessage-deflate) and
-	// is read through inflate.
-	compressed bool
-	inflate    inflating
-}
-
 // errReaderStale is returned by a message reader whose message was skipped
 // by a later receive call before it was read to its end.
 var errReaderStale = errors.New("websocket: message skipped by a later receive call before it was read")
@@ -47,83 +28,49 @@ func (c *Conn) nextFrame() error {
 	return c.takeFrame()
 }
 
-// takeFrame is nextFrame once the header is in the buffer.
+// takeFrame is nextFrame once the header is in the buffer: the protocol
+// takes the frame, of a control frame all of it, which is peeked whole
+// before any of it is consumed, so that an aborted background read leaves
+// the stream intact.
 func (c *Conn) takeFrame() error {
-	b := (*c.in.buf)[c.in.r:c.in.w]
-	n := headerLen(b[1])
-	h, minimal := parseHeader(b)
-	if pe := checkHeader(h, minimal, checkFlagsOf(c.rd.inMessage, c.deflate != nil, c.client)); pe != nil {
-		return c.protocolError(pe)
-	}
-	if h.op.isControl() {
-		// Peek the whole frame before taking any of it, so that an
-		// aborted background read leaves the stream intact.
-		b, err := c.peek(n + int(h.length))
-		if err != nil {
+	for {
+		n, need, in := c.p.frame((*c.in.buf)[c.in.r:c.in.w])
+		if in.ev != evNone {
+			err := c.take(in) // before consume: a pong's payload is in the buffer
+			c.consume(n)
+			return err
+		}
+		if _, err := c.peek(need); err != nil {
 			return c.readFailed(err)
 		}
-		// Unmasked in place: the frame is ours until consumed.
-		payload := b[n:]
-		mask(h.key, 0, payload)
-		err = c.control(h.op, payload)
-		c.consume(n + int(h.length))
-		return err
 	}
-	size := h.length
-	compressed := h.rsv&rsvDeflate != 0
-	if h.op == opContinuation {
-		// With a limit, both terms are below 2^63, so the sum fits;
-		// without one, the sum is never compared.
-		size += c.rd.msgSize
-		compressed = c.rd.compressed
-	}
-	switch {
-	case compressed:
-		// Limited by what it inflates to, checked as it inflates
-		// (readInflated), whatever its length on the wire: an encoder
-		// that emits small stored blocks makes incompressible data
-		// longer than itself by more than any fixed margin.
-		size = 0
-	case c.maxMessageSize >= 0 && size > uint64(c.maxMessageSize):
-		return c.protocolError(&protocolError{code: StatusTooLarge, reason: "message too large"})
-	}
-	c.consume(n)
-	c.rd.h, c.rd.remaining, c.rd.keyPos, c.rd.msgSize = h, h.length, 0, size
-	if h.op != opContinuation {
-		c.rd.inMessage, c.rd.ready = true, true
-		c.rd.seq++
-		c.rd.msgType = MessageType(h.op)
-		c.rd.utf8 = utf8Validator{}
-		c.rd.compressed, c.rd.inflate.n = compressed, 0
-	}
-	return nil
 }
 
-// control acts on a control frame (RFC 6455 §5.5).
-func (c *Conn) control(op opcode, payload []byte) error {
-	switch op {
-	case opPing:
-		if fx := c.stepLocked(evRecvPing, 0, ""); fx.pong {
-			c.writeControl(opPong, payload)
-		}
-	case opPong:
-		c.stepLocked(evRecvPong, 0, "")
-	case opClose:
-		code, reason, pe := parseClosePayload(payload)
-		if pe != nil {
-			return c.protocolError(pe)
-		}
-		c.apply(c.stepLocked(evRecvClose, code, reason))
+// take steps what the peer's bytes amount to and carries out its effects:
+// the one path from the bytes read to the state machine. It returns what
+// the reader gets: nil to go on, ErrConnClosed after the peer's close
+// frame, why the connection failed after a violation.
+func (c *Conn) take(in input) error {
+	switch in.ev {
+	case evNone, evRecvData: // RecvData is stepped as its payload is taken (recvData)
+		return nil
+	}
+	fx := c.stepLocked(in.ev, in.code, in.reason)
+	fx.pongPayload = in.payload
+	c.apply(fx)
+	switch in.ev {
+	case evRecvClose:
 		return ErrConnClosed
+	case evProtocolError:
+		return c.endErr()
 	}
 	return nil
 }
 
-// protocolError fails the connection for a violation by the client
+// protocolError fails the connection for a violation by the peer
 // (RFC 6455 §7.1.7): close frame with the code, then TCP closed.
 func (c *Conn) protocolError(pe *protocolError) error {
-	c.apply(c.stepLocked(evProtocolError, pe.code, pe.reason))
-	return c.endErr()
+	return c.take(violation(pe.code, pe.reason))
 }
 
 // readFailed handles an error from the network read side.
@@ -143,7 +90,7 @@ func (c *Conn) readFailed(err error) error {
 	reason := ""
 	switch {
 	case timeout && c.idleTimeout > 0: // beforeNetRead's deadline
-		reason = "nothing from the " + c.peer() + " for " + c.idleTimeout.String()
+		reason = "nothing from the " + c.p.peer() + " for " + c.idleTimeout.String()
 	case err != io.EOF:
 		reason = err.Error()
 	}
@@ -176,7 +123,7 @@ func (c *Conn) ReceiveMessage() (MessageType, io.Reader, error) {
 	if err := c.startMessage(); err != nil {
 		return 0, nil, err
 	}
-	return c.rd.msgType, c.messageReader(), nil
+	return c.p.rd.msgType, c.messageReader(), nil
 }
 
 // messageReader returns a reader for the message just started. Readers
@@ -185,21 +132,21 @@ func (c *Conn) ReceiveMessage() (MessageType, io.Reader, error) {
 // message was not read to its end may still be in use: it is left to
 // the garbage collector and replaced.
 func (c *Conn) messageReader() *messageReader {
-	slot := &c.msgReaders[c.rd.seq&1]
+	slot := &c.msgReaders[c.p.rd.seq&1]
 	r := *slot
 	if r == nil || !r.ended {
 		r = &messageReader{c: c}
 		*slot = r
 	}
-	r.seq, r.ended = c.rd.seq, false
+	r.seq, r.ended = c.p.rd.seq, false
 	return r
 }
 
 // startMessage skips the rest of the previous message and reads frames
 // until a new message starts.
 func (c *Conn) startMessage() error {
-	if c.rd.inMessage && !c.rd.ready {
-		c.rd.discarded = c.rd.seq
+	if c.p.rd.inMessage && !c.p.rd.ready {
+		c.p.rd.discarded = c.p.rd.seq
 		if err := c.discardMessage(); err != nil {
 			return err
 		}
@@ -208,8 +155,8 @@ func (c *Conn) startMessage() error {
 		if err := c.allowed(evReceive); err != nil {
 			return err // it ended or started closing while we waited (K10, T1, T2)
 		}
-		if c.rd.ready {
-			c.rd.ready = false
+		if c.p.rd.ready {
+			c.p.rd.ready = false
 			return nil
 		}
 		if err := c.nextFrame(); err != nil {
@@ -235,7 +182,7 @@ func (c *Conn) discardMessage() error {
 // readPayload reads payload of the current message into p (readMu held),
 // inflated if it is compressed.
 func (c *Conn) readPayload(p []byte) (int, error) {
-	if c.rd.compressed && c.rd.inMessage {
+	if c.p.rd.compressed && c.p.rd.inMessage {
 		return c.readInflated(p)
 	}
 	return c.readWire(p, false)
@@ -246,12 +193,9 @@ func (c *Conn) readPayload(p []byte) (int, error) {
 // is checked after inflating, and the end of its frames is io.EOF to the
 // decompressor, not yet the end of the message.
 func (c *Conn) readWire(p []byte, deflated bool) (int, error) {
-	for c.rd.remaining == 0 {
-		if !c.rd.inMessage {
-			return 0, io.EOF
-		}
-		if c.rd.h.fin {
-			if deflated {
+	for step := c.p.next(); step != wirePayload; step = c.p.next() {
+		if step == wireEnd {
+			if !c.p.rd.inMessage || deflated {
 				return 0, io.EOF
 			}
 			return 0, c.endMessage()
@@ -266,32 +210,26 @@ func (c *Conn) readWire(p []byte, deflated bool) (int, error) {
 	if c.recvData() != deliverData {
 		return 0, c.endErr()
 	}
-	if uint64(len(p)) > c.rd.remaining {
-		p = p[:c.rd.remaining]
-	}
-	n, err := c.readIn(p)
-	if c.rd.h.masked {
-		c.rd.keyPos = mask(c.rd.h.key, c.rd.keyPos, p[:n])
-	}
-	c.rd.remaining -= uint64(n)
-	if !deflated && c.rd.msgType == Text && !c.rd.utf8.feed(p[:n]) {
-		return 0, c.protocolError(&protocolError{StatusInvalidData, "invalid UTF-8 in text message"})
+	n, err := c.readIn(p[:c.p.wanted(len(p))])
+	in, end := c.p.payload(p[:n], deflated)
+	if in.ev != evNone {
+		return 0, c.take(in)
 	}
 	if err != nil {
 		return n, c.readFailed(err)
 	}
-	if c.rd.remaining == 0 && c.rd.h.fin && !deflated {
+	if end {
 		return n, c.endMessage()
 	}
 	return n, nil
 }
 
-// endMessage finishes a message whose last byte has been read.
+// endMessage finishes a message whose last byte has been read: io.EOF,
+// or the connection's error for a text ending inside a character.
 func (c *Conn) endMessage() error {
-	if c.rd.msgType == Text && !c.rd.utf8.complete() {
-		return c.protocolError(&protocolError{StatusInvalidData, "text message ends inside a UTF-8 sequence"})
+	if in := c.p.endMessage(); in.ev != evNone {
+		return c.take(in)
 	}
-	c.rd.inMessage = false
 	return io.EOF
 }
 
@@ -310,8 +248,8 @@ func (r *messageReader) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	defer c.releaseRead()
-	if r.seq != c.rd.seq || !c.rd.inMessage {
-		if r.seq == c.rd.discarded {
+	if r.seq != c.p.rd.seq || !c.p.rd.inMessage {
+		if r.seq == c.p.rd.discarded {
 			return 0, errReaderStale
 		}
 		return 0, io.EOF
@@ -401,7 +339,7 @@ func (c *Conn) receiveLimited(want MessageType, buf []byte, limit int) ([]byte, 
 	if err := c.startMessage(); err != nil {
 		return buf, err
 	}
-	if c.rd.msgType != want {
+	if c.p.rd.msgType != want {
 		if err := c.discardMessage(); err != nil {
 			return buf, err
 		}
@@ -410,7 +348,7 @@ func (c *Conn) receiveLimited(want MessageType, buf []byte, limit int) ([]byte, 
 	for len(buf) < limit {
 		if len(buf) == cap(buf) {
 			// Grow by what the current frame announces, within limit.
-			grow := int(min(uint64(limit-len(buf)), max(c.rd.remaining, 512)))
+			grow := int(min(uint64(limit-len(buf)), max(c.p.rd.remaining, 512)))
 			buf = slices.Grow(buf, grow)
 		}
 		m, err := c.readPayload(buf[len(buf):min(cap(buf), limit)])

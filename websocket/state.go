@@ -54,6 +54,10 @@ const (
 	evCloseTimeout               // no close frame came within the close timeout
 	evPingTimer                  // the ping interval passed with nothing from the client
 	evAbandon                    // a message writer gave up a message partly sent
+
+	// evNone is no event: the bytes taken change nothing that step
+	// decides (see protocol.frame).
+	evNone event = 255
 )
 
 // reasonAbandoned is the reason of our close frame when a message writer
@@ -87,15 +91,16 @@ const (
 // awaitsServerFIN reports whether closing TCP as tcp says waits for the
 // server to close first: only a client's end does, after the closing
 // handshake.
-func (c *Conn) awaitsServerFIN(tcp tcpEffect) bool {
-	return tcp == tcpCloseAfterServer && c.client
+func (p *protocol) awaitsServerFIN(tcp tcpEffect) bool {
+	return tcp == tcpCloseAfterServer && p.client
 }
 
 // effects are what a transition asks its caller to do once the lock is
 // released: the frames to send, what happens to TCP, and what the API
 // caller gets.
 type effects struct {
-	pong        bool   // answer the ping with a pong
+	pong        bool   // answer the ping with a pong, of pongPayload
+	pongPayload []byte // the ping's payload: put in by the driver, which has it
 	ping        bool   // send a keepalive ping
 	sendClose   bool   // send a close frame with closeCode, closeReason
 	closeCode   Status // StatusNotSent: an empty close frame
@@ -106,23 +111,24 @@ type effects struct {
 	err         error // nil: the caller may go ahead
 }
 
-// step applies ev to the connection; c.mu must be held. code and reason
+// step applies ev to the connection and returns what the driver is to do;
+// Conn.mu is held. code and reason
 // are the event's close code and reason where it has one. Each case names
 // the row of STATE_MACHINE.md it implements.
-func (c *Conn) step(ev event, code Status, reason string) (fx effects) {
-	wasTerminal := c.state.terminal()
+func (p *protocol) step(ev event, code Status, reason string) (fx effects) {
+	wasTerminal := p.state.terminal()
 	defer func() {
-		if !wasTerminal && c.state.terminal() {
-			c.cause = causeOf(ev, code, reason, c.peer())
+		if !wasTerminal && p.state.terminal() {
+			p.cause = causeOf(ev, code, reason, p.peer())
 		}
 	}()
-	switch c.state {
+	switch p.state {
 	case stateConnecting:
 		switch ev {
 		case evAccepted: // C1
-			c.state = stateOpen
+			p.state = stateOpen
 		case evRefused: // C2
-			c.state = stateDropped
+			p.state = stateDropped
 			fx.tcp = tcpEnd
 		case evSend, evReceive, evClose: // C3, C4, C5
 			fx.err = ErrConnClosed
@@ -134,22 +140,22 @@ func (c *Conn) step(ev event, code Status, reason string) (fx effects) {
 		case evRecvPing: // O5
 			fx.pong = true
 		case evRecvClose: // O6: answer with the peer's code
-			c.state = stateClosed
-			c.status, c.reason = code, reason
-			fx.sendClose, fx.closeCode = true, c.replyCode(code)
+			p.state = stateClosed
+			p.status, p.reason = code, reason
+			fx.sendClose, fx.closeCode = true, p.replyCode(code)
 			fx.tcp = tcpCloseAfterServer
 		case evProtocolError: // O7: fail the connection
-			c.state = stateDropped
+			p.state = stateDropped
 			fx.sendClose, fx.closeCode, fx.closeReason = true, code, reason
 			fx.tcp = tcpCloseAfterOurs
 		case evReadFailed, evWriteFailed: // O8, O9
-			c.state = stateDropped
+			p.state = stateDropped
 			fx.tcp = tcpClose
 		case evClose: // O10
-			c.state = stateClosing
+			p.state = stateClosing
 			fx.sendClose, fx.closeCode, fx.closeReason = true, code, reason
 		case evAbandon: // O14: what the peer has of the message must not pass for all of it
-			c.state = stateClosing
+			p.state = stateClosing
 			fx.sendClose, fx.closeCode, fx.closeReason = true, StatusInternalServerError, reasonAbandoned
 		case evCloseTimeout: // O11: cannot happen, no close was sent
 		case evPingTimer: // O13
@@ -161,12 +167,12 @@ func (c *Conn) step(ev event, code Status, reason string) (fx effects) {
 			fx.discard = true
 		case evRecvPing, evRecvPong, evPingTimer: // K2, K3, K13: nothing after our close
 		case evRecvClose: // K4: the close handshake is complete; Close returns nil
-			c.state = stateClosed
-			c.status, c.reason = code, reason
-			c.closeAnswered = true
+			p.state = stateClosed
+			p.status, p.reason = code, reason
+			p.closeAnswered = true
 			fx.tcp, fx.awaitClose = tcpCloseAfterServer, true
 		case evProtocolError, evReadFailed, evWriteFailed, evCloseTimeout: // K5–K8
-			c.state = stateDropped
+			p.state = stateDropped
 			fx.tcp, fx.awaitClose = tcpClose, true
 		case evSend, evReceive, evClose, evAbandon: // K9, K10, K11, K14
 			fx.err = ErrConnClosed
@@ -179,8 +185,8 @@ func (c *Conn) step(ev event, code Status, reason string) (fx effects) {
 		// at the end did: a receive started a moment too late must not
 		// learn less.
 		fx.err = ErrConnClosed
-		if ev == evReceive && c.cause != nil {
-			fx.err = c.cause
+		if ev == evReceive && p.cause != nil {
+			fx.err = p.cause
 		}
 	}
 	return fx
@@ -209,8 +215,8 @@ func closedBecause(reason string) error {
 
 // replyCode is the code of the close frame that answers the peer's close
 // (RFC 6455 §5.5.1: echo it, as far as we may send it).
-func (c *Conn) replyCode(code Status) Status {
-	if code == StatusNotSent || c.maySend(code) {
+func (p *protocol) replyCode(code Status) Status {
+	if code == StatusNotSent || p.maySend(code) {
 		return code
 	}
 	return StatusOK
@@ -218,16 +224,16 @@ func (c *Conn) replyCode(code Status) Status {
 
 // maySend reports whether we may put code into a close frame: a server
 // any valid code but 1010, a client any valid code.
-func (c *Conn) maySend(code Status) bool {
-	if c.client {
+func (p *protocol) maySend(code Status) bool {
+	if p.client {
 		return code.validOnWire()
 	}
 	return code.serverMaySend()
 }
 
 // peer names the other end, for errors.
-func (c *Conn) peer() string {
-	if c.client {
+func (p *protocol) peer() string {
+	if p.client {
 		return "server"
 	}
 	return "client"
@@ -235,14 +241,17 @@ func (c *Conn) peer() string {
 
 // The questions the rest of the package asks of the state, each answered
 // here, by step where it is an event of the table, so that no other file
-// reads or writes the state (TestOnlyStateGoTouchesState).
+// reads or writes the state (TestOnlyStateGoTouchesState). The Conn's
+// versions take c.mu.
 
-// currentState returns the state, for tests and errors.
+// current returns the state, for tests and errors.
+func (p *protocol) current() state { return p.state }
+
+// currentState is current under c.mu.
 func (c *Conn) currentState() state {
 	c.mu.Lock()
-	s := c.state
-	c.mu.Unlock()
-	return s
+	defer c.mu.Unlock()
+	return c.p.current()
 }
 
 // dataVerdict is what the reader does with a data frame's payload, as
@@ -257,13 +266,9 @@ const (
 
 // recvData steps RecvData before the reader takes payload of the current
 // data message: the state may have changed since its header came (Close
-// from another goroutine). Never inlined, as stepErr.
-//
-//go:noinline
-func (c *Conn) recvData() dataVerdict {
-	c.mu.Lock()
-	fx := c.step(evRecvData, 0, "")
-	c.mu.Unlock()
+// from another goroutine).
+func (p *protocol) recvData() dataVerdict {
+	fx := p.step(evRecvData, 0, "")
 	switch {
 	case fx.err != nil:
 		return dataEnded
@@ -273,16 +278,47 @@ func (c *Conn) recvData() dataVerdict {
 	return deliverData
 }
 
+// recvData is the protocol's under c.mu. Never inlined, as stepErr.
+//
+//go:noinline
+func (c *Conn) recvData() dataVerdict {
+	c.mu.Lock()
+	v := c.p.recvData()
+	c.mu.Unlock()
+	return v
+}
+
+// endErr is what a call that was waiting gets when it finds the
+// connection no longer open: why it ended, or ErrConnClosed while
+// closing.
+func (p *protocol) endErr() error {
+	if p.cause != nil {
+		return p.cause
+	}
+	return ErrConnClosed
+}
+
+// endErr is the protocol's under c.mu.
+func (c *Conn) endErr() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.p.endErr()
+}
+
 // closeResult is what Close returns once the connection has ended after
 // it: nil if the peer answered (K4), else that it did not (K5–K8).
-func (c *Conn) closeResult() error {
-	c.mu.Lock()
-	answered := c.closeAnswered
-	c.mu.Unlock()
-	if answered {
+func (p *protocol) closeResult() error {
+	if p.closeAnswered {
 		return nil
 	}
-	return fmt.Errorf("%w: no close frame from the %s", ErrConnClosed, c.peer())
+	return fmt.Errorf("%w: no close frame from the %s", ErrConnClosed, p.peer())
+}
+
+// closeResult is the protocol's under c.mu.
+func (c *Conn) closeResult() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.p.closeResult()
 }
 
 // isOpen reports whether the connection is open: whether Close is to take
@@ -290,22 +326,21 @@ func (c *Conn) closeResult() error {
 // that a sender blocked in a write lets go of the write side).
 func (c *Conn) isOpen() bool {
 	c.mu.Lock()
-	open := c.state == stateOpen
-	c.mu.Unlock()
-	return open
+	defer c.mu.Unlock()
+	return c.p.state == stateOpen
 }
 
-// endedLocked reports whether the connection has ended (closed or
-// dropped): no timer is armed any more. c.mu is held.
-func (c *Conn) endedLocked() bool { return c.state.terminal() }
+// ended reports whether the connection has ended (closed or dropped): no
+// timer is armed any more, and no byte is read.
+func (p *protocol) ended() bool { return p.state.terminal() }
 
 // backgroundNeed says whether the background reader is to run while
-// nobody reads, and how soon (c.mu is held): while open and no message
-// waits for a receive call, after a short delay, to answer pings (O5) and
-// learn of the peer's close (O6) or a drop (O8); while closing at once, to
-// take in the peer's close frame (K4); never once ended.
-func (c *Conn) backgroundNeed(inMessage bool) (run, now bool) {
-	switch c.state {
+// nobody reads, and how soon: while open and no message waits for a
+// receive call, after a short delay, to answer pings (O5) and learn of
+// the peer's close (O6) or a drop (O8); while closing at once, to take in
+// the peer's close frame (K4); never once ended.
+func (p *protocol) backgroundNeed(inMessage bool) (run, now bool) {
+	switch p.state {
 	case stateClosing:
 		return true, true
 	case stateOpen:

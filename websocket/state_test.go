@@ -64,24 +64,24 @@ func TestStepImplementsTransitionTable(t *testing.T) {
 
 			for _, client := range []bool{false, true} { // the rows hold for both ends
 				c := newConn()
-				c.state, c.client = from, client
+				c.p.state, c.p.client = from, client
 				// How a connection ends is recorded on the way in: a clean
 				// close ends with ErrConnClosed itself, a failure with an
 				// error that says why.
 				endErr := fmt.Errorf("%w: why", ErrConnClosed)
 				switch from {
 				case stateClosed:
-					c.cause = ErrConnClosed
+					c.p.cause = ErrConnClosed
 				case stateDropped:
-					c.cause = endErr
+					c.p.cause = endErr
 				}
-				fx := c.step(ev, StatusGoingAway, "bye")
-				if c.state != to {
-					t.Errorf("%s: %s × %v → %s, table says %s", row.ID, row.From, row.Events, c.state, row.To)
+				fx := c.p.step(ev, StatusGoingAway, "bye")
+				if c.p.state != to {
+					t.Errorf("%s: %s × %v → %s, table says %s", row.ID, row.From, row.Events, c.p.state, row.To)
 				}
 				frames := map[model.FramesCell]effects{
 					"—": {}, "data": {}, "pong": {pong: true}, "ping": {ping: true},
-					"close(echo)":         {sendClose: true, closeCode: c.replyCode(StatusGoingAway)},
+					"close(echo)":         {sendClose: true, closeCode: c.p.replyCode(StatusGoingAway)},
 					"close(error)":        {sendClose: true, closeCode: StatusGoingAway, closeReason: "bye"},
 					"close(code, reason)": {sendClose: true, closeCode: StatusGoingAway, closeReason: "bye"},
 					"close(abandoned)":    {sendClose: true, closeCode: StatusInternalServerError, closeReason: reasonAbandoned},
@@ -106,8 +106,8 @@ func TestStepImplementsTransitionTable(t *testing.T) {
 					t.Errorf("%s: tcp=%v, table says %q", row.ID, fx.tcp, row.TCP)
 				}
 				// The client leaves it to the server to close TCP first.
-				if c.awaitsServerFIN(fx.tcp) != (row.TCP == model.TCPCloseAfterServer && client) {
-					t.Errorf("%s (client %v): awaitsServerFIN=%v, table says %q", row.ID, client, c.awaitsServerFIN(fx.tcp), row.TCP)
+				if c.p.awaitsServerFIN(fx.tcp) != (row.TCP == model.TCPCloseAfterServer && client) {
+					t.Errorf("%s (client %v): awaitsServerFIN=%v, table says %q", row.ID, client, c.p.awaitsServerFIN(fx.tcp), row.TCP)
 				}
 				// step refuses API calls; what a receiver gets for a network
 				// event is the reader's business (read.go).
@@ -155,10 +155,10 @@ func TestStepRecordsClientStatus(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := newConn()
-			c.state = tt.from
-			fx := c.step(tt.ev, tt.code, "why")
-			if c.status != tt.wantStatus {
-				t.Errorf("status %d, want %d", c.status, tt.wantStatus)
+			c.p.state = tt.from
+			fx := c.p.step(tt.ev, tt.code, "why")
+			if c.p.status != tt.wantStatus {
+				t.Errorf("status %d, want %d", c.p.status, tt.wantStatus)
 			}
 			if fx.sendClose && fx.closeCode != tt.wantReply {
 				t.Errorf("close frame code %d, want %d", fx.closeCode, tt.wantReply)
@@ -231,8 +231,8 @@ func TestCloseResultIsStepsDecision(t *testing.T) {
 		{evRecvClose, true}, {evProtocolError, false}, {evReadFailed, false}, {evWriteFailed, false}, {evCloseTimeout, false},
 	} {
 		c := newConn()
-		c.state = stateClosing
-		c.step(tt.ev, StatusOK, "")
+		c.p.state = stateClosing
+		c.p.step(tt.ev, StatusOK, "")
 		if err := c.closeResult(); (err == nil) != tt.want || err != nil && !errors.Is(err, ErrConnClosed) {
 			t.Errorf("event %d from closing: Close returns %v", tt.ev, err)
 		}

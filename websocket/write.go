@@ -140,7 +140,7 @@ func (c *Conn) writeFrame(op opcode, fin bool, room, body []byte) (tried bool, e
 		size += len(room) - maxHeaderLen
 	}
 	hdr := appendHeader(c.hdrBuf[:0], fin, op, size)
-	if c.client {
+	if c.p.client {
 		err = c.writeMasked(hdr, room, body)
 	} else if room != nil {
 		start := maxHeaderLen - len(hdr)
@@ -174,7 +174,7 @@ func (c *Conn) writeControlLocked(op opcode, payload []byte) error {
 	}
 	c.closeSent = op == opClose
 	hdr := appendHeader(c.hdrBuf[:0], true, op, len(payload))
-	if c.client {
+	if c.p.client {
 		return c.writeMasked(hdr, nil, payload)
 	}
 	return c.writeNet(hdr, payload)

@@ -1,0 +1,230 @@
+package websocket
+
+import (
+	"unicode/utf8"
+
+	"github.com/wsmachine/wsmachine/model"
+)
+
+// memConn is the protocol's second driver, beside Conn: it runs a
+// connection in memory, synchronously, without socket, goroutine or clock,
+// so that the property and fuzz tests reach the protocol at full speed
+// (model_core_test.go, fuzz_core_test.go). It does with the protocol's
+// answers what Conn does: the frames it asks for go to out, TCP's end is
+// recorded, and a call that must wait for the peer (a receive, Close)
+// stays pending until an input completes it. Like the background reader
+// and a receiver together, it takes in the peer's bytes after every input:
+// frame by frame, stopping at a data message that waits for a receive
+// call; while closing, data is skipped.
+//
+// What only sockets show (timeouts, resets, concurrency, the message
+// writer's buffering, compression) stays with the socket-level tests.
+type memConn struct {
+	p   protocol
+	in  []byte // the peer's bytes not taken in yet
+	eof bool   // the peer ended TCP
+	out []byte // the frames written
+
+	recv    *model.Input // the receive call waiting, if any
+	msg     []byte       // the payload of the message it reads, so far
+	closing bool         // Close waits for the peer's close frame
+	tcp     *model.TCPClose
+	results []callResult
+}
+
+// newMemConn returns an open server connection with the model's limit.
+func newMemConn(maxMessageSize int64) *memConn {
+	m := &memConn{p: protocol{status: StatusDropped, maxMessageSize: maxMessageSize}}
+	m.p.step(evAccepted, 0, "")
+	return m
+}
+
+// input applies one of the model's inputs.
+func (m *memConn) input(ev model.Input) {
+	switch ev.Kind {
+	case model.ClientBytes:
+		if !m.p.ended() && !m.eof {
+			m.in = append(m.in, ev.Data...)
+		}
+	case model.ClientEOF:
+		m.eof = true
+	case model.PingTick:
+		m.apply(m.p.step(evPingTimer, 0, ""))
+	case model.CloseTimer:
+		m.apply(m.p.step(evCloseTimeout, 0, ""))
+	case model.SendText:
+		if !utf8.Valid(ev.Data) {
+			m.result(ev.Kind, errInvalidUTF8)
+			break
+		}
+		m.send(ev.Kind, opText, ev.Data)
+	case model.SendBinary:
+		m.send(ev.Kind, opBinary, ev.Data)
+	case model.ReceiveMessage, model.ReceiveText, model.ReceiveBinary:
+		if fx := m.p.step(evReceive, 0, ""); fx.err != nil {
+			m.result(ev.Kind, fx.err)
+			break
+		}
+		m.recv, m.msg = &ev, m.msg[:0]
+	case model.CloseCall:
+		m.close(Status(ev.Code), ev.Reason)
+	}
+	m.read()
+}
+
+// send is SendText and SendBinary: one frame, unmasked as servers send.
+func (m *memConn) send(call model.Kind, op opcode, payload []byte) {
+	fx := m.p.step(evSend, 0, "")
+	if fx.err == nil {
+		m.write(op, payload)
+	}
+	m.result(call, fx.err)
+}
+
+// close is Close: its argument checks, then the Close event (O10); a
+// receive waiting returns at once.
+func (m *memConn) close(code Status, reason string) {
+	if err := m.p.closeArgs(code, reason); err != nil {
+		m.result(model.CloseCall, err)
+		return
+	}
+	fx := m.p.step(evClose, code, reason)
+	if fx.err != nil {
+		m.result(model.CloseCall, fx.err)
+		return
+	}
+	m.closing = true
+	if m.recv != nil {
+		m.result(m.recv.Kind, ErrConnClosed)
+		m.recv = nil
+	}
+	m.apply(fx)
+}
+
+// read takes in the peer's bytes as far as the protocol lets it.
+func (m *memConn) read() {
+	for !m.p.ended() {
+		if !m.p.rd.inMessage {
+			n, _, in := m.p.frame(m.in)
+			if in.ev == evNone {
+				m.needMore()
+				return
+			}
+			m.take(in)
+			m.in = m.in[n:]
+			continue
+		}
+		verdict := m.p.recvData()
+		if verdict == dataEnded || verdict == deliverData && m.recv == nil {
+			return // O1: the message waits for a receive call
+		}
+		switch m.p.next() {
+		case wireEnd:
+			if verdict == discardData {
+				m.p.dropMessage()
+			} else if in := m.p.endMessage(); in.ev != evNone {
+				m.take(in)
+			} else {
+				m.finishReceive()
+			}
+		case wireFrame:
+			n, _, in := m.p.frame(m.in)
+			if in.ev == evNone {
+				m.needMore()
+				return
+			}
+			m.take(in)
+			m.in = m.in[n:]
+		case wirePayload:
+			n := m.p.wanted(len(m.in))
+			if n == 0 {
+				m.needMore()
+				return
+			}
+			if verdict == discardData {
+				m.p.skip(uint64(n))
+			} else {
+				in, _ := m.p.payload(m.in[:n], false)
+				m.msg = append(m.msg, m.in[:n]...)
+				m.take(in)
+			}
+			m.in = m.in[n:]
+		}
+	}
+}
+
+// needMore is reached when the reader waits for bytes: at the end of TCP
+// the read fails (O8, K7).
+func (m *memConn) needMore() {
+	if m.eof {
+		m.apply(m.p.step(evReadFailed, 0, ""))
+	}
+}
+
+// take steps what the peer's bytes amount to, as Conn.take does.
+func (m *memConn) take(in input) {
+	if in.ev == evNone || in.ev == evRecvData {
+		return
+	}
+	fx := m.p.step(in.ev, in.code, in.reason)
+	fx.pongPayload = in.payload
+	m.apply(fx)
+}
+
+// apply carries out a transition's effects, as Conn.apply does.
+func (m *memConn) apply(fx effects) {
+	if fx.pong {
+		m.write(opPong, fx.pongPayload)
+	}
+	if fx.ping {
+		m.write(opPing, nil)
+	}
+	if fx.sendClose {
+		m.write(opClose, appendClosePayload(nil, fx.closeCode, fx.closeReason))
+	}
+	if fx.tcp != tcpNone && fx.tcp != tcpEnd {
+		m.tcp = &model.TCPClose{Linger: fx.tcp == tcpCloseAfterOurs, AfterServer: m.p.awaitsServerFIN(fx.tcp)}
+		if m.recv != nil {
+			m.result(m.recv.Kind, m.p.endErr())
+			m.recv = nil
+		}
+		if m.closing {
+			m.result(model.CloseCall, m.p.closeResult())
+			m.closing = false
+		}
+	}
+}
+
+// write puts a frame on the wire, as a server writes it.
+func (m *memConn) write(op opcode, payload []byte) {
+	m.out = appendHeader(m.out, true, op, len(payload))
+	m.out = append(m.out, payload...)
+}
+
+// finishReceive returns the message read to its end to the receive call
+// waiting, with ReceiveText's and ReceiveBinary's checks of type and
+// length (their socket-level tests check the same on a Conn).
+func (m *memConn) finishReceive() {
+	call := m.recv
+	m.recv = nil
+	r := callResult{call: call.Kind}
+	switch want := map[model.Kind]MessageType{model.ReceiveText: Text, model.ReceiveBinary: Binary}[call.Kind]; {
+	case call.Kind == model.ReceiveMessage:
+		r.typ, r.data = byte(m.p.rd.msgType), append([]byte(nil), m.msg...)
+	case m.p.rd.msgType != want:
+		r.err = ErrMessageType
+	case len(m.msg) <= call.N:
+		r.data, r.n = append([]byte(nil), m.msg...), len(m.msg)
+	default:
+		cut := m.msg[:call.N]
+		if want == Text {
+			cut = cut[:len(cut)-openTail(cut)]
+		}
+		r.data, r.n, r.err = append([]byte(nil), cut...), len(cut), ErrTooLarge
+	}
+	m.results = append(m.results, r)
+}
+
+func (m *memConn) result(call model.Kind, err error) {
+	m.results = append(m.results, callResult{call: call, err: err})
+}
