@@ -56,8 +56,10 @@ proptest:
 	go test -count=1 -timeout 60m -run 'Model|HeaderRoundTrip|HeaderVerdict' ./websocket/ \
 		-rapid.checks=20000 -exhaustive.depth=5 -v
 
-# Every fuzz target in turn, FUZZTIME each (default 60s); what the fuzzer
-# finds is kept in testdata/fuzz. See fuzz/campaign.sh for the settings.
+# Every fuzz target in turn, FUZZTIME each (default 60s): fuzz/'s, through
+# a real Conn, and websocket/'s FuzzCore*, on the protocol core in memory;
+# what the fuzzer finds is kept in testdata/fuzz. See fuzz/campaign.sh for
+# the settings (FUZZPARALLEL=1: one worker).
 fuzz:
 	FUZZTIME=$(FUZZTIME) bash fuzz/campaign.sh
 

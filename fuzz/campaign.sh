@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
-# Runs every fuzz target of this package in turn, FUZZTIME each, keeps what
-# the fuzzer found in testdata/fuzz, and prints per target: executions,
-# executions per second, new corpus entries and the result.
+# Runs every fuzz target in turn, FUZZTIME each: this package's, which go
+# through a real Conn and TCP, then the websocket package's, which drive
+# its protocol in memory (FuzzCore, FuzzCoreRapid: the protocol is
+# unexported). Keeps what the fuzzer found in testdata/fuzz, and prints
+# per target: executions, executions per second, new corpus entries and
+# the result.
 #
 #   FUZZTIME=60s          time per target (go test -fuzztime)
 #   FUZZMINIMIZETIME=5s   time spent minimizing each new input: the
 #                         connection targets are slow, and Go's default of
 #                         60 s per input would leave little time to fuzz
 #   TARGETS="FuzzA ..."   the targets to run (default: all)
+#   FUZZPARALLEL=n        fuzzing workers (go test -parallel; default: one
+#                         per core)
 #   FUZZ_GOTOOLCHAIN      the Go that fuzzes (default go1.27.3, fetched from
 #                         the module proxy once): Go 1.26's fuzzing
 #                         coordinator can fail a campaign that found nothing
@@ -19,10 +24,24 @@ cd "$(dirname "$0")/.."
 FUZZTIME=${FUZZTIME:-60s}
 FUZZMINIMIZETIME=${FUZZMINIMIZETIME:-5s}
 export GOTOOLCHAIN=${FUZZ_GOTOOLCHAIN:-go1.27.3}
-PKG=github.com/wsmachine/wsmachine/fuzz
-TARGETS=${TARGETS:-$(go test -list '^Fuzz' ./fuzz | grep '^Fuzz')}
-CACHE="$(go env GOCACHE)/fuzz/$PKG"
+MODULE=github.com/wsmachine/wsmachine
+PACKAGES="fuzz websocket"
+PARALLEL=${FUZZPARALLEL:+-parallel $FUZZPARALLEL}
 LOGS=$(mktemp -d)
+
+# packageOf names the package (fuzz or websocket) that holds target t.
+packageOf() {
+	for p in $PACKAGES; do
+		if go test -list "^$1\$" "./$p" | grep -q "^$1\$"; then
+			echo "$p"
+			return
+		fi
+	done
+}
+
+if [ -z "${TARGETS:-}" ]; then
+	TARGETS=$(for p in $PACKAGES; do go test -list '^Fuzz' "./$p" | grep '^Fuzz'; done)
+fi
 
 # seconds turns the fuzzer's elapsed time (3s, 1m0s, 1h2m3s) into seconds.
 seconds() {
@@ -36,11 +55,13 @@ seconds() {
 summary=()
 failed=0
 for t in $TARGETS; do
+	pkg=$(packageOf "$t")
+	CACHE="$(go env GOCACHE)/fuzz/$MODULE/$pkg"
 	corpus=testdata/fuzz/$t
 	mkdir -p "$corpus"
 	before=$(ls "$corpus" | wc -l)
 	echo "=== $t for $FUZZTIME (log: $LOGS/$t.log)"
-	go test ./fuzz -run '^$' -fuzz "^$t\$" -fuzztime "$FUZZTIME" \
+	go test "./$pkg" -run '^$' -fuzz "^$t\$" -fuzztime "$FUZZTIME" $PARALLEL \
 		-fuzzminimizetime "$FUZZMINIMIZETIME" -timeout 0 2>&1 | tee "$LOGS/$t.log" |
 		grep -v '^fuzz: elapsed: .*, execs: ' || true
 	# The last progress line has the totals.
@@ -61,7 +82,7 @@ for t in $TARGETS; do
 		find "$CACHE/$t" -type f -size -8193c -exec cp -n {} "$corpus"/ \;
 		# The cache outlives a change of the target's arguments: drop
 		# the inputs the target can no longer read.
-		go test ./fuzz -run "^$t\$" -count=1 2>&1 |
+		go test "./$pkg" -run "^$t\$" -count=1 2>&1 |
 			grep -ao "\"$corpus/[^\"]*\": wrong number of values\|\"$corpus/[^\"]*\": unsupported" |
 			cut -d'"' -f2 | xargs -r rm -f
 	fi

@@ -16,6 +16,11 @@
 //     against unicode/utf8.Valid;
 //   - FuzzClosePayload: the client's close frame payload (code + reason).
 //
+// Every target here goes through a real Conn and loopback TCP. The
+// websocket package holds two more, FuzzCore and FuzzCoreRapid, which
+// drive its unexported protocol core in memory against the model, at a
+// hundred times the speed; make fuzz runs them all.
+//
 // The corpus lives in testdata/fuzz at the top of the repository
 // (fuzz/testdata links to it): `go test ./fuzz` replays it, `make fuzz`
 // runs every target in turn. The package has test files only, besides

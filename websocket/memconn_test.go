@@ -25,9 +25,10 @@ type memConn struct {
 	eof bool   // the peer ended TCP
 	out []byte // the frames written
 
-	recv    *model.Input // the receive call waiting, if any
-	msg     []byte       // the payload of the message it reads, so far
-	closing bool         // Close waits for the peer's close frame
+	recv    *model.Input // the receive call waiting, if any: &call
+	call    model.Input
+	msg     []byte // the payload of the message it reads, so far
+	closing bool   // Close waits for the peer's close frame
 	tcp     *model.TCPClose
 	results []callResult
 }
@@ -65,7 +66,8 @@ func (m *memConn) input(ev model.Input) {
 			m.result(ev.Kind, fx.err)
 			break
 		}
-		m.recv, m.msg = &ev, m.msg[:0]
+		m.call, m.msg = ev, m.msg[:0]
+		m.recv = &m.call
 	case model.CloseCall:
 		m.close(Status(ev.Code), ev.Reason)
 	}

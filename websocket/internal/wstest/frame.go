@@ -21,8 +21,10 @@ type Frame struct {
 }
 
 // Bytes encodes the frame exactly as described.
-func (f Frame) Bytes() []byte {
-	var b []byte
+func (f Frame) Bytes() []byte { return f.AppendTo(nil) }
+
+// AppendTo appends the frame, encoded as Bytes does, to b.
+func (f Frame) AppendTo(b []byte) []byte {
 	b0 := f.Op & 0x0F
 	if f.Fin {
 		b0 |= 0x80

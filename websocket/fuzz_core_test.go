@@ -1,0 +1,90 @@
+package websocket
+
+import (
+	"testing"
+
+	"github.com/wsmachine/wsmachine/model"
+
+	"pgregory.net/rapid"
+)
+
+// The whole-connection fuzz targets in memory: the protocol, driven by
+// memConn, against the model, as TestCoreAgreesWithModel does, with the
+// scenario drawn from the fuzzer's bytes. They sit in this package
+// because the protocol is unexported; fuzz/ holds the targets that go
+// through a real Conn and TCP. Their corpus is in the repository's
+// testdata/fuzz (websocket/testdata/fuzz links to it); make fuzz runs
+// them with the others.
+
+// FuzzCore decodes a scenario from the bytes: each step is a kind byte
+// and the choices it needs (byteSource).
+// Rows: as TestCoreAgreesWithModel.
+func FuzzCore(f *testing.F) {
+	for _, seed := range coreSeeds {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, script []byte) {
+		h := newCoreHarness(t)
+		src := &byteSource{b: script}
+		var step []model.Input
+		for steps := 0; len(src.b) > 0 && steps < 40; steps++ {
+			step = coreInput(step[:0], src, src.intn("kind", 20))
+			for _, in := range step {
+				h.step(in)
+			}
+		}
+		h.end()
+	})
+}
+
+// FuzzCoreRapid draws the scenario with TestCoreAgreesWithModel's
+// generators (rapid.MakeFuzz), so that coverage guides rapid's choices.
+// Rows: as TestCoreAgreesWithModel.
+func FuzzCoreRapid(f *testing.F) {
+	f.Fuzz(rapid.MakeFuzz(func(t *rapid.T) {
+		h := newCoreHarness(t)
+		for _, ev := range rapid.SliceOfN(genCoreInput(), 0, 40).Draw(t, "inputs") {
+			for _, in := range ev {
+				h.step(in)
+			}
+		}
+		h.end()
+	}))
+}
+
+// byteSource draws a scenario's choices from a fuzzer's bytes; once they
+// run out, every choice is 0.
+type byteSource struct{ b []byte }
+
+func (s *byteSource) intn(_ string, n int) int {
+	if len(s.b) == 0 || n <= 1 {
+		return 0
+	}
+	v := int(s.b[0])
+	s.b = s.b[1:]
+	if n > 256 && len(s.b) > 0 {
+		v = v<<8 | int(s.b[0])
+		s.b = s.b[1:]
+	}
+	return v % n
+}
+
+func (s *byteSource) bytes(label string, max int) []byte {
+	n := s.intn(label, max+1)
+	n = min(n, len(s.b))
+	b := s.b[:n:n]
+	s.b = s.b[n:]
+	return b
+}
+
+// coreSeeds start FuzzCore off with scenarios that reach the closing
+// handshake both ways, a fragmented text, a ping while closing, and a
+// violation.
+var coreSeeds = [][]byte{
+	{0, 2, 0, 0, 12},                      // a text frame, then a receive
+	{16, 0, 0, 0, 3, 0, 4, 0, 8, 0, 0, 0}, // Close, then the peer's close frame
+	{1, 1, 1, 1, 0, 0, 12, 2, 0, 2, 0, 0}, // fragments and a receive
+	{16, 1, 0, 0, 5, 0, 0},                // Close, then a ping
+	{7, 0, 6, 0, 0},                       // an unmasked frame
+	{9, 19, 18},                           // the end of TCP, a ping tick, the close timer
+}
