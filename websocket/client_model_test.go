@@ -393,7 +393,7 @@ func (d *duplex) finish() {
 				}
 				// A message nobody reads keeps the close frame behind
 				// it unread: the close timer ends it.
-				d.c[s].apply(d.c[s].stepLocked(evCloseTimeout, 0, ""))
+				d.c[s].apply(d.c[s].stepLocked(evCloseTimeout, 0, ""), nil)
 				time.Sleep(time.Millisecond)
 				continue
 			}
@@ -520,7 +520,7 @@ func TestClientServerAgreeWithModel(t *testing.T) {
 				s := side(t)
 				if d.m[s].State == model.Closing {
 					d.step(s, model.Input{Kind: model.CloseTimer}, func(c *Conn) callResult {
-						c.apply(c.stepLocked(evCloseTimeout, 0, ""))
+						c.apply(c.stepLocked(evCloseTimeout, 0, ""), nil)
 						return callResult{}
 					})
 				}

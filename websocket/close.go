@@ -6,10 +6,12 @@ import (
 	"unicode/utf8"
 )
 
-// apply carries out the effects of a transition, outside c.mu.
-func (c *Conn) apply(fx effects) {
+// apply carries out the effects of a transition, outside c.mu: the one
+// place where they are. pong is the payload of the ping that fx answers,
+// if it does.
+func (c *Conn) apply(fx effects, pong []byte) {
 	if fx.pong {
-		c.writeControl(opPong, fx.pongPayload)
+		c.writeControl(opPong, pong)
 	}
 	if fx.ping {
 		c.writeControl(opPing, nil)
@@ -139,7 +141,7 @@ func (c *Conn) Close(code Status, message string) error {
 	select {
 	case <-c.ended():
 	case <-timer.C:
-		c.apply(c.stepLocked(evCloseTimeout, 0, ""))
+		c.apply(c.stepLocked(evCloseTimeout, 0, ""), nil)
 		<-c.ended()
 	}
 	return c.closeResult()
@@ -205,7 +207,7 @@ func (c *Conn) abandonMessage() error {
 	}
 	c.mu.Lock()
 	if !c.p.ended() { // else finish has run or will not look
-		c.closeTimer = time.AfterFunc(time.Until(deadline), func() { c.apply(c.stepLocked(evCloseTimeout, 0, "")) })
+		c.closeTimer = time.AfterFunc(time.Until(deadline), func() { c.apply(c.stepLocked(evCloseTimeout, 0, ""), nil) })
 	}
 	c.mu.Unlock()
 	return nil

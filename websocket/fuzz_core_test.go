@@ -16,19 +16,21 @@ import (
 // testdata/fuzz (websocket/testdata/fuzz links to it); make fuzz runs
 // them with the others.
 
-// FuzzCore decodes a scenario from the bytes: each step is a kind byte
-// and the choices it needs (byteSource).
+// FuzzCore decodes a scenario from the bytes: the first chooses
+// permessage-deflate (none, without or with context takeover), then each
+// step is a kind byte and the choices it needs (byteSource).
 // Rows: as TestCoreAgreesWithModel.
 func FuzzCore(f *testing.F) {
 	for _, seed := range coreSeeds {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, script []byte) {
-		h := newCoreHarness(t)
 		src := &byteSource{b: script}
+		mode := src.intn("deflate", 3)
+		h := newCoreHarness(t, mode)
 		var step []model.Input
 		for steps := 0; len(src.b) > 0 && steps < 40; steps++ {
-			step = coreInput(step[:0], src, src.intn("kind", 20))
+			step = coreInput(step[:0], src, src.intn("kind", 20), mode > 0)
 			for _, in := range step {
 				h.step(in)
 			}
@@ -42,8 +44,9 @@ func FuzzCore(f *testing.F) {
 // Rows: as TestCoreAgreesWithModel.
 func FuzzCoreRapid(f *testing.F) {
 	f.Fuzz(rapid.MakeFuzz(func(t *rapid.T) {
-		h := newCoreHarness(t)
-		for _, ev := range rapid.SliceOfN(genCoreInput(), 0, 40).Draw(t, "inputs") {
+		mode := rapid.IntRange(0, 2).Draw(t, "deflate")
+		h := newCoreHarness(t, mode)
+		for _, ev := range rapid.SliceOfN(genCoreInput(mode > 0), 0, 40).Draw(t, "inputs") {
 			for _, in := range ev {
 				h.step(in)
 			}
@@ -81,10 +84,12 @@ func (s *byteSource) bytes(label string, max int) []byte {
 // handshake both ways, a fragmented text, a ping while closing, and a
 // violation.
 var coreSeeds = [][]byte{
-	{0, 2, 0, 0, 12},                      // a text frame, then a receive
-	{16, 0, 0, 0, 3, 0, 4, 0, 8, 0, 0, 0}, // Close, then the peer's close frame
-	{1, 1, 1, 1, 0, 0, 12, 2, 0, 2, 0, 0}, // fragments and a receive
-	{16, 1, 0, 0, 5, 0, 0},                // Close, then a ping
-	{7, 0, 6, 0, 0},                       // an unmasked frame
-	{9, 19, 18},                           // the end of TCP, a ping tick, the close timer
+	{0, 0, 2, 0, 0, 12},                      // a text frame, then a receive
+	{0, 16, 0, 0, 0, 3, 0, 4, 0, 8, 0, 0, 0}, // Close, then the peer's close frame
+	{0, 1, 1, 1, 1, 0, 0, 12, 2, 0, 2, 0, 0}, // fragments and a receive
+	{0, 16, 1, 0, 0, 5, 0, 0},                // Close, then a ping
+	{0, 7, 0, 6, 0, 0},                       // an unmasked frame
+	{0, 9, 19, 18},                           // the end of TCP, a ping tick, the close timer
+	{1, 0, 0, 2, 1, 0, 0, 1, 2, 0, 12},       // a compressed text frame, then a receive
+	{2, 0, 0, 3, 1, 1, 12},                   // a compressed message past the limit
 }

@@ -252,7 +252,7 @@ func (h *Handler) run(c *Conn, srv *http.Server) {
 // refused ends a connection whose handshake failed, so that GetStatus
 // does not wait for it.
 func (c *Conn) refused() {
-	c.apply(c.stepLocked(evRefused, 0, ""))
+	c.apply(c.stepLocked(evRefused, 0, ""), nil)
 }
 
 // checkRequest checks a handshake request (RFC 6455 §4.2.1). It returns the

@@ -1,11 +1,13 @@
 package websocket
 
 import (
+	"context"
 	"io"
 	"net"
 	"net/http"
 	"runtime"
 	"testing"
+	"time"
 )
 
 // An idle connection holds no read or write buffer: after a message each
@@ -45,4 +47,71 @@ func TestIdleConnectionsHoldNoBuffers(t *testing.T) {
 		t.Errorf("an idle connection costs %d B of heap, both ends together: it holds a buffer", perConn)
 	}
 	runtime.KeepAlive(clients)
+}
+
+// An idle connection's goroutine keeps the smallest stack, 2 KiB: the
+// path of an echoed message (receive, copy, send) never needs more, so
+// its stack never grows. A few bytes more in a frame on that path (an
+// effects value grown by a slice did it once) double the stack of every
+// connection. Here the server's goroutines are counted with the client
+// sides' background readers, all idle after an echo of a message each way.
+//
+// The race detector's instrumentation makes frames larger: make
+// bench-smoke runs this test without it.
+func TestIdleConnectionsKeepSmallStacks(t *testing.T) {
+	if raceEnabled {
+		t.Skip("stack sizes under the race detector say nothing: make bench-smoke runs this without it")
+	}
+	const n = 1000
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: &Handler{Handle: func(c *Conn) {
+		for {
+			tp, r, err := c.ReceiveMessage()
+			if err != nil {
+				return
+			}
+			w, err := c.SendMessage(tp)
+			if err != nil {
+				return
+			}
+			io.Copy(w, r)
+			w.Close()
+		}
+	}}}
+	go srv.Serve(ln)
+	defer srv.Close()
+	stacks := func() (int64, int) {
+		var ms runtime.MemStats
+		runtime.GC()
+		runtime.GC()
+		runtime.ReadMemStats(&ms)
+		return int64(ms.StackInuse), runtime.NumGoroutine()
+	}
+	stack0, g0 := stacks()
+	conns := make([]*Conn, 0, n)
+	for range n {
+		c, _, err := Dial(context.Background(), "ws://"+ln.Addr().String()+"/", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close(StatusOK, "")
+		if err := c.SendBinary([]byte("0123456789abcdef")); err != nil {
+			t.Fatal(err)
+		}
+		var buf [64]byte
+		if _, err := c.ReceiveBinary(buf[:]); err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	time.Sleep(5 * backgroundDelay) // the clients' background readers start
+	stack1, g1 := stacks()
+	perGoroutine := (stack1 - stack0) / int64(max(g1-g0, 1))
+	t.Logf("%d goroutines more, %d B of stack each", g1-g0, perGoroutine)
+	if perGoroutine > 2560 {
+		t.Errorf("idle goroutines hold %d B of stack each, want 2 KiB: a frame on the echo path grew", perGoroutine)
+	}
 }

@@ -119,15 +119,15 @@ func (c *Conn) readInflated(p []byte) (int, error) {
 	}
 	p = c.p.inflateRoom(p)
 	n, err := z.fr.Read(p)
-	in := input{ev: evNone}
+	var bad *input
 	if z.src.wireErr == nil { // else the connection failed or ended under the decompressor
-		in = c.p.inflated(p[:n], err)
-		if in.ev == evNone {
+		bad = c.p.inflated(p[:n], err)
+		if bad == nil {
 			c.deflate.received.add(p[:n])
 			if err == nil {
 				return n, nil // more to come: the decompressor stays
 			}
-			in = c.p.inflatedEnd(z.src.tail)
+			bad = c.p.inflatedEnd(z.src.tail)
 		}
 	}
 	// The message has ended, whole or not: here, and only here, the
@@ -136,8 +136,8 @@ func (c *Conn) readInflated(p []byte) (int, error) {
 	switch {
 	case z.src.wireErr != nil:
 		return 0, z.src.wireErr
-	case in.ev != evNone:
-		return 0, c.take(in)
+	case bad != nil:
+		return 0, c.take(bad)
 	case z.src.tail == 0: // the peer's final block: the rest of its frames is not the message's
 		if err := c.skipAfterFinal(); err != io.EOF {
 			return 0, err

@@ -43,7 +43,7 @@ func (c *Conn) startPinging() {
 func (c *Conn) pingTick() {
 	next := c.pingInterval
 	if idle := c.idleFor(); idle >= c.pingInterval {
-		c.apply(c.stepLocked(evPingTimer, 0, ""))
+		c.apply(c.stepLocked(evPingTimer, 0, ""), nil)
 	} else {
 		next -= idle
 	}

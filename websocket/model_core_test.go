@@ -36,11 +36,20 @@ type coreHarness struct {
 	want   []model.Result
 }
 
-func newCoreHarness(t fataler) *coreHarness {
+// newCoreHarness starts a connection without permessage-deflate (mode 0),
+// with it and no context takeover (1), or with client context takeover
+// (2). Our messages leave uncompressed: the threshold is above their
+// length.
+func newCoreHarness(t fataler, mode int) *coreHarness {
 	m := model.New()
 	m.MaxMessageSize = coreMaxMessageSize
+	var z *compression
+	if mode > 0 {
+		m.Deflate = &model.Deflate{ClientContextTakeover: mode == 2, Threshold: 1 << 20}
+		z = newCompression(deflateParams{serverNoContextTakeover: true, clientNoContextTakeover: mode == 1}, 1<<20, false)
+	}
 	m.Step(model.Input{Kind: model.Handshake})
-	return &coreHarness{t: t, m: m, c: newMemConn(coreMaxMessageSize), trace: make([]model.Input, 0, 64)}
+	return &coreHarness{t: t, m: m, c: newMemConn(coreMaxMessageSize, z), trace: make([]model.Input, 0, 64)}
 }
 
 func (h *coreHarness) fatalf(format string, args ...any) {
@@ -127,12 +136,14 @@ func (h *coreHarness) end() {
 
 // TestCoreAgreesWithModel runs random scenarios against the protocol in
 // memory, the peer's bytes split at random points.
-// Rows: C1, O1–O8, O10, O13, K1–K6, K8–K11, K13, T1–T3 (write failures,
-// message writers and refused handshakes are model_test.go's).
+// Rows: C1, O1–O8, O10, O13, K1–K6, K8–K11, K13, T1–T3, and the frame
+// checks and compressed messages' rules (write failures, message writers
+// and refused handshakes are model_test.go's).
 func TestCoreAgreesWithModel(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
-		h := newCoreHarness(t)
-		for _, ev := range rapid.SliceOfN(genCoreInput(), 0, 40).Draw(t, "inputs") {
+		mode := rapid.IntRange(0, 2).Draw(t, "deflate")
+		h := newCoreHarness(t, mode)
+		for _, ev := range rapid.SliceOfN(genCoreInput(mode > 0), 0, 40).Draw(t, "inputs") {
 			for _, in := range ev {
 				h.step(in)
 			}
@@ -143,9 +154,9 @@ func TestCoreAgreesWithModel(t *testing.T) {
 
 // genCoreInput draws what a test does next: frames from the peer, split
 // into pieces that arrive one by one, or an API call or a timer.
-func genCoreInput() *rapid.Generator[[]model.Input] {
+func genCoreInput(deflate bool) *rapid.Generator[[]model.Input] {
 	return rapid.Custom(func(t *rapid.T) []model.Input {
-		return coreInput(nil, rapidSource{t}, rapid.IntRange(0, 19).Draw(t, "kind"))
+		return coreInput(nil, rapidSource{t}, rapid.IntRange(0, 19).Draw(t, "kind"), deflate)
 	})
 }
 
@@ -182,13 +193,13 @@ var coreLong = bytes.Repeat([]byte{'x'}, coreMaxMessageSize+1)
 var coreCodes = []uint16{1000, 1001, 1002, 1005, 1006, 1010, 1011, 1015, 999, 2999, 3000, 4999, 5000, 1004}
 
 // coreInput appends to dst one step of a scenario, drawn from s; kind is
-// in [0, 20).
-func coreInput(dst []model.Input, s coreSource, kind int) []model.Input {
+// in [0, 20). deflate: permessage-deflate was negotiated.
+func coreInput(dst []model.Input, s coreSource, kind int, deflate bool) []model.Input {
 	switch kind {
 	case 0, 1, 2, 3, 4, 5, 6, 7: // frames from the peer
 		var stream []byte
 		for range 1 + s.intn("frames", 3) {
-			stream = coreFrame(stream, s)
+			stream = coreFrame(stream, s, deflate)
 		}
 		return coreSplit(dst, s, stream)
 	case 8:
@@ -215,10 +226,11 @@ func coreInput(dst []model.Input, s coreSource, kind int) []model.Input {
 }
 
 // coreFrame appends to dst one frame of the peer: mostly a valid one (data that
-// starts or continues a message, ping, pong, close), one in eight broken
-// (reserved bits or opcode, unmasked, a control frame fragmented or too
-// long) or too long for the limit.
-func coreFrame(dst []byte, s coreSource) []byte {
+// starts or continues a message, ping, pong, close; with deflate, half the
+// messages compressed: stored blocks, cut short or not, or any bytes), one
+// in eight broken (reserved bits or opcode, unmasked, a control frame
+// fragmented or too long) or too long for the limit.
+func coreFrame(dst []byte, s coreSource, deflate bool) []byte {
 	op := []byte{0, 0, 1, 2, 8, 9, 10}[s.intn("op", 7)]
 	fin := op >= 8 || s.intn("fin", 3) != 0
 	var payload []byte
@@ -232,6 +244,18 @@ func coreFrame(dst []byte, s coreSource) []byte {
 		payload = s.bytes("payload", 20)
 	}
 	rsv, key, masked := byte(0), [4]byte{byte(s.intn("key", 256)), 0x5a, 0xc3, 0x0f}, true
+	if deflate && (op == 1 || op == 2) && s.intn("compressed", 2) == 1 {
+		rsv = 4
+		switch s.intn("deflated", 4) {
+		case 0:
+			payload = s.bytes("deflated", 12)
+		case 1:
+			payload = model.Stored(coreLong[:coreMaxMessageSize+1], 64)
+		default:
+			payload = model.Stored(payload, 1+s.intn("block", 8))
+			payload = payload[:len(payload)-min(s.intn("cut", 3), len(payload))]
+		}
+	}
 	if s.intn("broken", 8) == 0 {
 		switch s.intn("how", 6) {
 		case 0:

@@ -977,11 +977,11 @@ func (h *harness) apiActions() map[string]func(*rapid.T) {
 		},
 		"closeTimer": func(t *rapid.T) {
 			if h.m.State == model.Closing {
-				h.step(model.Input{Kind: model.CloseTimer}, func() { h.c.apply(h.c.stepLocked(evCloseTimeout, 0, "")) })
+				h.step(model.Input{Kind: model.CloseTimer}, func() { h.c.apply(h.c.stepLocked(evCloseTimeout, 0, ""), nil) })
 			}
 		},
 		"pingTimer": func(t *rapid.T) {
-			h.step(model.Input{Kind: model.PingTick}, func() { h.c.apply(h.c.stepLocked(evPingTimer, 0, "")) })
+			h.step(model.Input{Kind: model.PingTick}, func() { h.c.apply(h.c.stepLocked(evPingTimer, 0, ""), nil) })
 		},
 		"concurrentSends": h.concurrentSends,
 	}
@@ -1060,7 +1060,7 @@ var abstractEvents = []abstractEvent{
 	})},
 	{"closeTimer", func(h *harness) {
 		if h.m.State == model.Closing {
-			h.step(model.Input{Kind: model.CloseTimer}, func() { h.c.apply(h.c.stepLocked(evCloseTimeout, 0, "")) })
+			h.step(model.Input{Kind: model.CloseTimer}, func() { h.c.apply(h.c.stepLocked(evCloseTimeout, 0, ""), nil) })
 		}
 	}},
 }

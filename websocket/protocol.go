@@ -69,6 +69,18 @@ func violation(code Status, reason string) input {
 	return input{ev: evProtocolError, code: code, reason: reason}
 }
 
+// The violations found in a message's payload. The methods that find
+// them return pointers to these, nil if the bytes are fine: the drivers
+// call those methods on the path of every message, where a goroutine's
+// stack depth is what an idle connection keeps (see Conn.nextFrame), so
+// their answer is kept to a word.
+var (
+	invalidUTF8      = violation(StatusInvalidData, "invalid UTF-8 in text message")
+	unfinishedUTF8   = violation(StatusInvalidData, "text message ends inside a UTF-8 sequence")
+	tooLargeInflated = violation(StatusTooLarge, "message too large once inflated")
+	invalidDeflate   = violation(StatusInvalidData, "invalid compressed data")
+)
+
 // frame takes the next frame from b, the bytes buffered from the peer
 // (RFC 6455 §5.2): of a data frame its header, leaving the payload for
 // payload; a control frame whole, unmasked in place (so b must stay the
@@ -168,20 +180,19 @@ func (p *protocol) wanted(max int) int {
 	return int(min(uint64(max), p.rd.remaining))
 }
 
-// payload takes the first n bytes of b, payload of the current frame
-// just taken from the peer: unmasks them in place and, for a text
-// message read as it is on the wire (not deflated), checks their UTF-8.
-// It returns evProtocolError if they break the rules, and whether they
-// end the message.
-func (p *protocol) payload(b []byte, deflated bool) (in input, end bool) {
+// payload takes b, payload of the current frame just taken from the
+// peer: unmasks it in place and, for a text message read as it is on the
+// wire (not deflated), checks its UTF-8. It returns the violation if the
+// bytes break the rules, and whether they end the message.
+func (p *protocol) payload(b []byte, deflated bool) (bad *input, end bool) {
 	if p.rd.h.masked {
 		p.rd.keyPos = mask(p.rd.h.key, p.rd.keyPos, b)
 	}
 	p.rd.remaining -= uint64(len(b))
 	if !deflated && p.rd.msgType == Text && !p.rd.utf8.feed(b) {
-		return violation(StatusInvalidData, "invalid UTF-8 in text message"), false
+		return &invalidUTF8, false
 	}
-	return input{ev: evNone}, p.rd.remaining == 0 && p.rd.h.fin && !deflated
+	return nil, p.rd.remaining == 0 && p.rd.h.fin && !deflated
 }
 
 // skip takes n bytes of the current frame's payload unread: a message
@@ -191,14 +202,14 @@ func (p *protocol) skip(n uint64) { p.rd.remaining -= n }
 // dropMessage ends a message whose frames were skipped to the end.
 func (p *protocol) dropMessage() { p.rd.inMessage, p.rd.ready = false, false }
 
-// endMessage finishes a message whose last byte has been taken: evNone,
-// or evProtocolError for a text that ends inside a character.
-func (p *protocol) endMessage() input {
+// endMessage finishes a message whose last byte has been taken: nil, or
+// the violation of a text that ends inside a character.
+func (p *protocol) endMessage() (bad *input) {
 	if p.rd.msgType == Text && !p.rd.utf8.complete() {
-		return violation(StatusInvalidData, "text message ends inside a UTF-8 sequence")
+		return &unfinishedUTF8
 	}
 	p.rd.inMessage = false
-	return input{ev: evNone}
+	return nil
 }
 
 // inflateRoom cuts b, where a compressed message is to be inflated, so
@@ -214,9 +225,9 @@ func (p *protocol) inflateRoom(b []byte) []byte {
 // and err, what the decompressor said with it: an invalid character
 // before the limit first (that is what the peer did wrong), then the
 // limit, then corrupt data (io.ErrUnexpectedEOF: cut inside a block, see
-// inflateEnd). It returns evNone if the message may go on (err nil) or
-// has ended well (io.EOF).
-func (p *protocol) inflated(b []byte, err error) input {
+// inflateEnd). It returns nil if the message may go on (err nil) or has
+// ended well (io.EOF), else the violation.
+func (p *protocol) inflated(b []byte, err error) (bad *input) {
 	within := len(b)
 	if p.maxMessageSize >= 0 && p.rd.inflate.n+int64(len(b)) > p.maxMessageSize {
 		within = int(p.maxMessageSize - p.rd.inflate.n)
@@ -224,13 +235,13 @@ func (p *protocol) inflated(b []byte, err error) input {
 	p.rd.inflate.n += int64(len(b))
 	switch {
 	case p.rd.msgType == Text && !p.rd.utf8.feed(b[:within]):
-		return violation(StatusInvalidData, "invalid UTF-8 in text message")
+		return &invalidUTF8
 	case within < len(b):
-		return violation(StatusTooLarge, "message too large once inflated")
+		return &tooLargeInflated
 	case err != nil && err != io.EOF:
-		return violation(StatusInvalidData, "invalid compressed data")
+		return &invalidDeflate
 	}
-	return input{ev: evNone}
+	return nil
 }
 
 // inflatedEnd judges where a compressed message's DEFLATE stream ended
@@ -242,9 +253,9 @@ func (p *protocol) inflated(b []byte, err error) input {
 // decoder reads no byte that holds no bit of the block it decodes, so a
 // final block that ends inside inflateEnd began in the peer's bytes: the
 // message was cut inside that block, and is corrupt.
-func (p *protocol) inflatedEnd(tail int) input {
+func (p *protocol) inflatedEnd(tail int) (bad *input) {
 	if tail > 0 && tail < len(inflateEnd) {
-		return violation(StatusInvalidData, "invalid compressed data")
+		return &invalidDeflate
 	}
-	return input{ev: evNone}
+	return nil
 }

@@ -36,7 +36,7 @@ func (c *Conn) takeFrame() error {
 	for {
 		n, need, in := c.p.frame((*c.in.buf)[c.in.r:c.in.w])
 		if in.ev != evNone {
-			err := c.take(in) // before consume: a pong's payload is in the buffer
+			err := c.take(&in) // before consume: a pong's payload is in the buffer
 			c.consume(n)
 			return err
 		}
@@ -50,14 +50,12 @@ func (c *Conn) takeFrame() error {
 // the one path from the bytes read to the state machine. It returns what
 // the reader gets: nil to go on, ErrConnClosed after the peer's close
 // frame, why the connection failed after a violation.
-func (c *Conn) take(in input) error {
+func (c *Conn) take(in *input) error {
 	switch in.ev {
 	case evNone, evRecvData: // RecvData is stepped as its payload is taken (recvData)
 		return nil
 	}
-	fx := c.stepLocked(in.ev, in.code, in.reason)
-	fx.pongPayload = in.payload
-	c.apply(fx)
+	c.apply(c.stepLocked(in.ev, in.code, in.reason), in.payload)
 	switch in.ev {
 	case evRecvClose:
 		return ErrConnClosed
@@ -70,7 +68,8 @@ func (c *Conn) take(in input) error {
 // protocolError fails the connection for a violation by the peer
 // (RFC 6455 §7.1.7): close frame with the code, then TCP closed.
 func (c *Conn) protocolError(pe *protocolError) error {
-	return c.take(violation(pe.code, pe.reason))
+	in := violation(pe.code, pe.reason)
+	return c.take(&in)
 }
 
 // readFailed handles an error from the network read side.
@@ -94,7 +93,7 @@ func (c *Conn) readFailed(err error) error {
 	case err != io.EOF:
 		reason = err.Error()
 	}
-	c.apply(c.stepLocked(evReadFailed, 0, reason))
+	c.apply(c.stepLocked(evReadFailed, 0, reason), nil)
 	return c.endErr()
 }
 
@@ -211,24 +210,34 @@ func (c *Conn) readWire(p []byte, deflated bool) (int, error) {
 		return 0, c.endErr()
 	}
 	n, err := c.readIn(p[:c.p.wanted(len(p))])
-	in, end := c.p.payload(p[:n], deflated)
-	if in.ev != evNone {
-		return 0, c.take(in)
+	return c.tookPayload(p[:n], deflated, err)
+}
+
+// tookPayload hands payload just read to the protocol, and carries out
+// what it says. A function of its own, so that the protocol's answer is
+// not in readWire's frame, which is on the stack while a receiver waits
+// for payload (see nextFrame on stack depth).
+//
+//go:noinline
+func (c *Conn) tookPayload(b []byte, deflated bool, err error) (int, error) {
+	bad, end := c.p.payload(b, deflated)
+	if bad != nil {
+		return 0, c.take(bad)
 	}
 	if err != nil {
-		return n, c.readFailed(err)
+		return len(b), c.readFailed(err)
 	}
 	if end {
-		return n, c.endMessage()
+		return len(b), c.endMessage()
 	}
-	return n, nil
+	return len(b), nil
 }
 
 // endMessage finishes a message whose last byte has been read: io.EOF,
 // or the connection's error for a text ending inside a character.
 func (c *Conn) endMessage() error {
-	if in := c.p.endMessage(); in.ev != evNone {
-		return c.take(in)
+	if bad := c.p.endMessage(); bad != nil {
+		return c.take(bad)
 	}
 	return io.EOF
 }

@@ -99,8 +99,7 @@ func (p *protocol) awaitsServerFIN(tcp tcpEffect) bool {
 // released: the frames to send, what happens to TCP, and what the API
 // caller gets.
 type effects struct {
-	pong        bool   // answer the ping with a pong, of pongPayload
-	pongPayload []byte // the ping's payload: put in by the driver, which has it
+	pong        bool   // answer the ping with a pong, of its payload
 	ping        bool   // send a keepalive ping
 	sendClose   bool   // send a close frame with closeCode, closeReason
 	closeCode   Status // StatusNotSent: an empty close frame
@@ -267,8 +266,10 @@ const (
 // recvData steps RecvData before the reader takes payload of the current
 // data message: the state may have changed since its header came (Close
 // from another goroutine).
-func (p *protocol) recvData() dataVerdict {
-	fx := p.step(evRecvData, 0, "")
+func (p *protocol) recvData() dataVerdict { return verdictOf(p.step(evRecvData, 0, "")) }
+
+// verdictOf is what RecvData's effects say of the payload.
+func verdictOf(fx effects) dataVerdict {
 	switch {
 	case fx.err != nil:
 		return dataEnded
@@ -278,12 +279,14 @@ func (p *protocol) recvData() dataVerdict {
 	return deliverData
 }
 
-// recvData is the protocol's under c.mu. Never inlined, as stepErr.
+// recvData is the protocol's under c.mu, with step called here, not
+// through protocol.recvData, so that the reader's stack is a frame less
+// deep. Never inlined, as stepErr.
 //
 //go:noinline
 func (c *Conn) recvData() dataVerdict {
 	c.mu.Lock()
-	v := c.p.recvData()
+	v := verdictOf(c.p.step(evRecvData, 0, ""))
 	c.mu.Unlock()
 	return v
 }

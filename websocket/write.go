@@ -239,7 +239,7 @@ func (c *Conn) nextMaskKey() (key [4]byte) {
 
 // writeFailed ends the connection after a failed write.
 func (c *Conn) writeFailed(err error) error {
-	c.apply(c.stepLocked(evWriteFailed, 0, err.Error()))
+	c.apply(c.stepLocked(evWriteFailed, 0, err.Error()), nil)
 	return c.endErr()
 }
 
