@@ -32,7 +32,7 @@ LOGS=$(mktemp -d)
 # packageOf names the package (fuzz or websocket) that holds target t.
 packageOf() {
 	for p in $PACKAGES; do
-		if go test -list "^$1\$" "./$p" | grep -q "^$1\$"; then
+		if go test -list "^$1\$" "./$p" | grep "^$1\$" >/dev/null; then
 			echo "$p"
 			return
 		fi

@@ -19,7 +19,7 @@ import (
 // FuzzCore decodes a scenario from the bytes: the first chooses
 // permessage-deflate (none, without or with context takeover), then each
 // step is a kind byte and the choices it needs (byteSource).
-// Rows: as TestCoreAgreesWithModel.
+// Rows: C1, O1–O8, O10, O13, K1–K6, K8–K11, K13, T1–T3.
 func FuzzCore(f *testing.F) {
 	for _, seed := range coreSeeds {
 		f.Add(seed)
@@ -41,7 +41,7 @@ func FuzzCore(f *testing.F) {
 
 // FuzzCoreRapid draws the scenario with TestCoreAgreesWithModel's
 // generators (rapid.MakeFuzz), so that coverage guides rapid's choices.
-// Rows: as TestCoreAgreesWithModel.
+// Rows: C1, O1–O8, O10, O13, K1–K6, K8–K11, K13, T1–T3.
 func FuzzCoreRapid(f *testing.F) {
 	f.Fuzz(rapid.MakeFuzz(func(t *rapid.T) {
 		mode := rapid.IntRange(0, 2).Draw(t, "deflate")

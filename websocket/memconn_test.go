@@ -118,21 +118,15 @@ func (m *memConn) close(code Status, reason string) {
 // read takes in the peer's bytes as far as the protocol lets it.
 func (m *memConn) read() {
 	for !m.p.ended() {
-		if !m.p.rd.inMessage {
-			n, _, in := m.p.frame(m.in)
-			if in.ev == evNone {
-				m.needMore()
-				return
+		step, verdict := wireFrame, deliverData // between messages: the next frame
+		if m.p.rd.inMessage {
+			verdict = m.p.recvData()
+			if verdict == dataEnded || verdict == deliverData && m.recv == nil {
+				return // O1: the message waits for a receive call
 			}
-			m.take(in)
-			m.in = m.in[n:]
-			continue
+			step = m.p.next()
 		}
-		verdict := m.p.recvData()
-		if verdict == dataEnded || verdict == deliverData && m.recv == nil {
-			return // O1: the message waits for a receive call
-		}
-		switch m.p.next() {
+		switch step {
 		case wireEnd:
 			switch {
 			case verdict == discardData:
