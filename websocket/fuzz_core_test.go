@@ -16,9 +16,10 @@ import (
 // testdata/fuzz (websocket/testdata/fuzz links to it); make fuzz runs
 // them with the others.
 
-// FuzzCore decodes a scenario from the bytes: the first chooses
-// permessage-deflate (none, without or with context takeover), then each
-// step is a kind byte and the choices it needs (byteSource).
+// FuzzCore decodes a scenario from the bytes: the first chooses the role
+// (server or client) and permessage-deflate (none, without or with the
+// peer's context takeover), then each step is a kind byte and the choices
+// it needs (byteSource).
 // Rows: C1, O1–O8, O10, O13, K1–K6, K8–K11, K13, T1–T3.
 func FuzzCore(f *testing.F) {
 	for _, seed := range coreSeeds {
@@ -26,11 +27,12 @@ func FuzzCore(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, script []byte) {
 		src := &byteSource{b: script}
-		mode := src.intn("deflate", 3)
-		h := newCoreHarness(t, mode)
+		setup := src.intn("setup", 6)
+		mode, client := setup%3, setup >= 3
+		h := newCoreHarness(t, mode, client)
 		var step []model.Input
 		for steps := 0; len(src.b) > 0 && steps < 40; steps++ {
-			step = coreInput(step[:0], src, src.intn("kind", 20), mode > 0)
+			step = coreInput(step[:0], src, src.intn("kind", 20), mode > 0, client)
 			for _, in := range step {
 				h.step(in)
 			}
@@ -44,9 +46,9 @@ func FuzzCore(f *testing.F) {
 // Rows: C1, O1–O8, O10, O13, K1–K6, K8–K11, K13, T1–T3.
 func FuzzCoreRapid(f *testing.F) {
 	f.Fuzz(rapid.MakeFuzz(func(t *rapid.T) {
-		mode := rapid.IntRange(0, 2).Draw(t, "deflate")
-		h := newCoreHarness(t, mode)
-		for _, ev := range rapid.SliceOfN(genCoreInput(mode > 0), 0, 40).Draw(t, "inputs") {
+		mode, client := rapid.IntRange(0, 2).Draw(t, "deflate"), rapid.Bool().Draw(t, "client")
+		h := newCoreHarness(t, mode, client)
+		for _, ev := range rapid.SliceOfN(genCoreInput(mode > 0, client), 0, 40).Draw(t, "inputs") {
 			for _, in := range ev {
 				h.step(in)
 			}
@@ -92,4 +94,6 @@ var coreSeeds = [][]byte{
 	{0, 9, 19, 18},                           // the end of TCP, a ping tick, the close timer
 	{1, 0, 0, 2, 1, 0, 0, 1, 2, 0, 12},       // a compressed text frame, then a receive
 	{2, 0, 0, 3, 1, 1, 12},                   // a compressed message past the limit
+	{3, 0, 0, 2, 0, 0, 12, 10, 0},            // a client: a server's text frame, a receive, a send
+	{5, 16, 4, 0, 0, 4, 0, 3, 0, 8, 0, 0, 0}, // a client with context takeover: Close, the server's close frame
 }

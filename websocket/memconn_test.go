@@ -10,7 +10,7 @@ import (
 )
 
 // memConn is the protocol's second driver, beside Conn: it runs a
-// connection in memory, synchronously, without socket, goroutine or clock,
+// connection, a server's or a client's, in memory, synchronously, without socket, goroutine or clock,
 // so that the property and fuzz tests reach the protocol at full speed
 // (model_core_test.go, fuzz_core_test.go). It does with the protocol's
 // answers what Conn does: the frames it asks for go to out, TCP's end is
@@ -31,7 +31,8 @@ type memConn struct {
 	p   protocol
 	in  []byte // the peer's bytes not taken in yet
 	eof bool   // the peer ended TCP
-	out []byte // the frames written
+	out  []byte // the frames written
+	keys uint32 // a client's masking keys so far
 
 	z    *compression // the negotiated permessage-deflate; nil: none
 	wire []byte       // a compressed message's payload as it came, so far
@@ -44,10 +45,11 @@ type memConn struct {
 	results []callResult
 }
 
-// newMemConn returns an open server connection with a message size limit
-// and, unless z is nil, permessage-deflate.
-func newMemConn(maxMessageSize int64, z *compression) *memConn {
-	m := &memConn{p: protocol{status: StatusDropped, maxMessageSize: maxMessageSize, deflate: z != nil}, z: z}
+// newMemConn returns an open connection, a server's or, if client, a
+// client's, with a message size limit and, unless z is nil,
+// permessage-deflate.
+func newMemConn(maxMessageSize int64, z *compression, client bool) *memConn {
+	m := &memConn{p: protocol{status: StatusDropped, maxMessageSize: maxMessageSize, deflate: z != nil, client: client}, z: z}
 	m.p.step(evAccepted, 0, "")
 	return m
 }
@@ -277,10 +279,22 @@ func (m *memConn) apply(fx effects, pong []byte) {
 	}
 }
 
-// write puts a frame on the wire, as a server writes it.
+// write puts a frame on the wire: as a server writes it, or as a client
+// does, masked with a key other than the last one's (Conn takes its keys
+// from crypto/rand; here they count, so that a failure repeats).
 func (m *memConn) write(op opcode, payload []byte) {
+	start := len(m.out)
 	m.out = appendHeader(m.out, true, op, len(payload))
+	if !m.p.client {
+		m.out = append(m.out, payload...)
+		return
+	}
+	m.keys++
+	key := [4]byte{byte(m.keys), byte(m.keys >> 8), 0xa5, 0x5a}
+	m.out[start+1] |= 0x80
+	m.out = append(m.out, key[:]...)
 	m.out = append(m.out, payload...)
+	mask(key, 0, m.out[len(m.out)-len(payload):])
 }
 
 // finishReceive returns the message read to its end to the receive call

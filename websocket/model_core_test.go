@@ -34,22 +34,28 @@ type coreHarness struct {
 	// Reused from step to step: the model's frames and results.
 	frames []byte
 	want   []model.Result
+
+	lastKey [4]byte // a client's: the last frame's masking key
 }
 
-// newCoreHarness starts a connection without permessage-deflate (mode 0),
-// with it and no context takeover (1), or with client context takeover
-// (2). Our messages leave uncompressed: the threshold is above their
-// length.
-func newCoreHarness(t fataler, mode int) *coreHarness {
+// newCoreHarness starts a server's connection or, if client, a client's,
+// without permessage-deflate (mode 0), with it and no context takeover
+// (1), or with the peer's context takeover (2). Our messages leave
+// uncompressed: the threshold is above their length.
+func newCoreHarness(t fataler, mode int, client bool) *coreHarness {
 	m := model.New()
+	if client {
+		m = model.NewClient()
+	}
 	m.MaxMessageSize = coreMaxMessageSize
 	var z *compression
 	if mode > 0 {
-		m.Deflate = &model.Deflate{ClientContextTakeover: mode == 2, Threshold: 1 << 20}
-		z = newCompression(deflateParams{serverNoContextTakeover: true, clientNoContextTakeover: mode == 1}, 1<<20, false)
+		peers := mode == 2 // the peer's compressor keeps its history
+		m.Deflate = &model.Deflate{ClientContextTakeover: peers && !client, ServerContextTakeover: peers && client, Threshold: 1 << 20}
+		z = newCompression(deflateParams{serverNoContextTakeover: !(peers && client), clientNoContextTakeover: !(peers && !client)}, 1<<20, client)
 	}
 	m.Step(model.Input{Kind: model.Handshake})
-	return &coreHarness{t: t, m: m, c: newMemConn(coreMaxMessageSize, z), trace: make([]model.Input, 0, 64)}
+	return &coreHarness{t: t, m: m, c: newMemConn(coreMaxMessageSize, z, client), trace: make([]model.Input, 0, 64)}
 }
 
 func (h *coreHarness) fatalf(format string, args ...any) {
@@ -77,6 +83,8 @@ func (h *coreHarness) step(ev model.Input) {
 	var tcp *model.TCPClose
 	for _, e := range effects {
 		switch {
+		case e.Frame != nil && e.Frame.Masked:
+			frames = append(frames, h.masked(*e.Frame, len(frames))...)
 		case e.Frame != nil:
 			frames = append(frames, e.Frame.Bytes()...)
 		case e.CloseTCP != nil:
@@ -100,6 +108,22 @@ func (h *coreHarness) step(ev model.Input) {
 	if h.c.p.ended() && (uint16(h.c.p.status) != h.m.Status || h.c.p.reason != h.m.Reason) {
 		h.fatalf("after %s: GetStatus %d %q, model %d %q", ev.Kind, h.c.p.status, h.c.p.reason, h.m.Status, h.m.Reason)
 	}
+}
+
+// masked is a client's frame f as the model predicts it, masked with the
+// key that the frame written at offset at carries (the model does not
+// predict keys), which must differ from the last frame's.
+func (h *coreHarness) masked(f model.Frame, at int) []byte {
+	keyAt := at + len(f.Bytes()) - len(f.Payload)
+	if keyAt+4 > len(h.c.out) {
+		return f.Bytes() // not written: the comparison reports it
+	}
+	key := [4]byte(h.c.out[keyAt : keyAt+4])
+	if key == h.lastKey {
+		h.fatalf("two frames masked with the key % x", key)
+	}
+	h.lastKey = key
+	return f.MaskedBytes(key)
 }
 
 // compareResults matches the calls that returned with the model's.
@@ -141,9 +165,9 @@ func (h *coreHarness) end() {
 // and refused handshakes are model_test.go's).
 func TestCoreAgreesWithModel(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
-		mode := rapid.IntRange(0, 2).Draw(t, "deflate")
-		h := newCoreHarness(t, mode)
-		for _, ev := range rapid.SliceOfN(genCoreInput(mode > 0), 0, 40).Draw(t, "inputs") {
+		mode, client := rapid.IntRange(0, 2).Draw(t, "deflate"), rapid.Bool().Draw(t, "client")
+		h := newCoreHarness(t, mode, client)
+		for _, ev := range rapid.SliceOfN(genCoreInput(mode > 0, client), 0, 40).Draw(t, "inputs") {
 			for _, in := range ev {
 				h.step(in)
 			}
@@ -154,9 +178,9 @@ func TestCoreAgreesWithModel(t *testing.T) {
 
 // genCoreInput draws what a test does next: frames from the peer, split
 // into pieces that arrive one by one, or an API call or a timer.
-func genCoreInput(deflate bool) *rapid.Generator[[]model.Input] {
+func genCoreInput(deflate, client bool) *rapid.Generator[[]model.Input] {
 	return rapid.Custom(func(t *rapid.T) []model.Input {
-		return coreInput(nil, rapidSource{t}, rapid.IntRange(0, 19).Draw(t, "kind"), deflate)
+		return coreInput(nil, rapidSource{t}, rapid.IntRange(0, 19).Draw(t, "kind"), deflate, client)
 	})
 }
 
@@ -193,13 +217,14 @@ var coreLong = bytes.Repeat([]byte{'x'}, coreMaxMessageSize+1)
 var coreCodes = []uint16{1000, 1001, 1002, 1005, 1006, 1010, 1011, 1015, 999, 2999, 3000, 4999, 5000, 1004}
 
 // coreInput appends to dst one step of a scenario, drawn from s; kind is
-// in [0, 20). deflate: permessage-deflate was negotiated.
-func coreInput(dst []model.Input, s coreSource, kind int, deflate bool) []model.Input {
+// in [0, 20). deflate: permessage-deflate was negotiated; client: the
+// connection is a client's, its peer a server.
+func coreInput(dst []model.Input, s coreSource, kind int, deflate, client bool) []model.Input {
 	switch kind {
 	case 0, 1, 2, 3, 4, 5, 6, 7: // frames from the peer
 		var stream []byte
 		for range 1 + s.intn("frames", 3) {
-			stream = coreFrame(stream, s, deflate)
+			stream = coreFrame(stream, s, deflate, client)
 		}
 		return coreSplit(dst, s, stream)
 	case 8:
@@ -225,12 +250,13 @@ func coreInput(dst []model.Input, s coreSource, kind int, deflate bool) []model.
 	return append(dst, model.Input{Kind: model.PingTick})
 }
 
-// coreFrame appends to dst one frame of the peer: mostly a valid one (data that
-// starts or continues a message, ping, pong, close; with deflate, half the
-// messages compressed: stored blocks, cut short or not, or any bytes), one
-// in eight broken (reserved bits or opcode, unmasked, a control frame
+// coreFrame appends to dst one frame of the peer (a client's, masked, or,
+// for a client, a server's): mostly a valid one (data that starts or
+// continues a message, ping, pong, close; with deflate, half the messages
+// compressed: stored blocks, cut short or not, or any bytes), one in eight
+// broken (reserved bits or opcode, masked the wrong way, a control frame
 // fragmented or too long) or too long for the limit.
-func coreFrame(dst []byte, s coreSource, deflate bool) []byte {
+func coreFrame(dst []byte, s coreSource, deflate, client bool) []byte {
 	op := []byte{0, 0, 1, 2, 8, 9, 10}[s.intn("op", 7)]
 	fin := op >= 8 || s.intn("fin", 3) != 0
 	var payload []byte
@@ -243,7 +269,7 @@ func coreFrame(dst []byte, s coreSource, deflate bool) []byte {
 	default:
 		payload = s.bytes("payload", 20)
 	}
-	rsv, key, masked := byte(0), [4]byte{byte(s.intn("key", 256)), 0x5a, 0xc3, 0x0f}, true
+	rsv, key, masked := byte(0), [4]byte{byte(s.intn("key", 256)), 0x5a, 0xc3, 0x0f}, !client
 	if deflate && (op == 1 || op == 2) && s.intn("compressed", 2) == 1 {
 		rsv = 4
 		switch s.intn("deflated", 4) {
@@ -263,7 +289,7 @@ func coreFrame(dst []byte, s coreSource, deflate bool) []byte {
 		case 1:
 			op = []byte{3, 7, 11, 15}[s.intn("reserved", 4)]
 		case 2:
-			masked = false
+			masked = !masked
 		case 3:
 			fin = false
 		case 4:
