@@ -28,9 +28,9 @@ import (
 // resets, concurrency, the message writer's buffering, compressing)
 // stays with the socket-level tests.
 type memConn struct {
-	p   protocol
-	in  []byte // the peer's bytes not taken in yet
-	eof bool   // the peer ended TCP
+	p    protocol
+	in   []byte // the peer's bytes not taken in yet
+	eof  bool   // the peer ended TCP
 	out  []byte // the frames written
 	keys uint32 // a client's masking keys so far
 
