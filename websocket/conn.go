@@ -78,9 +78,10 @@ type Conn struct {
 	// readMu guards the network read side: the read buffer and p's
 	// reading. It is held by whoever reads: a receive call, a message
 	// reader, or the background reader.
-	readMu sync.Mutex
-	in     inbuf
-	raw    *rawIO // nil: read and write with nc.Read and nc.Write
+	readMu  sync.Mutex
+	in      inbuf
+	inflate inflating // while a compressed message is read
+	raw     *rawIO    // nil: read and write with nc.Read and nc.Write
 	// msgReaders are the readers ReceiveMessage hands out, in turn.
 	msgReaders [2]*messageReader
 

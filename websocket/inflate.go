@@ -97,11 +97,11 @@ func (d *deflatedPayload) ReadByte() (byte, error) {
 }
 
 // inflating is the read side's state while a compressed message is
-// received (readMu).
+// received (readMu); how much it inflated is the protocol's
+// (readState.inflatedSize).
 type inflating struct {
 	fr  io.ReadCloser // the pooled decompressor; nil until the first read
 	src deflatedPayload
-	n   int64 // bytes inflated so far
 }
 
 // readInflated reads inflated payload of the current compressed message
@@ -111,7 +111,7 @@ type inflating struct {
 // passes the limit, and the rest is never inflated. Text is checked as
 // it comes out.
 func (c *Conn) readInflated(p []byte) (int, error) {
-	z := &c.p.rd.inflate
+	z := &c.inflate
 	if z.fr == nil {
 		z.src = deflatedPayload{c: c}
 		z.fr = flateReaders.Get().(io.ReadCloser)
@@ -163,7 +163,7 @@ func (c *Conn) skipAfterFinal() error {
 
 // stopInflating gives the decompressor back to the pool.
 func (c *Conn) stopInflating() {
-	z := &c.p.rd.inflate
+	z := &c.inflate
 	if z.fr != nil {
 		z.fr.(flate.Resetter).Reset(noBytes, nil)
 		flateReaders.Put(z.fr)

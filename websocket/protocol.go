@@ -50,9 +50,10 @@ type readState struct {
 	msgType   MessageType
 	utf8      utf8Validator
 	// compressed: the message came with RSV1 (permessage-deflate) and
-	// is read through inflate.
-	compressed bool
-	inflate    inflating
+	// is inflated by the driver (Conn.readInflated), which hands what
+	// comes out to inflated; inflatedSize counts it.
+	compressed   bool
+	inflatedSize int64
 }
 
 // input is what the peer's bytes amount to for step: an event of the
@@ -127,7 +128,7 @@ func (p *protocol) frame(b []byte) (n, need int, in input) {
 		p.rd.seq++
 		p.rd.msgType = MessageType(h.op)
 		p.rd.utf8 = utf8Validator{}
-		p.rd.compressed, p.rd.inflate.n = compressed, 0
+		p.rd.compressed, p.rd.inflatedSize = compressed, 0
 	}
 	return n, 0, input{ev: evRecvData}
 }
@@ -215,8 +216,8 @@ func (p *protocol) endMessage() (bad *input) {
 // inflateRoom cuts b, where a compressed message is to be inflated, so
 // that what goes past MaxMessageSize shows by one byte.
 func (p *protocol) inflateRoom(b []byte) []byte {
-	if p.maxMessageSize >= 0 && int64(len(b)) > p.maxMessageSize-p.rd.inflate.n {
-		return b[:p.maxMessageSize-p.rd.inflate.n+1]
+	if p.maxMessageSize >= 0 && int64(len(b)) > p.maxMessageSize-p.rd.inflatedSize {
+		return b[:p.maxMessageSize-p.rd.inflatedSize+1]
 	}
 	return b
 }
@@ -229,10 +230,10 @@ func (p *protocol) inflateRoom(b []byte) []byte {
 // ended well (io.EOF), else the violation.
 func (p *protocol) inflated(b []byte, err error) (bad *input) {
 	within := len(b)
-	if p.maxMessageSize >= 0 && p.rd.inflate.n+int64(len(b)) > p.maxMessageSize {
-		within = int(p.maxMessageSize - p.rd.inflate.n)
+	if p.maxMessageSize >= 0 && p.rd.inflatedSize+int64(len(b)) > p.maxMessageSize {
+		within = int(p.maxMessageSize - p.rd.inflatedSize)
 	}
-	p.rd.inflate.n += int64(len(b))
+	p.rd.inflatedSize += int64(len(b))
 	switch {
 	case p.rd.msgType == Text && !p.rd.utf8.feed(b[:within]):
 		return &invalidUTF8
