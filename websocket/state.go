@@ -110,10 +110,10 @@ type effects struct {
 	err         error // nil: the caller may go ahead
 }
 
-// step applies ev to the connection and returns what the driver is to do;
-// Conn.mu is held. code and reason
-// are the event's close code and reason where it has one. Each case names
-// the row of STATE_MACHINE.md it implements.
+// step applies ev to the connection and returns what the driver is to
+// do; Conn.mu is held. code and reason are the event's close code and
+// reason where it has one. Each case names the row of STATE_MACHINE.md it
+// implements.
 func (p *protocol) step(ev event, code Status, reason string) (fx effects) {
 	wasTerminal := p.state.terminal()
 	defer func() {
