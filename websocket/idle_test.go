@@ -67,20 +67,7 @@ func TestIdleConnectionsKeepSmallStacks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: &Handler{Handle: func(c *Conn) {
-		for {
-			tp, r, err := c.ReceiveMessage()
-			if err != nil {
-				return
-			}
-			w, err := c.SendMessage(tp)
-			if err != nil {
-				return
-			}
-			io.Copy(w, r)
-			w.Close()
-		}
-	}}}
+	srv := &http.Server{Handler: &Handler{Handle: echoHandler}}
 	go srv.Serve(ln)
 	defer srv.Close()
 	stacks := func() (int64, int) {
