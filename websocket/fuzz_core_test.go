@@ -45,16 +45,7 @@ func FuzzCore(f *testing.F) {
 // generators (rapid.MakeFuzz), so that coverage guides rapid's choices.
 // Rows: C1, O1–O8, O10, O13, K1–K6, K8–K11, K13, T1–T3.
 func FuzzCoreRapid(f *testing.F) {
-	f.Fuzz(rapid.MakeFuzz(func(t *rapid.T) {
-		mode, client := rapid.IntRange(0, 2).Draw(t, "deflate"), rapid.Bool().Draw(t, "client")
-		h := newCoreHarness(t, mode, client)
-		for _, ev := range rapid.SliceOfN(genCoreInput(mode > 0, client), 0, 40).Draw(t, "inputs") {
-			for _, in := range ev {
-				h.step(in)
-			}
-		}
-		h.end()
-	}))
+	f.Fuzz(rapid.MakeFuzz(coreScenario))
 }
 
 // byteSource draws a scenario's choices from a fuzzer's bytes; once they

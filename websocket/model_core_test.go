@@ -164,16 +164,21 @@ func (h *coreHarness) end() {
 // checks and compressed messages' rules (write failures, message writers
 // and refused handshakes are model_test.go's).
 func TestCoreAgreesWithModel(t *testing.T) {
-	rapid.Check(t, func(t *rapid.T) {
-		mode, client := rapid.IntRange(0, 2).Draw(t, "deflate"), rapid.Bool().Draw(t, "client")
-		h := newCoreHarness(t, mode, client)
-		for _, ev := range rapid.SliceOfN(genCoreInput(mode > 0, client), 0, 40).Draw(t, "inputs") {
-			for _, in := range ev {
-				h.step(in)
-			}
+	rapid.Check(t, coreScenario)
+}
+
+// coreScenario is one scenario of TestCoreAgreesWithModel and
+// FuzzCoreRapid: a role, permessage-deflate or not, up to 40 steps, and
+// the end.
+func coreScenario(t *rapid.T) {
+	mode, client := rapid.IntRange(0, 2).Draw(t, "deflate"), rapid.Bool().Draw(t, "client")
+	h := newCoreHarness(t, mode, client)
+	for _, ev := range rapid.SliceOfN(genCoreInput(mode > 0, client), 0, 40).Draw(t, "inputs") {
+		for _, in := range ev {
+			h.step(in)
 		}
-		h.end()
-	})
+	}
+	h.end()
 }
 
 // genCoreInput draws what a test does next: frames from the peer, split
