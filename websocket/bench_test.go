@@ -32,6 +32,20 @@ func echoHandler(conn *Conn) {
 	}
 }
 
+// serve serves a Handler with handle on a loopback port until the test
+// ends and returns its address.
+func serve(t testing.TB, handle func(*Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: &Handler{Handle: handle}}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return ln.Addr().String()
+}
+
 // benchClient is a minimal masked-frame client for benchmarks.
 type benchClient struct {
 	nc  net.Conn
@@ -64,14 +78,7 @@ func upgrade(nc net.Conn, path string) (*bufio.Reader, error) {
 
 func dialBench(b *testing.B, handle func(*Conn)) *benchClient {
 	b.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv := &http.Server{Handler: &Handler{Handle: handle}}
-	go srv.Serve(ln)
-	b.Cleanup(func() { srv.Close() })
-	nc, br := dialUpgraded(b, ln.Addr().String())
+	nc, br := dialUpgraded(b, serve(b, handle))
 	return &benchClient{nc: nc, br: br}
 }
 
@@ -229,19 +236,13 @@ func BenchmarkReceive(b *testing.B) {
 // connect, opening handshake, closing handshake started by the client,
 // the server's FIN. allocs/op are the server's and the client's together.
 func BenchmarkHandshake(b *testing.B) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv := &http.Server{Handler: &Handler{Handle: echoHandler}}
-	go srv.Serve(ln)
-	defer srv.Close()
+	addr := serve(b, echoHandler)
 	req := []byte(upgradeRequest("/"))
 	closeFrame := []byte{0x88, 0x82, 1, 2, 3, 4, 0x03 ^ 1, 0xe8 ^ 2}
 	buf := make([]byte, 4096)
 	b.ReportAllocs()
 	for b.Loop() {
-		nc, err := net.Dial("tcp", ln.Addr().String())
+		nc, err := net.Dial("tcp", addr)
 		if err != nil {
 			b.Fatal(err)
 		}

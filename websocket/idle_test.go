@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"net"
-	"net/http"
 	"runtime"
 	"testing"
 	"time"
@@ -16,13 +15,7 @@ import (
 // each connection, which lives in this process too.
 func TestIdleConnectionsHoldNoBuffers(t *testing.T) {
 	const n = 200
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: &Handler{Handle: echoHandler}}
-	go srv.Serve(ln)
-	defer srv.Close()
+	addr := serve(t, echoHandler)
 
 	message := benchPayload(1024)
 	var before, after runtime.MemStats
@@ -30,7 +23,7 @@ func TestIdleConnectionsHoldNoBuffers(t *testing.T) {
 	runtime.ReadMemStats(&before)
 	clients := make([]net.Conn, 0, n)
 	for range n {
-		nc, br := dialUpgraded(t, ln.Addr().String())
+		nc, br := dialUpgraded(t, addr)
 		frame := append([]byte{0x81, 0xFE, 4, 0, 0, 0, 0, 0}, message...) // masked with a zero key
 		nc.Write(frame)
 		echo := make([]byte, 4+len(message))
@@ -63,13 +56,7 @@ func TestIdleConnectionsKeepSmallStacks(t *testing.T) {
 		t.Skip("stack sizes under the race detector say nothing: make bench-smoke runs this without it")
 	}
 	const n = 1000
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: &Handler{Handle: echoHandler}}
-	go srv.Serve(ln)
-	defer srv.Close()
+	addr := serve(t, echoHandler)
 	stacks := func() (int64, int) {
 		var ms runtime.MemStats
 		runtime.GC()
@@ -80,7 +67,7 @@ func TestIdleConnectionsKeepSmallStacks(t *testing.T) {
 	stack0, g0 := stacks()
 	conns := make([]*Conn, 0, n)
 	for range n {
-		c, _, err := Dial(context.Background(), "ws://"+ln.Addr().String()+"/", nil)
+		c, _, err := Dial(context.Background(), "ws://"+addr+"/", nil)
 		if err != nil {
 			t.Fatal(err)
 		}

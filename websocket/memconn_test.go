@@ -304,7 +304,11 @@ func (m *memConn) finishReceive() {
 	call := m.recv
 	m.recv = nil
 	r := callResult{call: call.Kind}
-	switch want := map[model.Kind]MessageType{model.ReceiveText: Text, model.ReceiveBinary: Binary}[call.Kind]; {
+	want := Text
+	if call.Kind == model.ReceiveBinary {
+		want = Binary
+	}
+	switch {
 	case call.Kind == model.ReceiveMessage:
 		r.typ, r.data = byte(m.p.rd.msgType), append([]byte(nil), m.msg...)
 	case m.p.rd.msgType != want:
