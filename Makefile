@@ -54,11 +54,13 @@ rows:
 # every sequence of 5 events.
 proptest:
 	go test -count=1 ./model/
-	go test -count=1 -timeout 60m -run 'Model|HeaderRoundTrip|HeaderVerdict' ./websocket/ \
+	go test -count=1 -timeout 60m -run 'Model' ./websocket/ \
 		-rapid.checks=20000 -exhaustive.depth=5 -v
+	go test -count=1 -timeout 60m -run 'Model|HeaderRoundTrip|HeaderVerdict' ./websocket/internal/core/ \
+		-rapid.checks=20000 -v
 
 # Every fuzz target in turn, FUZZTIME each (default 60s): fuzz/'s, through
-# a real Conn, and websocket/'s FuzzCore*, on the protocol core in memory;
+# a real Conn, and websocket/internal/core's FuzzCore*, on the protocol in memory;
 # what the fuzzer finds is kept in testdata/fuzz. See fuzz/campaign.sh for
 # the settings (FUZZPARALLEL=1: one worker).
 fuzz:

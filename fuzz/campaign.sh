@@ -25,11 +25,12 @@ FUZZTIME=${FUZZTIME:-60s}
 FUZZMINIMIZETIME=${FUZZMINIMIZETIME:-5s}
 export GOTOOLCHAIN=${FUZZ_GOTOOLCHAIN:-go1.27.3}
 MODULE=github.com/wsmachine/wsmachine
-PACKAGES="fuzz websocket"
+PACKAGES="fuzz websocket/internal/core"
 PARALLEL=${FUZZPARALLEL:+-parallel $FUZZPARALLEL}
 LOGS=$(mktemp -d)
 
-# packageOf names the package (fuzz or websocket) that holds target t.
+# packageOf names the package (fuzz or websocket/internal/core) that holds
+# target t.
 packageOf() {
 	for p in $PACKAGES; do
 		if go test -list "^$1\$" "./$p" | grep "^$1\$" >/dev/null; then

@@ -1,6 +1,10 @@
 package websocket
 
-import "time"
+import (
+	"time"
+
+	"github.com/wsmachine/wsmachine/websocket/internal/core"
+)
 
 // Who reads from the network: a receiver (a receive call or a message
 // reader) takes the read side with acquireRead and gives it back with
@@ -15,7 +19,7 @@ var aLongTimeAgo = time.Unix(1, 0)
 // state (rows K10, T1, T2), without waiting for the read side.
 func (c *Conn) acquireRead() error {
 	c.mu.Lock()
-	if err := c.stepErr(evReceive); err != nil {
+	if err := c.stepErr(core.EvReceive); err != nil {
 		c.mu.Unlock()
 		return err
 	}
@@ -52,7 +56,7 @@ func (c *Conn) resumeRead() {
 
 // releaseRead gives the read side back.
 func (c *Conn) releaseRead() {
-	inMessage := c.p.rd.inMessage
+	inMessage := c.p.InMessage()
 	c.readMu.Unlock()
 	c.mu.Lock()
 	c.readers--
@@ -73,7 +77,7 @@ func (c *Conn) armBackground(inMessage bool) {
 	if c.readers > 0 || c.bgTimer == nil {
 		return
 	}
-	switch run, now := c.p.backgroundNeed(inMessage); {
+	switch run, now := c.p.BackgroundNeed(inMessage); {
 	case run && now:
 		c.startBackground(0)
 	case run && !c.bgArmed:
@@ -94,7 +98,7 @@ func (c *Conn) startBackground(after time.Duration) {
 func (c *Conn) background() {
 	c.mu.Lock()
 	c.bgArmed = false
-	run, now := c.p.backgroundNeed(false)
+	run, now := c.p.BackgroundNeed(false)
 	if c.readers > 0 || c.bgActive || !run {
 		c.mu.Unlock()
 		return
@@ -120,8 +124,8 @@ func (c *Conn) background() {
 	c.mu.Unlock()
 	c.resumeRead()
 	for {
-		if c.p.rd.inMessage {
-			if c.recvData() != discardData {
+		if c.p.InMessage() {
+			if c.recvData() != core.DiscardData {
 				break // O1: the message waits for a receive call; or the end came
 			}
 			if c.discardClosing() != nil { // K1
@@ -137,7 +141,7 @@ func (c *Conn) background() {
 	// nobody reads now, arm again.
 	c.mu.Lock()
 	c.bgActive = false
-	c.armBackground(c.p.rd.inMessage)
+	c.armBackground(c.p.InMessage())
 	c.mu.Unlock()
 	c.readMu.Unlock()
 }
@@ -145,15 +149,15 @@ func (c *Conn) background() {
 // discardClosing skips the data of the message in progress once we have
 // sent our close frame: it is not delivered any more.
 func (c *Conn) discardClosing() error {
-	if c.p.rd.remaining > 0 {
-		n, err := c.skipIn(c.p.rd.remaining)
-		c.p.skip(n)
+	if c.p.Remaining() > 0 {
+		n, err := c.skipIn(c.p.Remaining())
+		c.p.Skip(n)
 		if err != nil {
 			return c.readFailed(err)
 		}
 	}
-	if c.p.next() == wireEnd {
-		c.p.dropMessage()
+	if c.p.Next() == core.WireEnd {
+		c.p.DropMessage()
 		c.stopInflating() // if it was compressed and partly read
 		return nil
 	}

@@ -11,6 +11,9 @@ import (
 	"net/http"
 	"slices"
 	"testing"
+
+	"github.com/wsmachine/wsmachine/websocket/internal/core"
+	"github.com/wsmachine/wsmachine/websocket/internal/wstest"
 )
 
 // echoHandler is the echo loop of the README and the benchmark harness.
@@ -100,15 +103,15 @@ func dialUpgraded(t testing.TB, addr string) (net.Conn, *bufio.Reader) {
 
 // roundTrip sends one masked message and reads the unfragmented or
 // fragmented echo.
-func (c *benchClient) roundTrip(b *testing.B, op opcode, payload []byte) {
+func (c *benchClient) roundTrip(b *testing.B, op core.Opcode, payload []byte) {
 	var key [4]byte
 	rand.Read(key[:])
-	c.out = appendHeader(c.out[:0], true, op, len(payload))
+	c.out = core.AppendHeader(c.out[:0], true, op, len(payload))
 	c.out[1] |= 0x80
 	c.out = append(c.out, key[:]...)
 	start := len(c.out)
 	c.out = append(c.out, payload...)
-	mask(key, 0, c.out[start:])
+	core.Mask(key, 0, c.out[start:])
 	if _, err := c.nc.Write(c.out); err != nil {
 		b.Fatal(err)
 	}
@@ -143,9 +146,9 @@ func (c *benchClient) roundTrip(b *testing.B, op opcode, payload []byte) {
 
 // echoSizes are the echo benchmarks' messages: the harness's cases.
 var echoSizes = []struct {
-	op   opcode
+	op   core.Opcode
 	size int
-}{{opBinary, 16}, {opText, 1024}, {opBinary, 64 << 10}}
+}{{core.OpBinary, 16}, {core.OpText, 1024}, {core.OpBinary, 64 << 10}}
 
 // benchPayload is a message of size letters.
 func benchPayload(size int) []byte {
@@ -161,25 +164,25 @@ func benchPayload(size int) []byte {
 // the server's and the client's together, and the client allocates
 // nothing.
 func BenchmarkEcho(b *testing.B) {
-	benchRoundTrips(b, typeName, func(b *testing.B, _ opcode) *benchClient { return dialBench(b, echoHandler) })
+	benchRoundTrips(b, typeName, func(b *testing.B, _ core.Opcode) *benchClient { return dialBench(b, echoHandler) })
 }
 
 // BenchmarkEchoPipe is BenchmarkEcho over net.Pipe: no system calls, so
 // the library's own cost per message, through net.Conn rather than the
 // raw socket.
 func BenchmarkEchoPipe(b *testing.B) {
-	benchRoundTrips(b, typeName, func(b *testing.B, _ opcode) *benchClient { return pipeBench(b, echoHandler) })
+	benchRoundTrips(b, typeName, func(b *testing.B, _ core.Opcode) *benchClient { return pipeBench(b, echoHandler) })
 }
 
 // typeName names a sub-benchmark by the message type.
-func typeName(op opcode) string { return MessageType(op).String() }
+func typeName(op core.Opcode) string { return MessageType(op).String() }
 
 // benchRoundTrips runs a sub-benchmark of round trips for each of
 // echoSizes, against the client dial returns for the message's opcode.
-func benchRoundTrips(b *testing.B, name func(opcode) string, dial func(*testing.B, opcode) *benchClient) {
+func benchRoundTrips(b *testing.B, name func(core.Opcode) string, dial func(*testing.B, core.Opcode) *benchClient) {
 	for _, tt := range echoSizes {
 		payload := benchPayload(tt.size)
-		b.Run(name(tt.op)+"-"+sizeName(tt.size), func(b *testing.B) {
+		b.Run(name(tt.op)+"-"+wstest.SizeName(tt.size), func(b *testing.B) {
 			c := dial(b, tt.op)
 			b.SetBytes(int64(tt.size))
 			b.ReportAllocs()
@@ -209,8 +212,8 @@ func pipeBench(b *testing.B, handle func(*Conn)) *benchClient {
 // with ReceiveBinary (into the handler's buffer) or ReceiveText (into a
 // new string) and sent back with SendBinary or SendText, over loopback.
 func BenchmarkReceive(b *testing.B) {
-	handlers := map[opcode]func(*Conn){
-		opBinary: func(c *Conn) {
+	handlers := map[core.Opcode]func(*Conn){
+		core.OpBinary: func(c *Conn) {
 			buf := make([]byte, 64<<10)
 			for {
 				n, err := c.ReceiveBinary(buf)
@@ -219,7 +222,7 @@ func BenchmarkReceive(b *testing.B) {
 				}
 			}
 		},
-		opText: func(c *Conn) {
+		core.OpText: func(c *Conn) {
 			for {
 				s, err := c.ReceiveText(64 << 10)
 				if err != nil || c.SendText(s) != nil {
@@ -228,8 +231,8 @@ func BenchmarkReceive(b *testing.B) {
 			}
 		},
 	}
-	benchRoundTrips(b, func(op opcode) string { return "Receive" + typeName(op) },
-		func(b *testing.B, op opcode) *benchClient { return dialBench(b, handlers[op]) })
+	benchRoundTrips(b, func(op core.Opcode) string { return "Receive" + typeName(op) },
+		func(b *testing.B, op core.Opcode) *benchClient { return dialBench(b, handlers[op]) })
 }
 
 // BenchmarkHandshake measures a connection's life over loopback TCP:

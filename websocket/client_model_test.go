@@ -3,7 +3,6 @@ package websocket
 import (
 	"bufio"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +12,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/wsmachine/wsmachine/websocket/internal/core"
 
 	"pgregory.net/rapid"
 
@@ -103,18 +104,18 @@ func newClientHarness(t fataler, r *rapid.T, ln net.Listener, mode CompressionMo
 
 // serverViolations are frames a client must refuse.
 var serverViolations = []func(key [4]byte) []byte{
-	func(k [4]byte) []byte { return wstest.ClientFrame(true, 0, byte(opText), []byte("hi"), k) },     // masked
-	func(k [4]byte) []byte { return wstest.ClientFrame(true, 0, byte(opClose), []byte{3, 232}, k) },  // masked close
-	func(k [4]byte) []byte { return wstest.ServerFrame(true, 0, byte(opClose), []byte{0x03, 0xF7}) }, // 1015 from a server
-	func(k [4]byte) []byte { return wstest.ServerFrame(true, 4, byte(opText), []byte("x")) },         // RSV1
-	func(k [4]byte) []byte { return wstest.ServerFrame(true, 1, byte(opBinary), nil) },               // RSV3
-	func(k [4]byte) []byte { return wstest.ServerFrame(true, 0, 3, nil) },                            // reserved opcode
-	func(k [4]byte) []byte { return wstest.ServerFrame(false, 0, byte(opPing), nil) },                // fragmented ping
-	func(k [4]byte) []byte { return wstest.ServerFrame(true, 0, byte(opPing), make([]byte, 126)) },   // long ping
-	func(k [4]byte) []byte { return wstest.ServerFrame(true, 0, byte(opContinuation), []byte("c")) }, // stray continuation
-	func(k [4]byte) []byte { return wstest.ServerFrame(true, 0, byte(opClose), []byte{3}) },          // 1-byte close
-	func(k [4]byte) []byte { return []byte{0x82, 127, 0x80, 0, 0, 0, 0, 0, 0, 1} },                   // top length bit
-	func(k [4]byte) []byte { return []byte{0x82, 126, 0, 5} },                                        // non-minimal length
+	func(k [4]byte) []byte { return wstest.ClientFrame(true, 0, byte(core.OpText), []byte("hi"), k) },     // masked
+	func(k [4]byte) []byte { return wstest.ClientFrame(true, 0, byte(core.OpClose), []byte{3, 232}, k) },  // masked close
+	func(k [4]byte) []byte { return wstest.ServerFrame(true, 0, byte(core.OpClose), []byte{0x03, 0xF7}) }, // 1015 from a server
+	func(k [4]byte) []byte { return wstest.ServerFrame(true, 4, byte(core.OpText), []byte("x")) },         // RSV1
+	func(k [4]byte) []byte { return wstest.ServerFrame(true, 1, byte(core.OpBinary), nil) },               // RSV3
+	func(k [4]byte) []byte { return wstest.ServerFrame(true, 0, 3, nil) },                                 // reserved opcode
+	func(k [4]byte) []byte { return wstest.ServerFrame(false, 0, byte(core.OpPing), nil) },                // fragmented ping
+	func(k [4]byte) []byte { return wstest.ServerFrame(true, 0, byte(core.OpPing), make([]byte, 126)) },   // long ping
+	func(k [4]byte) []byte { return wstest.ServerFrame(true, 0, byte(core.OpContinuation), []byte("c")) }, // stray continuation
+	func(k [4]byte) []byte { return wstest.ServerFrame(true, 0, byte(core.OpClose), []byte{3}) },          // 1-byte close
+	func(k [4]byte) []byte { return []byte{0x82, 127, 0x80, 0, 0, 0, 0, 0, 0, 1} },                        // top length bit
+	func(k [4]byte) []byte { return []byte{0x82, 126, 0, 5} },                                             // non-minimal length
 }
 
 // TestClientAgreesWithModel is the rapid state-machine test of the client
@@ -144,10 +145,10 @@ func TestClientAgreesWithModel(t *testing.T) {
 			"serverMessage":    h.clientMessage,
 			"serverCompressed": h.clientCompressed,
 			"serverPing": func(t *rapid.T) {
-				h.sendBytes(wstest.ServerFrame(true, 0, byte(opPing), rapid.SliceOfN(rapid.Byte(), 0, 125).Draw(t, "ping")))
+				h.sendBytes(wstest.ServerFrame(true, 0, byte(core.OpPing), rapid.SliceOfN(rapid.Byte(), 0, 125).Draw(t, "ping")))
 			},
 			"serverPong": func(t *rapid.T) {
-				h.sendBytes(wstest.ServerFrame(true, 0, byte(opPong), []byte("unsolicited")))
+				h.sendBytes(wstest.ServerFrame(true, 0, byte(core.OpPong), []byte("unsolicited")))
 			},
 			"serverClose": h.clientClose,
 			"serverViolation": func(t *rapid.T) {
@@ -266,7 +267,7 @@ func (d *duplex) step(side int, ev model.Input, call func(c *Conn) callResult) {
 	if d.reset {
 		return
 	}
-	d.trace = append(d.trace, fmt.Sprintf("%s: %s %q n=%d code=%d reason=%q", sideNames[side], ev.Kind, clip(ev.Data), ev.N, ev.Code, ev.Reason))
+	d.trace = append(d.trace, fmt.Sprintf("%s: %s %q n=%d code=%d reason=%q", sideNames[side], ev.Kind, wstest.Clip(ev.Data), ev.N, ev.Code, ev.Reason))
 	var want [2][]model.Result
 	d.deliver(side, d.m[side].Step(ev), &want)
 	c := d.c[side]
@@ -288,7 +289,7 @@ func (d *duplex) step(side int, ev model.Input, call func(c *Conn) callResult) {
 		case <-time.After(stepTimeout):
 			d.fatalf("after %s's %s: calls did not return within %v (models: %+v)", sideNames[side], ev.Kind, stepTimeout, want)
 		}
-		i := indexOfCall(want[r.side], r.call)
+		i := wstest.IndexOfCall(want[r.side], r.call)
 		if i < 0 {
 			d.fatalf("after %s's %s: the %s's %s returned (%v), its model expects no return", sideNames[side], ev.Kind, sideNames[r.side], r.call, r.err)
 		}
@@ -301,7 +302,7 @@ func (d *duplex) step(side int, ev model.Input, call func(c *Conn) callResult) {
 			d.fatalf("after %s's %s: the %s's %s returned %q (%v), model %q", sideNames[side], ev.Kind, sideNames[r.side], r.call, got, r.err, w.Err)
 		}
 		if w.Err == model.NoErr && (r.typ != w.Type || string(r.data) != string(w.Data)) {
-			d.fatalf("the %s's %s: type %d %q, model type %d %q", sideNames[r.side], r.call, r.typ, clip(r.data), w.Type, clip(w.Data))
+			d.fatalf("the %s's %s: type %d %q, model type %d %q", sideNames[r.side], r.call, r.typ, wstest.Clip(r.data), w.Type, wstest.Clip(w.Data))
 		}
 		want[r.side] = append(want[r.side][:i], want[r.side][i+1:]...)
 	}
@@ -352,7 +353,7 @@ func isReset(err error) bool {
 func (c *Conn) endedByReset() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return isReset(c.p.cause)
+	return isReset(c.p.EndErr())
 }
 
 // awaitReader waits until a receive call holds c's read side, so that
@@ -393,7 +394,7 @@ func (d *duplex) finish() {
 				}
 				// A message nobody reads keeps the close frame behind
 				// it unread: the close timer ends it.
-				d.c[s].apply(d.c[s].stepLocked(evCloseTimeout, 0, ""), nil)
+				d.c[s].apply(d.c[s].stepLocked(core.EvCloseTimeout, 0, ""), nil)
 				time.Sleep(time.Millisecond)
 				continue
 			}
@@ -520,41 +521,11 @@ func TestClientServerAgreeWithModel(t *testing.T) {
 				s := side(t)
 				if d.m[s].State == model.Closing {
 					d.step(s, model.Input{Kind: model.CloseTimer}, func(c *Conn) callResult {
-						c.apply(c.stepLocked(evCloseTimeout, 0, ""), nil)
+						c.apply(c.stepLocked(core.EvCloseTimeout, 0, ""), nil)
 						return callResult{}
 					})
 				}
 			},
 		})
 	})
-}
-
-// TestServerHeaderVerdictAgreesWithModel: for any header bytes, a
-// client's checks (checkHeader with fromServer) accept exactly what the
-// model's client role accepts, with the same close code and reason, with
-// permessage-deflate or without.
-// Rows: "Frame checks" at a client, against the model.
-func TestServerHeaderVerdictAgreesWithModel(t *testing.T) {
-	rapid.Check(t, func(t *rapid.T) {
-		b := rapid.SliceOfN(rapid.Byte(), 2, maxHeaderLen).Draw(t, "raw")
-		inMessage, deflate := rapid.Bool().Draw(t, "inMessage"), rapid.Bool().Draw(t, "deflate")
-		size, length, code, reason, ok := model.CheckServerHeader(b, inMessage, deflate)
-		headerVerdictAgrees(t, b, inMessage, deflate, true, size, length, code, reason, ok)
-	})
-}
-
-// TestServerClosePayloadAgreesWithModel: every close code from a server
-// is accepted by a client exactly when the model's client role accepts it.
-// Rows: "Close codes" at a client, against the model.
-func TestServerClosePayloadAgreesWithModel(t *testing.T) {
-	for code := 0; code < 1<<16; code++ {
-		p := binary.BigEndian.AppendUint16(nil, uint16(code))
-		_, _, pe := parseClosePayload(p)
-		m := model.NewClient()
-		m.Step(model.Input{Kind: model.Handshake})
-		m.Step(model.Input{Kind: model.ServerBytes, Data: wstest.ServerFrame(true, 0, byte(opClose), p)})
-		if (pe == nil) != (m.State == model.Closed) {
-			t.Errorf("close code %d from the server: parseClosePayload %v, model %s (row %s)", code, pe, m.State, m.Row)
-		}
-	}
 }

@@ -3,38 +3,39 @@ package websocket
 import (
 	"io"
 	"time"
-	"unicode/utf8"
+
+	"github.com/wsmachine/wsmachine/websocket/internal/core"
 )
 
 // apply carries out the effects of a transition, outside c.mu: the one
 // place where they are. pong is the payload of the ping that fx answers,
 // if it does.
-func (c *Conn) apply(fx effects, pong []byte) {
-	if fx.pong {
-		c.writeControl(opPong, pong)
+func (c *Conn) apply(fx core.Effects, pong []byte) {
+	if fx.Pong {
+		c.writeControl(core.OpPong, pong)
 	}
-	if fx.ping {
-		c.writeControl(opPing, nil)
+	if fx.Ping {
+		c.writeControl(core.OpPing, nil)
 	}
-	if fx.sendClose {
+	if fx.SendClose {
 		c.wmu.Lock()
-		err := c.writeCloseLocked(fx.closeCode, fx.closeReason)
+		err := c.writeCloseLocked(fx.CloseCode, fx.CloseReason)
 		c.wmu.Unlock()
 		if err != nil {
 			c.writeFailed(err)
 		}
 	}
-	if fx.tcp != tcpNone {
-		c.finish(fx.tcp, fx.awaitClose)
+	if fx.TCP != core.TCPNone {
+		c.finish(fx.TCP, fx.AwaitClose)
 	}
 }
 
 // writeCloseLocked writes our close frame; wmu is held. The payload is
 // put together in a pooled buffer: an array here would escape with the
 // write and cost an allocation per connection.
-func (c *Conn) writeCloseLocked(code Status, reason string) error {
+func (c *Conn) writeCloseLocked(code core.Status, reason string) error {
 	buf := readBuffers.Get().(*[]byte)
-	err := c.writeControlLocked(opClose, appendClosePayload((*buf)[:0], code, reason))
+	err := c.writeControlLocked(core.OpClose, core.AppendClosePayload((*buf)[:0], code, reason))
 	readBuffers.Put(buf)
 	return err
 }
@@ -56,7 +57,7 @@ func (c *Conn) writeCloseLocked(code Status, reason string) error {
 // TCP first (RFC 6455 §7.1.1), so that the TIME_WAIT is its: the client
 // reads until the server's FIN, bounded as lingering is, and only then
 // closes.
-func (c *Conn) finish(tcp tcpEffect, awaitClose bool) {
+func (c *Conn) finish(tcp core.TCPEffect, awaitClose bool) {
 	if c.bgTimer != nil {
 		c.bgTimer.Stop()
 	}
@@ -73,7 +74,7 @@ func (c *Conn) finish(tcp tcpEffect, awaitClose bool) {
 			c.wmu.Lock()
 			c.wmu.Unlock()
 		}
-		if hc, ok := c.nc.(interface{ CloseWrite() error }); tcp == tcpCloseAfterOurs && ok && hc.CloseWrite() == nil || c.p.awaitsServerFIN(tcp) {
+		if hc, ok := c.nc.(interface{ CloseWrite() error }); tcp == core.TCPCloseAfterOurs && ok && hc.CloseWrite() == nil || c.p.AwaitsServerFIN(tcp) {
 			c.nc.SetReadDeadline(time.Now().Add(lingerTimeout))
 			io.CopyN(io.Discard, c.nc, lingerMax)
 		} else if c.raw != nil {
@@ -81,7 +82,7 @@ func (c *Conn) finish(tcp tcpEffect, awaitClose bool) {
 			// more; after anything else (K5–K8, O8, O9) it may have,
 			// since the last read, and bytes left unread would turn
 			// the close into a reset that destroys what we sent last.
-			c.discardArrived(tcp != tcpCloseAfterServer)
+			c.discardArrived(tcp != core.TCPCloseAfterServer)
 		}
 		c.nc.Close()
 	}
@@ -129,10 +130,10 @@ func (c *Conn) ended() <-chan struct{} {
 // these cases the connection stays open. Close on a connection that has
 // started closing or has ended returns ErrConnClosed.
 func (c *Conn) Close(code Status, message string) error {
-	if err := c.p.closeArgs(code, message); err != nil {
+	if err := c.p.CloseArgs(core.Status(code), message); err != nil {
 		return err
 	}
-	deadline, err := c.startClosing(evClose, code, message)
+	deadline, err := c.startClosing(core.EvClose, code, message)
 	if err != nil {
 		return err
 	}
@@ -141,30 +142,16 @@ func (c *Conn) Close(code Status, message string) error {
 	select {
 	case <-c.ended():
 	case <-timer.C:
-		c.apply(c.stepLocked(evCloseTimeout, 0, ""), nil)
+		c.apply(c.stepLocked(core.EvCloseTimeout, 0, ""), nil)
 		<-c.ended()
 	}
 	return c.closeResult()
 }
 
-// closeArgs checks Close's arguments; an error leaves the connection as
-// it is.
-func (p *protocol) closeArgs(code Status, message string) error {
-	switch {
-	case code == StatusNotSent && message != "" || code != StatusNotSent && !p.maySend(code):
-		return ErrStatusCode
-	case len(message) > maxControlPayload-2:
-		return ErrTooLarge
-	case !utf8.ValidString(message):
-		return errInvalidUTF8
-	}
-	return nil
-}
-
 // startClosing takes the transition into closing, for Close (O10) or for
 // a message given up partly sent (O14), and sends our close frame. It
 // returns the close timeout's deadline, or the row's error.
-func (c *Conn) startClosing(ev event, code Status, message string) (time.Time, error) {
+func (c *Conn) startClosing(ev core.Event, code Status, message string) (time.Time, error) {
 	// A sender blocked on a client that does not read must not hold the
 	// close frame back for longer than the close timeout. (After the end
 	// there is nobody to unblock, and no socket to set a deadline on.)
@@ -177,16 +164,16 @@ func (c *Conn) startClosing(ev event, code Status, message string) (time.Time, e
 	// reader waits for it before it may close TCP (see finish).
 	c.wmu.Lock()
 	c.mu.Lock()
-	fx := c.p.step(ev, code, message)
-	if fx.err == nil && c.readers > 0 {
+	fx := c.p.Step(ev, core.Status(code), message)
+	if fx.Err == nil && c.readers > 0 {
 		c.interruptRead() // receivers waiting for data return ErrConnClosed now
 	}
 	c.mu.Unlock()
-	if fx.err != nil {
+	if fx.Err != nil {
 		c.wmu.Unlock()
-		return deadline, fx.err
+		return deadline, fx.Err
 	}
-	err := c.writeCloseLocked(fx.closeCode, fx.closeReason)
+	err := c.writeCloseLocked(fx.CloseCode, fx.CloseReason)
 	c.wmu.Unlock()
 	if err != nil {
 		c.writeFailed(err)
@@ -201,13 +188,13 @@ func (c *Conn) startClosing(ev event, code Status, message string) (time.Time, e
 // peer's close frame does not come within the close timeout (K8). It
 // returns the row's error: nil, or ErrConnClosed once closing or ended.
 func (c *Conn) abandonMessage() error {
-	deadline, err := c.startClosing(evAbandon, 0, "")
+	deadline, err := c.startClosing(core.EvAbandon, 0, "")
 	if err != nil {
 		return err
 	}
 	c.mu.Lock()
-	if !c.p.ended() { // else finish has run or will not look
-		c.closeTimer = time.AfterFunc(time.Until(deadline), func() { c.apply(c.stepLocked(evCloseTimeout, 0, ""), nil) })
+	if !c.p.Ended() { // else finish has run or will not look
+		c.closeTimer = time.AfterFunc(time.Until(deadline), func() { c.apply(c.stepLocked(core.EvCloseTimeout, 0, ""), nil) })
 	}
 	c.mu.Unlock()
 	return nil
@@ -232,5 +219,6 @@ func (c *Conn) GetStatus() (Status, string) {
 	<-c.ended()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.p.status, c.p.reason
+	code, reason := c.p.PeerClose()
+	return Status(code), reason
 }

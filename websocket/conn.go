@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/wsmachine/wsmachine/websocket/internal/core"
 )
 
 // Conn is one WebSocket connection: the server's end, handed to
@@ -55,7 +57,7 @@ type Conn struct {
 
 	// p is the protocol this Conn drives: its lifecycle is guarded by
 	// mu, its reading by readMu (see protocol).
-	p protocol
+	p core.Protocol
 
 	// mu guards p's lifecycle, and the bookkeeping of who reads from the
 	// network.
@@ -96,7 +98,7 @@ type Conn struct {
 	closeSent bool  // our close frame is on the wire: nothing may follow it
 	maskPos   uint8 // the next of maskKeys (a byte, in closeSent's padding)
 	wdl       int64 // the write deadline set on nc by writeAll, Unix ns; 0: none
-	hdrBuf    [maxHeaderLen]byte
+	hdrBuf    [core.MaxHeaderLen]byte
 	maskKeys  *[64]byte // the client's next masking keys; nil on a server
 }
 
@@ -134,7 +136,7 @@ const (
 // newConn returns a connection in the connecting state.
 func newConn() *Conn {
 	c := &Conn{
-		p:            protocol{status: StatusDropped, maxMessageSize: defaultMaxMessageSize},
+		p:            core.Protocol{MaxMessageSize: defaultMaxMessageSize},
 		sendTok:      make(chan struct{}, 1),
 		closeTimeout: defaultCloseTimeout,
 		writeTimeout: defaultWriteTimeout,
@@ -158,7 +160,7 @@ type limits struct {
 // zero values keep the defaults.
 func (c *Conn) configure(l limits) {
 	if l.maxMessageSize != 0 {
-		c.p.maxMessageSize = l.maxMessageSize
+		c.p.MaxMessageSize = l.maxMessageSize
 	}
 	if l.writeTimeout != 0 {
 		c.writeTimeout = l.writeTimeout
@@ -192,7 +194,7 @@ func (c *Conn) attach(nc net.Conn, http *bufio.Reader) {
 func (c *Conn) open() {
 	c.lastRead.Store(time.Now().UnixNano())
 	c.mu.Lock()
-	c.p.step(evAccepted, 0, "")
+	c.p.Step(core.EvAccepted, 0, "")
 	c.bgTimer = time.AfterFunc(c.bgDelay, c.background)
 	c.bgArmed = true
 	c.startPinging()
@@ -201,7 +203,7 @@ func (c *Conn) open() {
 
 // allowed is stepLocked for an API call that asks to go ahead (Send,
 // Receive): such an event has no effects but its error.
-func (c *Conn) allowed(ev event) error {
+func (c *Conn) allowed(ev core.Event) error {
 	c.mu.Lock()
 	err := c.stepErr(ev)
 	c.mu.Unlock()
@@ -215,14 +217,14 @@ func (c *Conn) allowed(ev event) error {
 // goroutine keeps (see nextFrame).
 //
 //go:noinline
-func (c *Conn) stepErr(ev event) error {
-	return c.p.step(ev, 0, "").err
+func (c *Conn) stepErr(ev core.Event) error {
+	return c.p.Step(ev, 0, "").Err
 }
 
 // stepLocked is step with c.mu taken.
-func (c *Conn) stepLocked(ev event, code Status, reason string) effects {
+func (c *Conn) stepLocked(ev core.Event, code core.Status, reason string) core.Effects {
 	c.mu.Lock()
-	fx := c.p.step(ev, code, reason)
+	fx := c.p.Step(ev, code, reason)
 	c.mu.Unlock()
 	return fx
 }

@@ -39,3 +39,9 @@ func TestMessageTypeAndStatusValues(t *testing.T) {
 		}
 	}
 }
+
+func TestMessageTypeString(t *testing.T) {
+	if websocket.Text.String() != "Text" || websocket.Binary.String() != "Binary" || websocket.MessageType(9).String() != "MessageType(9)" {
+		t.Errorf("got %s %s %s", websocket.Text, websocket.Binary, websocket.MessageType(9))
+	}
+}

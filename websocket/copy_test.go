@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"io"
 	"testing"
+
+	"github.com/wsmachine/wsmachine/websocket/internal/core"
 )
 
 // plainWriter has Write only, as most writers.
@@ -12,12 +14,12 @@ type plainWriter struct{ buf bytes.Buffer }
 func (w *plainWriter) Write(p []byte) (int, error) { return w.buf.Write(p) }
 
 // maskedFrame is a client frame with the key 1 2 3 4.
-func maskedFrame(fin bool, op opcode, payload string) []byte {
+func maskedFrame(fin bool, op core.Opcode, payload string) []byte {
 	key := [4]byte{1, 2, 3, 4}
-	b := appendHeader(nil, fin, op, len(payload))
+	b := core.AppendHeader(nil, fin, op, len(payload))
 	b[1] |= 0x80
 	b = append(append(b, key[:]...), payload...)
-	mask(key, 0, b[len(b)-len(payload):])
+	core.Mask(key, 0, b[len(b)-len(payload):])
 	return b
 }
 
@@ -27,7 +29,7 @@ func maskedFrame(fin bool, op opcode, payload string) []byte {
 // Rows: O4.
 func TestCopyMessageToPlainWriter(t *testing.T) {
 	c, client := pipeConn(t, defaultWriteTimeout)
-	message := append(maskedFrame(false, opBinary, "hello, "), maskedFrame(true, opContinuation, "world")...)
+	message := append(maskedFrame(false, core.OpBinary, "hello, "), maskedFrame(true, core.OpContinuation, "world")...)
 	const runs = 100
 	go func() {
 		for range runs + 3 { // two, then AllocsPerRun's warm-up and runs

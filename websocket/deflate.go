@@ -4,6 +4,8 @@ import (
 	"io"
 	"sync"
 
+	"github.com/wsmachine/wsmachine/websocket/internal/core"
+
 	"github.com/klauspost/compress/flate"
 )
 
@@ -56,7 +58,7 @@ type compression struct {
 	sendBits  int // our compressor's window, in bits (8–15)
 	// sent and received are the histories kept for context takeover in
 	// each direction; nil where the sender resets after each message.
-	sent, received *history
+	sent, received *core.History
 }
 
 // newCompression returns the state for a negotiated permessage-deflate,
@@ -70,49 +72,14 @@ func newCompression(p deflateParams, threshold int, client bool) *compression {
 	}
 	z := &compression{threshold: threshold, sendBits: ourBits}
 	if !ours {
-		z.sent = &history{window: 1 << ourBits}
+		z.sent = core.NewHistory(1 << ourBits)
 	}
 	if !theirs {
 		// The sender's compressor refers back no further than its
 		// window, so that much of the history is all it can use.
-		z.received = &history{window: 1 << theirBits}
+		z.received = core.NewHistory(1 << theirBits)
 	}
 	return z
-}
-
-// history holds the last window bytes of a direction's compressed
-// messages, uncompressed: window is that direction's LZ77 window, 32 KiB
-// unless negotiated smaller. Its buffer has some room beyond the window
-// so that it is shifted only now and then, not for every piece added.
-type history struct {
-	b      []byte
-	window int
-}
-
-func (h *history) add(p []byte) {
-	if h == nil || len(p) == 0 {
-		return
-	}
-	if h.b == nil {
-		h.b = make([]byte, 0, h.window+h.window/4)
-	}
-	if len(p) >= h.window {
-		h.b = append(h.b[:0], p[len(p)-h.window:]...)
-		return
-	}
-	if len(h.b)+len(p) > cap(h.b) {
-		keep := min(len(h.b), h.window-len(p))
-		h.b = h.b[:copy(h.b, h.b[len(h.b)-keep:])]
-	}
-	h.b = append(h.b, p...)
-}
-
-// dict is the history as a DEFLATE dictionary: nil without one.
-func (h *history) dict() []byte {
-	if h == nil || len(h.b) == 0 {
-		return nil
-	}
-	return h.b[max(len(h.b)-h.window, 0):]
 }
 
 // The sending side. A message writer compresses once it knows the message
@@ -129,7 +96,7 @@ func (s frameSink) Write(p []byte) (int, error) {
 	w := s.w
 	n := len(p)
 	for len(p) > 0 {
-		out := (*w.out)[maxHeaderLen:]
+		out := (*w.out)[core.MaxHeaderLen:]
 		if w.outN == len(out) {
 			if err := w.sendCompressed(); err != nil {
 				return 0, err
@@ -149,24 +116,24 @@ func (w *messageWriter) sendCompressed() error {
 	if w.outN <= keep {
 		return nil
 	}
-	if err := w.frame(false, (*w.out)[:maxHeaderLen+w.outN-keep], nil); err != nil {
+	if err := w.frame(false, (*w.out)[:core.MaxHeaderLen+w.outN-keep], nil); err != nil {
 		return err
 	}
-	out := (*w.out)[maxHeaderLen:]
+	out := (*w.out)[core.MaxHeaderLen:]
 	w.outN = copy(out, out[w.outN-keep:w.outN])
 	return nil
 }
 
 // rsv1 is RSV1 in a frame's first byte, as an opcode flag: the first
 // frame of a compressed message carries it (RFC 7692 §6).
-const rsv1 opcode = 0x40
+const rsv1 core.Opcode = 0x40
 
 // startDeflate turns the message into a compressed one: nothing has been
 // sent yet. The compressor starts from the history of what was sent, or
 // afresh without context takeover.
 func (w *messageWriter) startDeflate() {
 	w.fw = getFlateWriter(w.c.deflate.sendBits)
-	w.fw.ResetDict(frameSink{w}, w.c.deflate.sent.dict())
+	w.fw.ResetDict(frameSink{w}, w.c.deflate.sent.Dict())
 	w.out, w.outN = writeBuffers.Get().(*[]byte), 0
 	w.op |= rsv1
 }
@@ -176,7 +143,7 @@ func (w *messageWriter) deflate(raw []byte) error {
 	if w.fw == nil {
 		w.startDeflate()
 	}
-	w.c.deflate.sent.add(raw)
+	w.c.deflate.sent.Add(raw)
 	_, err := w.fw.Write(raw)
 	return err
 }
@@ -191,8 +158,8 @@ func (w *messageWriter) deflate(raw []byte) error {
 // is cut on the wire exactly when it is being compressed (see
 // messageWriter.fail), which the model can tell without compressing.
 func (w *messageWriter) deflateBuffered() error {
-	send := w.n - w.utf8.pending()
-	if err := w.deflate((*w.block)[maxHeaderLen : maxHeaderLen+send]); err != nil {
+	send := w.n - w.utf8.Pending()
+	if err := w.deflate((*w.block)[core.MaxHeaderLen : core.MaxHeaderLen+send]); err != nil {
 		return err
 	}
 	w.keep(send, nil)
@@ -209,7 +176,7 @@ func (w *messageWriter) deflateBuffered() error {
 // buffer.
 func (w *messageWriter) deflateMore(p []byte) error {
 	for len(p) > 0 {
-		k := copy((*w.block)[maxHeaderLen+w.n:], p)
+		k := copy((*w.block)[core.MaxHeaderLen+w.n:], p)
 		w.n += k
 		p = p[k:]
 		if w.n == writeBufferSize {
@@ -229,7 +196,7 @@ func (w *messageWriter) finishDeflate(err error) error {
 		err = w.fw.Flush()
 	}
 	if err == nil {
-		err = w.frame(true, (*w.out)[:maxHeaderLen+w.outN-len(deflateTail)], nil)
+		err = w.frame(true, (*w.out)[:core.MaxHeaderLen+w.outN-len(deflateTail)], nil)
 	}
 	w.stopDeflate()
 	return err
@@ -248,7 +215,7 @@ func (w *messageWriter) stopDeflate() {
 
 // sendDeflated sends msg as one compressed message; the caller holds the
 // send side.
-func (w *messageWriter) sendDeflated(op opcode, msg []byte) error {
+func (w *messageWriter) sendDeflated(op core.Opcode, msg []byte) error {
 	w.op = op
 	return w.finishDeflate(w.deflate(msg))
 }

@@ -368,7 +368,7 @@ func handshake(nc net.Conn, u *url.URL, opts *DialOptions) (*Conn, *http.Respons
 	}
 
 	c := newConn()
-	c.p.client = true
+	c.p.Client = true
 	c.configure(opts.limits())
 	if deflate != nil {
 		threshold := opts.CompressionThreshold
@@ -376,7 +376,7 @@ func handshake(nc net.Conn, u *url.URL, opts *DialOptions) (*Conn, *http.Respons
 			threshold = defaultCompressionThreshold
 		}
 		c.deflate = newCompression(*deflate, threshold, true)
-		c.p.deflate = true
+		c.p.Deflate = true
 	}
 	c.ResourceName = &url.URL{Path: u.Path, RawPath: u.RawPath, RawQuery: u.RawQuery}
 	if opts.Origin != "" {

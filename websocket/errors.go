@@ -1,8 +1,9 @@
 package websocket
 
 import (
-	"errors"
 	"strconv"
+
+	"github.com/wsmachine/wsmachine/websocket/internal/core"
 )
 
 // Errors returned by the methods of [Conn]. They are comparable sentinels;
@@ -12,24 +13,24 @@ var (
 	// has ended or started closing, and wrapped by the errors that end a
 	// connection (a protocol violation by the client, a dropped TCP
 	// connection, a close handshake that timed out).
-	ErrConnClosed = errors.New("websocket: connection closed")
+	ErrConnClosed = core.ErrConnClosed
 
 	// ErrMessageType is returned when a message of the wrong type was
 	// received (ReceiveText got binary data or ReceiveBinary got text), or
 	// when SendMessage is asked for a type other than Text or Binary.
-	ErrMessageType = errors.New("websocket: wrong message type")
+	ErrMessageType = core.ErrMessageType
 
 	// ErrStatusCode is returned by Close for a status code that a server
 	// must not send.
-	ErrStatusCode = errors.New("websocket: invalid status code")
+	ErrStatusCode = core.ErrStatusCode
 
 	// ErrTooLarge is returned when a received message did not fit into the
 	// space given for it, or when a close message is longer than 123 bytes.
-	ErrTooLarge = errors.New("websocket: message too large")
+	ErrTooLarge = core.ErrTooLarge
 )
 
 // errInvalidUTF8 is returned when text to be sent is not valid UTF-8.
-var errInvalidUTF8 = errors.New("websocket: text is not valid UTF-8")
+var errInvalidUTF8 = core.ErrInvalidUTF8
 
 // MessageType is the type of a WebSocket data message.
 type MessageType byte
@@ -70,18 +71,3 @@ const (
 	StatusTooLarge            Status = 1009 // a message too big to process
 	StatusInternalServerError Status = 1011 // an unexpected condition on the server
 )
-
-// validOnWire reports whether code is valid in a close frame, from either
-// end, and so what a client may send (RFC 6455 §7.4.1 and the IANA
-// registry: 1012–1014 are registered; 1004–1006 and 1015 must never
-// appear on the wire).
-func (code Status) validOnWire() bool {
-	return code >= 1000 && code <= 1003 || code >= 1007 && code <= 1014 || code >= 3000 && code <= 4999
-}
-
-// serverMaySend reports whether a server may put code into a close frame:
-// the codes a client may send, less 1010 (a client's complaint that the
-// server did not negotiate an extension).
-func (code Status) serverMaySend() bool {
-	return code != 1010 && code.validOnWire()
-}

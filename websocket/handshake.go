@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/wsmachine/wsmachine/websocket/internal/core"
 )
 
 // Handler is an http.Handler that performs the WebSocket opening handshake
@@ -194,7 +196,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if p, ok := negotiateDeflate(req.Header.Values("Sec-WebSocket-Extensions"), h.Compression); ok {
 		deflate = &p
 		c.deflate = newCompression(p, h.compressionThreshold(), false)
-		c.p.deflate = true
+		c.p.Deflate = true
 	}
 	resp := appendResponse(brw.Writer.AvailableBuffer(), key, c.Protocol, h.ServerName, deflate)
 	if err := c.writeNet(resp, nil); err != nil {
@@ -252,7 +254,7 @@ func (h *Handler) run(c *Conn, srv *http.Server) {
 // refused ends a connection whose handshake failed, so that GetStatus
 // does not wait for it.
 func (c *Conn) refused() {
-	c.apply(c.stepLocked(evRefused, 0, ""), nil)
+	c.apply(c.stepLocked(core.EvRefused, 0, ""), nil)
 }
 
 // checkRequest checks a handshake request (RFC 6455 §4.2.1). It returns the

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // An idle connection holds no read or write buffer: after a message each
@@ -87,5 +88,16 @@ func TestIdleConnectionsKeepSmallStacks(t *testing.T) {
 	t.Logf("%d goroutines more, %d B of stack each", g1-g0, perGoroutine)
 	if perGoroutine > 2560 {
 		t.Errorf("idle goroutines hold %d B of stack each, want 2 KiB: a frame on the echo path grew", perGoroutine)
+	}
+}
+
+// A Conn is allocated once per connection, and idle connections are what
+// a server holds most of: it must stay within Go's 576-byte size class.
+// An object over 512 bytes that holds pointers carries an 8-byte header
+// in front, so Conn itself may be at most 568 bytes; at 576 it takes the
+// 640-byte class and every idle connection costs 64 bytes more.
+func TestConnFitsItsSizeClass(t *testing.T) {
+	if size := unsafe.Sizeof(Conn{}); size > 568 {
+		t.Errorf("Conn is %d bytes: with its allocation header it leaves the 576-byte size class (reorder fields into padding, or make room)", size)
 	}
 }

@@ -5,21 +5,14 @@ import (
 	"io"
 	"sync"
 
+	"github.com/wsmachine/wsmachine/websocket/internal/core"
+
 	"github.com/klauspost/compress/flate"
 )
 
 // The receiving side of permessage-deflate (see deflate.go): a compressed
 // message is read through a pooled decompressor, taken at its first read
 // and given back once the message has ended, whole or not.
-
-// inflateEnd is what the receiver puts behind a message's payload:
-// deflateTail, then an empty final block (BFINAL set, stored, LEN 0). A
-// message that ends where a sync flush ends, as RFC 7692 §7.2.1 has it,
-// then ends the DEFLATE stream cleanly (io.EOF), whatever decoder reads
-// it; one cut inside a block does not, and is corrupt. (Without the final
-// block both run out of input, and how much a decoder hands out of a
-// block cut short depends on how far it reads ahead.)
-var inflateEnd = [9]byte{0x00, 0x00, 0xff, 0xff, 0x01, 0x00, 0x00, 0xff, 0xff}
 
 // flateReaders are the decompressors.
 var flateReaders = sync.Pool{New: func() any { return flate.NewReader(noBytes) }}
@@ -35,7 +28,7 @@ var noBytes = bytes.NewReader(nil)
 // held.
 type deflatedPayload struct {
 	c       *Conn
-	tail    int   // bytes of inflateEnd served; the wire part has ended once positive
+	tail    int   // bytes of core.InflateEnd served; the wire part has ended once positive
 	wireErr error // why the wire part failed: the connection's error, not a DEFLATE one
 	some    bool  // the wire part had a byte: an empty one is an empty message
 }
@@ -65,7 +58,7 @@ func (d *deflatedPayload) Read(p []byte) (int, error) {
 		}
 	}
 	d.tail = max(d.tail, 0)
-	n := copy(p, inflateEnd[d.tail:])
+	n := copy(p, core.InflateEnd[d.tail:])
 	d.tail += n
 	if n == 0 {
 		return 0, io.EOF
@@ -76,10 +69,8 @@ func (d *deflatedPayload) Read(p []byte) (int, error) {
 // ReadByte takes a buffered byte directly; anything else goes through Read.
 func (d *deflatedPayload) ReadByte() (byte, error) {
 	c := d.c
-	if d.tail == 0 && c.p.rd.remaining > 0 && c.buffered() > 0 {
-		b := (*c.in.buf)[c.in.r] ^ c.p.rd.h.key[c.p.rd.keyPos&3]
-		c.p.rd.keyPos++
-		c.p.rd.remaining--
+	if d.tail == 0 && c.p.Remaining() > 0 && c.buffered() > 0 {
+		b := c.p.UnmaskByte((*c.in.buf)[c.in.r])
 		c.consume(1)
 		d.some = true
 		return b, nil
@@ -115,19 +106,19 @@ func (c *Conn) readInflated(p []byte) (int, error) {
 	if z.fr == nil {
 		z.src = deflatedPayload{c: c}
 		z.fr = flateReaders.Get().(io.ReadCloser)
-		z.fr.(flate.Resetter).Reset(&z.src, c.deflate.received.dict())
+		z.fr.(flate.Resetter).Reset(&z.src, c.deflate.received.Dict())
 	}
-	p = c.p.inflateRoom(p)
+	p = c.p.InflateRoom(p)
 	n, err := z.fr.Read(p)
-	var bad *input
+	var bad *core.Input
 	if z.src.wireErr == nil { // else the connection failed or ended under the decompressor
-		bad = c.p.inflated(p[:n], err)
+		bad = c.p.Inflated(p[:n], err)
 		if bad == nil {
-			c.deflate.received.add(p[:n])
+			c.deflate.received.Add(p[:n])
 			if err == nil {
 				return n, nil // more to come: the decompressor stays
 			}
-			bad = c.p.inflatedEnd(z.src.tail)
+			bad = c.p.InflatedEnd(z.src.tail)
 		}
 	}
 	// The message has ended, whole or not: here, and only here, the

@@ -1,6 +1,10 @@
 package websocket
 
-import "time"
+import (
+	"time"
+
+	"github.com/wsmachine/wsmachine/websocket/internal/core"
+)
 
 // Keepalive: the ping timer (Handler.PingInterval) and the idle timeout
 // (Handler.IdleTimeout). Both are measured from the last bytes that came
@@ -43,12 +47,12 @@ func (c *Conn) startPinging() {
 func (c *Conn) pingTick() {
 	next := c.pingInterval
 	if idle := c.idleFor(); idle >= c.pingInterval {
-		c.apply(c.stepLocked(evPingTimer, 0, ""), nil)
+		c.apply(c.stepLocked(core.EvPingTimer, 0, ""), nil)
 	} else {
 		next -= idle
 	}
 	c.mu.Lock()
-	if !c.p.ended() {
+	if !c.p.Ended() {
 		c.pingTimer.Reset(next)
 	}
 	c.mu.Unlock()

@@ -17,6 +17,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/wsmachine/wsmachine/websocket/internal/core"
+
 	"pgregory.net/rapid"
 
 	"github.com/wsmachine/wsmachine/model"
@@ -260,7 +262,7 @@ func (h *harness) check(ev model.Input, effects []model.Effect) {
 		case e.Frame != nil:
 			got := h.readFrame()
 			if !bytes.Equal(got, e.Frame.Bytes()) {
-				h.fatalf("after %s (row %s): server wrote %s, model predicts %s", ev.Kind, h.m.Row, describe(got), describe(e.Frame.Bytes()))
+				h.fatalf("after %s (row %s): server wrote %s, model predicts %s", ev.Kind, h.m.Row, wstest.Describe(got), wstest.Describe(e.Frame.Bytes()))
 			}
 		case e.CloseTCP != nil:
 			h.expectEnd(ev, e.CloseTCP)
@@ -276,7 +278,7 @@ func (h *harness) check(ev model.Input, effects []model.Effect) {
 		case <-time.After(stepTimeout):
 			h.fatalf("after %s: %s did not return within %v (model: %+v)", ev.Kind, want[0].Call, stepTimeout, want)
 		}
-		i := indexOfCall(want, r.call)
+		i := wstest.IndexOfCall(want, r.call)
 		if i < 0 {
 			h.fatalf("after %s: %s returned (%v), the model expects no return", ev.Kind, r.call, r.err)
 		}
@@ -325,15 +327,6 @@ func (h *harness) awaitReceiver(ev model.Input) {
 	}
 }
 
-func indexOfCall(rs []model.Result, call model.Kind) int {
-	for i, r := range rs {
-		if r.Call == call {
-			return i
-		}
-	}
-	return -1
-}
-
 func (h *harness) compareResult(ev model.Input, want model.Result, r callResult) {
 	if got := errKind(r.err); got != want.Err {
 		h.fatalf("after %s: %s returned error %q (%v), model %q", ev.Kind, r.call, got, r.err, want.Err)
@@ -348,7 +341,7 @@ func (h *harness) compareResult(ev model.Input, want model.Result, r callResult)
 		}
 	case model.ReceiveText, model.ReceiveBinary:
 		if !bytes.Equal(r.data, want.Data) {
-			h.fatalf("%s: %q, model %q", r.call, clip(r.data), clip(want.Data))
+			h.fatalf("%s: %q, model %q", r.call, wstest.Clip(r.data), wstest.Clip(want.Data))
 		}
 	case model.WriterWrite:
 		if r.n != want.N {
@@ -386,7 +379,7 @@ func (h *harness) readFrame() []byte {
 	}
 	if h.client {
 		if hdr[1]&0x80 == 0 {
-			h.fatalf("the client sent an unmasked frame %s", describe(hdr))
+			h.fatalf("the client sent an unmasked frame %s", wstest.Describe(hdr))
 		}
 		hdr[1] &^= 0x80
 		var key [4]byte
@@ -402,7 +395,7 @@ func (h *harness) readFrame() []byte {
 		if _, err := io.ReadFull(h.br, frame[len(hdr):]); err != nil {
 			h.fatalf("reading a client frame's payload: %v", err)
 		}
-		mask(key, 0, frame[len(hdr):])
+		core.Mask(key, 0, frame[len(hdr):])
 		return frame // unmasked, without the key: as model.Frame.Bytes gives it
 	}
 	frame := append(hdr, make([]byte, n)...)
@@ -427,7 +420,7 @@ func (h *harness) skipUnfinished(ev model.Input, want *model.Frame) {
 			wantB0 = 0x40 | want.Op
 		}
 		if f[0] != wantB0 {
-			h.fatalf("after %s (row %s): frame %d of a compressed message given up is %s, want first byte %#x", ev.Kind, h.m.Row, i, describe(f), wantB0)
+			h.fatalf("after %s (row %s): frame %d of a compressed message given up is %s, want first byte %#x", ev.Kind, h.m.Row, i, wstest.Describe(f), wantB0)
 		}
 	}
 }
@@ -443,7 +436,7 @@ const maxCompressedFrame = 64 << 10
 func (h *harness) readCompressed(ev model.Input, want *model.Frame) {
 	got := h.inflateMessage(ev, h.readFrame(), want.Op)
 	if !bytes.Equal(got, want.Payload) {
-		h.fatalf("after %s: compressed message inflates to %q, model predicts %q", ev.Kind, clip(got), clip(want.Payload))
+		h.fatalf("after %s: compressed message inflates to %q, model predicts %q", ev.Kind, wstest.Clip(got), wstest.Clip(want.Payload))
 	}
 }
 
@@ -461,7 +454,7 @@ func (h *harness) inflateMessage(ev model.Input, first []byte, op byte) []byte {
 			wantB0 = 0x40 | op
 		}
 		if f[0]&0x7F != wantB0 {
-			h.fatalf("after %s (row %s): frame %d of a compressed message is %s (first byte %#x, want %#x)", ev.Kind, h.m.Row, i, describe(f), f[0]&0x7F, wantB0)
+			h.fatalf("after %s (row %s): frame %d of a compressed message is %s (first byte %#x, want %#x)", ev.Kind, h.m.Row, i, wstest.Describe(f), f[0]&0x7F, wantB0)
 		}
 		payload := f[len(f)-framePayloadLen(f):]
 		if len(payload) > maxCompressedFrame {
@@ -623,9 +616,9 @@ func (h *harness) clientMessage(t *rapid.T) {
 	} else {
 		payload = genPayload(t, text, "payload")
 	}
-	op := byte(opBinary)
+	op := byte(core.OpBinary)
 	if text {
-		op = byte(opText)
+		op = byte(core.OpText)
 	}
 	var stream []byte
 	frags := rapid.IntRange(1, 4).Draw(t, "fragments")
@@ -636,9 +629,9 @@ func (h *harness) clientMessage(t *rapid.T) {
 		}
 		stream = append(stream, h.frame(i == frags-1, 0, op, payload[:n], genKey(t))...)
 		payload = payload[n:]
-		op = byte(opContinuation)
+		op = byte(core.OpContinuation)
 		if i < frags-1 && rapid.Bool().Draw(t, "pingBetween") {
-			stream = append(stream, h.frame(true, 0, byte(opPing), rapid.SliceOfN(rapid.Byte(), 0, 10).Draw(t, "ping"), genKey(t))...)
+			stream = append(stream, h.frame(true, 0, byte(core.OpPing), rapid.SliceOfN(rapid.Byte(), 0, 10).Draw(t, "ping"), genKey(t))...)
 		}
 	}
 	h.sendBytes(stream)
@@ -694,9 +687,9 @@ func (h *harness) clientCompressed(t *rapid.T) {
 	case "afterFinal":
 		wire = append(wire, model.Compress([]byte("more"), nil, false)...)
 	}
-	op := byte(opBinary)
+	op := byte(core.OpBinary)
 	if text {
-		op = byte(opText)
+		op = byte(core.OpText)
 	}
 	safe := (fault == "" || fault == "finalBlock") && len(payload) <= modelMaxMessageSize && (!text || utf8.Valid(payload))
 	frags := rapid.IntRange(1, 3).Draw(t, "fragments")
@@ -718,11 +711,11 @@ func (h *harness) clientCompressed(t *rapid.T) {
 		}
 		stream = append(stream, h.frame(i == frags-1, rsv, op, wire[:n], genKey(t))...)
 		wire = wire[n:]
-		op = byte(opContinuation)
+		op = byte(core.OpContinuation)
 		if fault == "rsv1Ping" && i == 0 {
-			stream = append(stream, h.frame(true, 4, byte(opPing), []byte("p"), genKey(t))...)
+			stream = append(stream, h.frame(true, 4, byte(core.OpPing), []byte("p"), genKey(t))...)
 		} else if safe && i < frags-1 && rapid.Bool().Draw(t, "pingBetween") {
-			stream = append(stream, h.frame(true, 0, byte(opPing), rapid.SliceOfN(rapid.Byte(), 0, 10).Draw(t, "ping"), genKey(t))...)
+			stream = append(stream, h.frame(true, 0, byte(core.OpPing), rapid.SliceOfN(rapid.Byte(), 0, 10).Draw(t, "ping"), genKey(t))...)
 		}
 	}
 	if safe && !h.historyUnknown {
@@ -747,17 +740,17 @@ var deflateOffers = []string{"", "permessage-deflate", "permessage-deflate; clie
 
 // clientViolations are frames that break RFC 6455.
 var clientViolations = []func(key [4]byte) []byte{
-	func(k [4]byte) []byte { return []byte{0x81, 0x02, 'h', 'i'} },                                      // unmasked
-	func(k [4]byte) []byte { return wstest.ClientFrame(true, 4, byte(opText), []byte("x"), k) },         // RSV1
-	func(k [4]byte) []byte { return wstest.ClientFrame(true, 1, byte(opBinary), nil, k) },               // RSV3
-	func(k [4]byte) []byte { return wstest.ClientFrame(true, 0, 3, nil, k) },                            // reserved opcode
-	func(k [4]byte) []byte { return wstest.ClientFrame(true, 0, 0xB, nil, k) },                          // reserved control opcode
-	func(k [4]byte) []byte { return wstest.ClientFrame(false, 0, byte(opPing), nil, k) },                // fragmented ping
-	func(k [4]byte) []byte { return wstest.ClientFrame(true, 0, byte(opPing), make([]byte, 126), k) },   // long ping
-	func(k [4]byte) []byte { return wstest.ClientFrame(true, 0, byte(opContinuation), []byte("c"), k) }, // stray continuation
-	func(k [4]byte) []byte { return wstest.ClientFrame(true, 0, byte(opClose), []byte{3}, k) },          // 1-byte close
+	func(k [4]byte) []byte { return []byte{0x81, 0x02, 'h', 'i'} },                                           // unmasked
+	func(k [4]byte) []byte { return wstest.ClientFrame(true, 4, byte(core.OpText), []byte("x"), k) },         // RSV1
+	func(k [4]byte) []byte { return wstest.ClientFrame(true, 1, byte(core.OpBinary), nil, k) },               // RSV3
+	func(k [4]byte) []byte { return wstest.ClientFrame(true, 0, 3, nil, k) },                                 // reserved opcode
+	func(k [4]byte) []byte { return wstest.ClientFrame(true, 0, 0xB, nil, k) },                               // reserved control opcode
+	func(k [4]byte) []byte { return wstest.ClientFrame(false, 0, byte(core.OpPing), nil, k) },                // fragmented ping
+	func(k [4]byte) []byte { return wstest.ClientFrame(true, 0, byte(core.OpPing), make([]byte, 126), k) },   // long ping
+	func(k [4]byte) []byte { return wstest.ClientFrame(true, 0, byte(core.OpContinuation), []byte("c"), k) }, // stray continuation
+	func(k [4]byte) []byte { return wstest.ClientFrame(true, 0, byte(core.OpClose), []byte{3}, k) },          // 1-byte close
 	func(k [4]byte) []byte {
-		return append(wstest.ClientFrame(false, 0, byte(opText), []byte("a"), k), wstest.ClientFrame(true, 0, byte(opText), []byte("b"), k)...)
+		return append(wstest.ClientFrame(false, 0, byte(core.OpText), []byte("a"), k), wstest.ClientFrame(true, 0, byte(core.OpText), []byte("b"), k)...)
 	}, // new message inside a fragmented one
 	func(k [4]byte) []byte { return append([]byte{0x82, 0x80 | 127, 0x80, 0, 0, 0, 0, 0, 0, 1}, k[:]...) }, // top length bit
 	func(k [4]byte) []byte { return append([]byte{0x82, 0x80 | 126, 0, 5}, k[:]...) },                      // non-minimal length
@@ -779,7 +772,7 @@ func (h *harness) clientClose(t *rapid.T) {
 	if len(payload) > 125 {
 		payload = payload[:125]
 	}
-	h.sendBytes(h.frame(true, 0, byte(opClose), payload, genKey(t)))
+	h.sendBytes(h.frame(true, 0, byte(core.OpClose), payload, genKey(t)))
 }
 
 func (h *harness) sendText(t *rapid.T) {
@@ -908,7 +901,7 @@ func (h *harness) concurrentSends(t *rapid.T) {
 			}
 		}
 		if i < 0 {
-			t.Fatalf("concurrent sends: unexpected frame %s", describe(got))
+			t.Fatalf("concurrent sends: unexpected frame %s", wstest.Describe(got))
 		}
 		for _, e := range h.m.Step(model.Input{Kind: model.SendText, Data: []byte(pending[i])}) {
 			if e.Frame == nil { // the frame is read already
@@ -938,10 +931,10 @@ func TestConnAgreesWithModel(t *testing.T) {
 			},
 			"clientCompressed": h.clientCompressed,
 			"clientPing": func(t *rapid.T) {
-				h.sendBytes(wstest.ClientFrame(true, 0, byte(opPing), rapid.SliceOfN(rapid.Byte(), 0, 125).Draw(t, "ping"), genKey(t)))
+				h.sendBytes(wstest.ClientFrame(true, 0, byte(core.OpPing), rapid.SliceOfN(rapid.Byte(), 0, 125).Draw(t, "ping"), genKey(t)))
 			},
 			"clientPong": func(t *rapid.T) {
-				h.sendBytes(wstest.ClientFrame(true, 0, byte(opPong), []byte("unsolicited"), genKey(t)))
+				h.sendBytes(wstest.ClientFrame(true, 0, byte(core.OpPong), []byte("unsolicited"), genKey(t)))
 			},
 			"clientClose": h.clientClose,
 			"clientViolation": func(t *rapid.T) {
@@ -977,11 +970,11 @@ func (h *harness) apiActions() map[string]func(*rapid.T) {
 		},
 		"closeTimer": func(t *rapid.T) {
 			if h.m.State == model.Closing {
-				h.step(model.Input{Kind: model.CloseTimer}, func() { h.c.apply(h.c.stepLocked(evCloseTimeout, 0, ""), nil) })
+				h.step(model.Input{Kind: model.CloseTimer}, func() { h.c.apply(h.c.stepLocked(core.EvCloseTimeout, 0, ""), nil) })
 			}
 		},
 		"pingTimer": func(t *rapid.T) {
-			h.step(model.Input{Kind: model.PingTick}, func() { h.c.apply(h.c.stepLocked(evPingTimer, 0, ""), nil) })
+			h.step(model.Input{Kind: model.PingTick}, func() { h.c.apply(h.c.stepLocked(core.EvPingTimer, 0, ""), nil) })
 		},
 		"concurrentSends": h.concurrentSends,
 	}
@@ -991,21 +984,6 @@ func (h *harness) apiActions() map[string]func(*rapid.T) {
 func withActions(peer, more map[string]func(*rapid.T)) map[string]func(*rapid.T) {
 	maps.Copy(peer, more)
 	return peer
-}
-
-// describe prints a frame briefly.
-func describe(frame []byte) string {
-	if len(frame) < 2 {
-		return fmt.Sprintf("% x", frame)
-	}
-	return fmt.Sprintf("[fin=%v op=%d len=%d payload %q]", frame[0]&0x80 != 0, frame[0]&0xF, len(frame), clip(frame[2:]))
-}
-
-func clip(b []byte) string {
-	if len(b) > 40 {
-		return string(b[:40]) + fmt.Sprintf("…(%d bytes)", len(b))
-	}
-	return strings.ToValidUTF8(string(b), "?")
 }
 
 // exhaustiveDepth is the length of the event sequences of
@@ -1032,15 +1010,15 @@ func apiCall(ev model.Input, call func(c *Conn) callResult) func(h *harness) {
 }
 
 var abstractEvents = []abstractEvent{
-	{"text", clientBytes(wstest.ClientFrame(true, 0, byte(opText), []byte("hé"), exhaustiveKey))},
-	{"binary", clientBytes(wstest.ClientFrame(true, 0, byte(opBinary), []byte{0, 1, 2}, exhaustiveKey))},
-	{"firstFragment", clientBytes(wstest.ClientFrame(false, 0, byte(opText), []byte("\xe2\x82"), exhaustiveKey))},
-	{"lastFragment", clientBytes(wstest.ClientFrame(true, 0, byte(opContinuation), []byte("\xac!"), exhaustiveKey))},
-	{"ping", clientBytes(wstest.ClientFrame(true, 0, byte(opPing), []byte("p"), exhaustiveKey))},
-	{"pong", clientBytes(wstest.ClientFrame(true, 0, byte(opPong), nil, exhaustiveKey))},
-	{"clientClose", clientBytes(wstest.ClientFrame(true, 0, byte(opClose), []byte{0x0F, 0xA0, 'b', 'y', 'e'}, exhaustiveKey))},
+	{"text", clientBytes(wstest.ClientFrame(true, 0, byte(core.OpText), []byte("hé"), exhaustiveKey))},
+	{"binary", clientBytes(wstest.ClientFrame(true, 0, byte(core.OpBinary), []byte{0, 1, 2}, exhaustiveKey))},
+	{"firstFragment", clientBytes(wstest.ClientFrame(false, 0, byte(core.OpText), []byte("\xe2\x82"), exhaustiveKey))},
+	{"lastFragment", clientBytes(wstest.ClientFrame(true, 0, byte(core.OpContinuation), []byte("\xac!"), exhaustiveKey))},
+	{"ping", clientBytes(wstest.ClientFrame(true, 0, byte(core.OpPing), []byte("p"), exhaustiveKey))},
+	{"pong", clientBytes(wstest.ClientFrame(true, 0, byte(core.OpPong), nil, exhaustiveKey))},
+	{"clientClose", clientBytes(wstest.ClientFrame(true, 0, byte(core.OpClose), []byte{0x0F, 0xA0, 'b', 'y', 'e'}, exhaustiveKey))},
 	{"unmasked", clientBytes([]byte{0x82, 0x01, 0x00})},
-	{"invalidUTF8", clientBytes(wstest.ClientFrame(true, 0, byte(opText), []byte("a\xff"), exhaustiveKey))},
+	{"invalidUTF8", clientBytes(wstest.ClientFrame(true, 0, byte(core.OpText), []byte("a\xff"), exhaustiveKey))},
 	{"eof", func(h *harness) {
 		h.step(model.Input{Kind: model.ClientEOF}, func() { h.nc.(*net.TCPConn).CloseWrite() })
 	}},
@@ -1060,7 +1038,7 @@ var abstractEvents = []abstractEvent{
 	})},
 	{"closeTimer", func(h *harness) {
 		if h.m.State == model.Closing {
-			h.step(model.Input{Kind: model.CloseTimer}, func() { h.c.apply(h.c.stepLocked(evCloseTimeout, 0, ""), nil) })
+			h.step(model.Input{Kind: model.CloseTimer}, func() { h.c.apply(h.c.stepLocked(core.EvCloseTimeout, 0, ""), nil) })
 		}
 	}},
 }
@@ -1126,9 +1104,9 @@ func TestModelCompressedEdges(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarnessDeflate(t, nil, s, 1, "permessage-deflate")
 			defer h.finish()
-			op := byte(opBinary)
+			op := byte(core.OpBinary)
 			if tt.text {
-				op = byte(opText)
+				op = byte(core.OpText)
 			}
 			h.step(model.Input{Kind: model.ReceiveMessage}, func() {
 				h.start(model.ReceiveMessage, func() callResult {
@@ -1142,5 +1120,15 @@ func TestModelCompressedEdges(t *testing.T) {
 			})
 			h.sendWhole(wstest.ClientFrame(true, 4, op, model.Compress(tt.msg, nil, false), exhaustiveKey))
 		})
+	}
+}
+
+// The model frames streamed messages as the library does.
+func TestModelConstantsMatch(t *testing.T) {
+	if writeBufferSize != model.WriteBufferSize {
+		t.Errorf("writeBufferSize %d, model.WriteBufferSize %d", writeBufferSize, model.WriteBufferSize)
+	}
+	if defaultMaxMessageSize != model.DefaultMaxMessageSize {
+		t.Errorf("defaultMaxMessageSize %d, model.DefaultMaxMessageSize %d", defaultMaxMessageSize, model.DefaultMaxMessageSize)
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/wsmachine/wsmachine/websocket/internal/core"
 )
 
 // Over a net.Conn that is not a socket (TLS, net.Pipe), writes go through
@@ -122,12 +124,12 @@ func TestWrappedConnGoesThroughWrapper(t *testing.T) {
 	defer srv.Close()
 	nc, br := dialUpgraded(t, ln.Addr().String())
 	before := cl.read.Load()
-	nc.Write(maskedFrame(true, opBinary, "through the wrapper"))
+	nc.Write(maskedFrame(true, core.OpBinary, "through the wrapper"))
 	echo := make([]byte, 2+len("through the wrapper"))
 	if _, err := io.ReadFull(br, echo); err != nil || string(echo[2:]) != "through the wrapper" {
 		t.Fatalf("echo %q, %v", echo, err)
 	}
-	if read := cl.read.Load() - before; read != int64(len(maskedFrame(true, opBinary, "through the wrapper"))) {
+	if read := cl.read.Load() - before; read != int64(len(maskedFrame(true, core.OpBinary, "through the wrapper"))) {
 		t.Errorf("the wrapper's Read saw %d bytes of the frame, want all of them", read)
 	}
 	if cl.written.Load() == 0 {

@@ -6,6 +6,8 @@ import (
 	"net"
 	"slices"
 	"unsafe"
+
+	"github.com/wsmachine/wsmachine/websocket/internal/core"
 )
 
 // errReaderStale is returned by a message reader whose message was skipped
@@ -20,7 +22,7 @@ var errReaderStale = errors.New("websocket: message skipped by a later receive c
 // the stack a goroutine needs while it waits is what it keeps (see
 // rawio_linux.go).
 func (c *Conn) nextFrame() error {
-	for c.buffered() < 2 || c.buffered() < headerLen((*c.in.buf)[c.in.r+1]) {
+	for c.buffered() < 2 || c.buffered() < core.HeaderLen((*c.in.buf)[c.in.r+1]) {
 		if err := c.fill(); err != nil {
 			return c.readFailed(err)
 		}
@@ -34,8 +36,8 @@ func (c *Conn) nextFrame() error {
 // the stream intact.
 func (c *Conn) takeFrame() error {
 	for {
-		n, need, in := c.p.frame((*c.in.buf)[c.in.r:c.in.w])
-		if in.ev != evNone {
+		n, need, in := c.p.Frame((*c.in.buf)[c.in.r:c.in.w])
+		if in.Ev != core.EvNone {
 			err := c.take(&in) // before consume: a pong's payload is in the buffer
 			c.consume(n)
 			return err
@@ -50,26 +52,19 @@ func (c *Conn) takeFrame() error {
 // the one path from the bytes read to the state machine. It returns what
 // the reader gets: nil to go on, ErrConnClosed after the peer's close
 // frame, why the connection failed after a violation.
-func (c *Conn) take(in *input) error {
-	switch in.ev {
-	case evNone, evRecvData: // RecvData is stepped as its payload is taken (recvData)
+func (c *Conn) take(in *core.Input) error {
+	switch in.Ev {
+	case core.EvNone, core.EvRecvData: // RecvData is stepped as its payload is taken (recvData)
 		return nil
 	}
-	c.apply(c.stepLocked(in.ev, in.code, in.reason), in.payload)
-	switch in.ev {
-	case evRecvClose:
+	c.apply(c.stepLocked(in.Ev, in.Code, in.Reason), in.Payload)
+	switch in.Ev {
+	case core.EvRecvClose:
 		return ErrConnClosed
-	case evProtocolError:
+	case core.EvProtocolError:
 		return c.endErr()
 	}
 	return nil
-}
-
-// protocolError fails the connection for a violation by the peer
-// (RFC 6455 §7.1.7): close frame with the code, then TCP closed.
-func (c *Conn) protocolError(pe *protocolError) error {
-	in := violation(pe.code, pe.reason)
-	return c.take(&in)
 }
 
 // readFailed handles an error from the network read side.
@@ -89,11 +84,11 @@ func (c *Conn) readFailed(err error) error {
 	reason := ""
 	switch {
 	case timeout && c.idleTimeout > 0: // beforeNetRead's deadline
-		reason = "nothing from the " + c.p.peer() + " for " + c.idleTimeout.String()
+		reason = "nothing from the " + c.p.Peer() + " for " + c.idleTimeout.String()
 	case err != io.EOF:
 		reason = err.Error()
 	}
-	c.apply(c.stepLocked(evReadFailed, 0, reason), nil)
+	c.apply(c.stepLocked(core.EvReadFailed, 0, reason), nil)
 	return c.endErr()
 }
 
@@ -122,7 +117,7 @@ func (c *Conn) ReceiveMessage() (MessageType, io.Reader, error) {
 	if err := c.startMessage(); err != nil {
 		return 0, nil, err
 	}
-	return c.p.rd.msgType, c.messageReader(), nil
+	return MessageType(c.p.MessageOp()), c.messageReader(), nil
 }
 
 // messageReader returns a reader for the message just started. Readers
@@ -131,31 +126,29 @@ func (c *Conn) ReceiveMessage() (MessageType, io.Reader, error) {
 // message was not read to its end may still be in use: it is left to
 // the garbage collector and replaced.
 func (c *Conn) messageReader() *messageReader {
-	slot := &c.msgReaders[c.p.rd.seq&1]
+	slot := &c.msgReaders[c.p.Seq()&1]
 	r := *slot
 	if r == nil || !r.ended {
 		r = &messageReader{c: c}
 		*slot = r
 	}
-	r.seq, r.ended = c.p.rd.seq, false
+	r.seq, r.ended = c.p.Seq(), false
 	return r
 }
 
 // startMessage skips the rest of the previous message and reads frames
 // until a new message starts.
 func (c *Conn) startMessage() error {
-	if c.p.rd.inMessage && !c.p.rd.ready {
-		c.p.rd.discarded = c.p.rd.seq
+	if c.p.SkipUnfinished() {
 		if err := c.discardMessage(); err != nil {
 			return err
 		}
 	}
 	for {
-		if err := c.allowed(evReceive); err != nil {
+		if err := c.allowed(core.EvReceive); err != nil {
 			return err // it ended or started closing while we waited (K10, T1, T2)
 		}
-		if c.p.rd.ready {
-			c.p.rd.ready = false
+		if c.p.TakeReady() {
 			return nil
 		}
 		if err := c.nextFrame(); err != nil {
@@ -181,7 +174,7 @@ func (c *Conn) discardMessage() error {
 // readPayload reads payload of the current message into p (readMu held),
 // inflated if it is compressed.
 func (c *Conn) readPayload(p []byte) (int, error) {
-	if c.p.rd.compressed && c.p.rd.inMessage {
+	if c.p.Compressed() && c.p.InMessage() {
 		return c.readInflated(p)
 	}
 	return c.readWire(p, false)
@@ -192,24 +185,24 @@ func (c *Conn) readPayload(p []byte) (int, error) {
 // is checked after inflating, and the end of its frames is io.EOF to the
 // decompressor, not yet the end of the message.
 func (c *Conn) readWire(p []byte, deflated bool) (int, error) {
-	for step := c.p.next(); step != wirePayload; step = c.p.next() {
-		if step == wireEnd {
-			if !c.p.rd.inMessage || deflated {
+	for step := c.p.Next(); step != core.WirePayload; step = c.p.Next() {
+		if step == core.WireEnd {
+			if !c.p.InMessage() || deflated {
 				return 0, io.EOF
 			}
 			return 0, c.endMessage()
 		}
-		if c.recvData() != deliverData { // K1, T1, T3: not for the receiver
+		if c.recvData() != core.DeliverData { // K1, T1, T3: not for the receiver
 			return 0, c.endErr()
 		}
 		if err := c.nextFrame(); err != nil {
 			return 0, err
 		}
 	}
-	if c.recvData() != deliverData {
+	if c.recvData() != core.DeliverData {
 		return 0, c.endErr()
 	}
-	n, err := c.readIn(p[:c.p.wanted(len(p))])
+	n, err := c.readIn(p[:c.p.Wanted(len(p))])
 	return c.tookPayload(p[:n], deflated, err)
 }
 
@@ -220,7 +213,7 @@ func (c *Conn) readWire(p []byte, deflated bool) (int, error) {
 //
 //go:noinline
 func (c *Conn) tookPayload(b []byte, deflated bool, err error) (int, error) {
-	bad, end := c.p.payload(b, deflated)
+	bad, end := c.p.Payload(b, deflated)
 	if bad != nil {
 		return 0, c.take(bad)
 	}
@@ -236,7 +229,7 @@ func (c *Conn) tookPayload(b []byte, deflated bool, err error) (int, error) {
 // endMessage finishes a message whose last byte has been read: io.EOF,
 // or the connection's error for a text ending inside a character.
 func (c *Conn) endMessage() error {
-	if bad := c.p.endMessage(); bad != nil {
+	if bad := c.p.EndMessage(); bad != nil {
 		return c.take(bad)
 	}
 	return io.EOF
@@ -257,8 +250,8 @@ func (r *messageReader) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	defer c.releaseRead()
-	if r.seq != c.p.rd.seq || !c.p.rd.inMessage {
-		if r.seq == c.p.rd.discarded {
+	if current, skipped := c.p.Reader(r.seq); !current {
+		if skipped {
 			return 0, errReaderStale
 		}
 		return 0, io.EOF
@@ -288,7 +281,7 @@ func (r *messageReader) WriteTo(w io.Writer) (n int64, err error) {
 func (r *messageReader) copyTo(w io.Writer) (n int64, err error) {
 	block := writeBuffers.Get().(*[]byte)
 	defer writeBuffers.Put(block)
-	buf := (*block)[maxHeaderLen:]
+	buf := (*block)[core.MaxHeaderLen:]
 	for {
 		m, rerr := r.Read(buf)
 		if m > 0 {
@@ -317,7 +310,7 @@ func (r *messageReader) copyTo(w io.Writer) (n int64, err error) {
 func (c *Conn) ReceiveText(maxLength int) (string, error) {
 	b, err := c.receiveLimited(Text, nil, max(maxLength, 0))
 	if err == ErrTooLarge {
-		b = b[:len(b)-openTail(b)]
+		b = b[:len(b)-core.OpenTail(b)]
 	}
 	if len(b) == 0 {
 		return "", err
@@ -348,7 +341,7 @@ func (c *Conn) receiveLimited(want MessageType, buf []byte, limit int) ([]byte, 
 	if err := c.startMessage(); err != nil {
 		return buf, err
 	}
-	if c.p.rd.msgType != want {
+	if MessageType(c.p.MessageOp()) != want {
 		if err := c.discardMessage(); err != nil {
 			return buf, err
 		}
@@ -357,7 +350,7 @@ func (c *Conn) receiveLimited(want MessageType, buf []byte, limit int) ([]byte, 
 	for len(buf) < limit {
 		if len(buf) == cap(buf) {
 			// Grow by what the current frame announces, within limit.
-			grow := int(min(uint64(limit-len(buf)), max(c.p.rd.remaining, 512)))
+			grow := int(min(uint64(limit-len(buf)), max(c.p.Remaining(), 512)))
 			buf = slices.Grow(buf, grow)
 		}
 		m, err := c.readPayload(buf[len(buf):min(cap(buf), limit)])

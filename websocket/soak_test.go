@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wsmachine/wsmachine/websocket/internal/core"
+
 	"github.com/wsmachine/wsmachine/websocket/internal/wstest"
 )
 
@@ -163,12 +165,12 @@ func soakClient(addr string, r *rand.Rand, end time.Time, stop chan struct{}, st
 	key := [4]byte{byte(r.Uint32()), 1, 2, 3}
 	switch r.IntN(10) {
 	case 0: // drop TCP in the middle of a message
-		frame := wstest.ClientFrame(true, 0, byte(opBinary), make([]byte, 1000), key)
+		frame := wstest.ClientFrame(true, 0, byte(core.OpBinary), make([]byte, 1000), key)
 		nc.Write(frame[:r.IntN(len(frame))])
 		stats.fail("misbehaving: dropped")
 		return
 	case 1: // stall in the middle of a frame until the end
-		frame := wstest.ClientFrame(true, 0, byte(opText), []byte("stalled"), key)
+		frame := wstest.ClientFrame(true, 0, byte(core.OpText), []byte("stalled"), key)
 		nc.Write(frame[:r.IntN(len(frame))])
 		<-stop
 		stats.fail("misbehaving: stalled")
@@ -193,10 +195,10 @@ func soakClient(addr string, r *rand.Rand, end time.Time, stop chan struct{}, st
 		case 1, 2:
 			size = 1 + r.IntN(8<<10)
 		}
-		op := byte(opBinary)
+		op := byte(core.OpBinary)
 		payload := make([]byte, size)
 		if r.IntN(2) == 0 {
-			op = byte(opText)
+			op = byte(core.OpText)
 			for i := range payload {
 				payload[i] = byte('a' + r.IntN(26))
 			}
@@ -219,8 +221,8 @@ func soakClient(addr string, r *rand.Rand, end time.Time, stop chan struct{}, st
 		stats.echoed.Add(1)
 	}
 	// Clean close handshake.
-	nc.Write(wstest.ClientFrame(true, 0, byte(opClose), []byte{0x03, 0xE8}, key))
-	if op, _, err := readServerMessage(br); err != nil || op != byte(opClose) {
+	nc.Write(wstest.ClientFrame(true, 0, byte(core.OpClose), []byte{0x03, 0xE8}, key))
+	if op, _, err := readServerMessage(br); err != nil || op != byte(core.OpClose) {
 		stats.fail("close")
 		stats.mismatch.Add(1)
 	}

@@ -8,6 +8,8 @@ import (
 	"time"
 	"unicode/utf8"
 	"unsafe"
+
+	"github.com/wsmachine/wsmachine/websocket/internal/core"
 )
 
 // writeBufferSize is the payload size of a message writer's buffer: a
@@ -18,7 +20,7 @@ const writeBufferSize = 64 << 10
 // that an idle connection holds none. Each has room for the frame header
 // in front of the payload, so that a frame leaves in one write.
 var writeBuffers = sync.Pool{New: func() any {
-	b := make([]byte, maxHeaderLen+writeBufferSize)
+	b := make([]byte, core.MaxHeaderLen+writeBufferSize)
 	return &b
 }}
 
@@ -125,25 +127,25 @@ func (c *Conn) setWriteDeadline(deadline time.Time) (closing bool) {
 // before it; with room nil there is no buffered part. Either way the
 // payload is not copied. tried reports whether it went to the network:
 // not if it was refused (the connection closing or ended).
-func (c *Conn) writeFrame(op opcode, fin bool, room, body []byte) (tried bool, err error) {
+func (c *Conn) writeFrame(op core.Opcode, fin bool, room, body []byte) (tried bool, err error) {
 	c.wmu.Lock()
 	if c.closeSent {
 		c.wmu.Unlock()
 		return false, ErrConnClosed
 	}
-	if err := c.allowed(evSend); err != nil {
+	if err := c.allowed(core.EvSend); err != nil {
 		c.wmu.Unlock()
 		return false, err
 	}
 	size := len(body)
 	if room != nil {
-		size += len(room) - maxHeaderLen
+		size += len(room) - core.MaxHeaderLen
 	}
-	hdr := appendHeader(c.hdrBuf[:0], fin, op, size)
-	if c.p.client {
+	hdr := core.AppendHeader(c.hdrBuf[:0], fin, op, size)
+	if c.p.Client {
 		err = c.writeMasked(hdr, room, body)
 	} else if room != nil {
-		start := maxHeaderLen - len(hdr)
+		start := core.MaxHeaderLen - len(hdr)
 		copy(room[start:], hdr)
 		err = c.writeNet(room[start:], body)
 	} else {
@@ -157,7 +159,7 @@ func (c *Conn) writeFrame(op opcode, fin bool, room, body []byte) (tried bool, e
 }
 
 // writeControl writes a pong or our close frame.
-func (c *Conn) writeControl(op opcode, payload []byte) {
+func (c *Conn) writeControl(op core.Opcode, payload []byte) {
 	c.wmu.Lock()
 	err := c.writeControlLocked(op, payload)
 	c.wmu.Unlock()
@@ -168,13 +170,13 @@ func (c *Conn) writeControl(op opcode, payload []byte) {
 
 // writeControlLocked writes a control frame; wmu is held. Nothing is
 // written after the close frame, and it is written once (RFC 6455 §5.5.1).
-func (c *Conn) writeControlLocked(op opcode, payload []byte) error {
+func (c *Conn) writeControlLocked(op core.Opcode, payload []byte) error {
 	if c.closeSent {
 		return nil
 	}
-	c.closeSent = op == opClose
-	hdr := appendHeader(c.hdrBuf[:0], true, op, len(payload))
-	if c.p.client {
+	c.closeSent = op == core.OpClose
+	hdr := core.AppendHeader(c.hdrBuf[:0], true, op, len(payload))
+	if c.p.Client {
 		return c.writeMasked(hdr, nil, payload)
 	}
 	return c.writeNet(hdr, payload)
@@ -187,12 +189,12 @@ func (c *Conn) writeControlLocked(op opcode, payload []byte) error {
 func (c *Conn) writeMasked(hdr, room, body []byte) error {
 	key := c.nextMaskKey()
 	hdr[1] |= 0x80
-	hdr = append(hdr, key[:]...) // within hdrBuf: maxHeaderLen has room for the key
+	hdr = append(hdr, key[:]...) // within hdrBuf: core.MaxHeaderLen has room for the key
 	pos := 0
 	if room != nil || len(body) == 0 {
 		if room != nil {
-			pos = mask(key, 0, room[maxHeaderLen:])
-			start := maxHeaderLen - len(hdr)
+			pos = core.Mask(key, 0, room[core.MaxHeaderLen:])
+			start := core.MaxHeaderLen - len(hdr)
 			copy(room[start:], hdr)
 			hdr = room[start:]
 		}
@@ -207,13 +209,13 @@ func (c *Conn) writeMasked(hdr, room, body []byte) error {
 	block := writeBuffers.Get().(*[]byte)
 	defer writeBuffers.Put(block)
 	for len(body) > 0 {
-		buf := (*block)[maxHeaderLen:]
+		buf := (*block)[core.MaxHeaderLen:]
 		n := copy(buf, body)
 		body = body[n:]
-		pos = mask(key, pos, buf[:n])
-		start := maxHeaderLen - len(hdr)
+		pos = core.Mask(key, pos, buf[:n])
+		start := core.MaxHeaderLen - len(hdr)
 		copy((*block)[start:], hdr)
-		if err := c.writeNet((*block)[start:maxHeaderLen+n], nil); err != nil {
+		if err := c.writeNet((*block)[start:core.MaxHeaderLen+n], nil); err != nil {
 			return err
 		}
 		hdr = nil
@@ -239,7 +241,7 @@ func (c *Conn) nextMaskKey() (key [4]byte) {
 
 // writeFailed ends the connection after a failed write.
 func (c *Conn) writeFailed(err error) error {
-	c.apply(c.stepLocked(evWriteFailed, 0, err.Error()), nil)
+	c.apply(c.stepLocked(core.EvWriteFailed, 0, err.Error()), nil)
 	return c.endErr()
 }
 
@@ -268,17 +270,17 @@ func (c *Conn) SendText(msg string) error {
 		return errInvalidUTF8
 	}
 	// The frame is only read from, so the string's bytes need no copy.
-	return c.sendWhole(opText, unsafe.Slice(unsafe.StringData(msg), len(msg)))
+	return c.sendWhole(core.OpText, unsafe.Slice(unsafe.StringData(msg), len(msg)))
 }
 
 // SendBinary sends msg as one binary message. Once the connection has
 // started closing, it returns ErrConnClosed.
 func (c *Conn) SendBinary(msg []byte) error {
-	return c.sendWhole(opBinary, msg)
+	return c.sendWhole(core.OpBinary, msg)
 }
 
 // sendWhole sends a message as a single frame.
-func (c *Conn) sendWhole(op opcode, msg []byte) error {
+func (c *Conn) sendWhole(op core.Opcode, msg []byte) error {
 	if err := c.acquireSend(); err != nil {
 		return err
 	}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/wsmachine/wsmachine/websocket/internal/core"
+
 	"github.com/klauspost/compress/flate"
 )
 
@@ -44,11 +46,11 @@ func (c *Conn) SendMessage(tp MessageType) (io.WriteCloser, error) {
 	if err := c.acquireSend(); err != nil {
 		return nil, err
 	}
-	if err := c.allowed(evSend); err != nil {
+	if err := c.allowed(core.EvSend); err != nil {
 		c.releaseSend()
 		return nil, err
 	}
-	c.w.start(opcode(tp))
+	c.w.start(core.Opcode(tp))
 	return &c.w, nil
 }
 
@@ -80,12 +82,12 @@ type MessageWriter interface {
 // used by one message at a time under sendTok.
 type messageWriter struct {
 	c      *Conn
-	op     opcode // of the next frame: the message type, then continuation
+	op     core.Opcode // of the next frame: the message type, then continuation
 	text   bool
 	closed bool
-	sent   bool          // a frame of the message has gone to the network
-	utf8   utf8Validator // 4 bytes, here beside the flags: Conn stays in its size class
-	failed error         // the message was given up: what the writer's calls return
+	sent   bool      // a frame of the message has gone to the network
+	utf8   core.UTF8 // 4 bytes, here beside the flags: Conn stays in its size class
+	failed error     // the message was given up: what the writer's calls return
 	// block is pooled while a message is in progress: room for a frame
 	// header, then n bytes of buffered payload.
 	block *[]byte
@@ -98,10 +100,10 @@ type messageWriter struct {
 	outN int
 }
 
-func (w *messageWriter) start(op opcode) {
-	w.op, w.text, w.closed, w.sent, w.failed = op, op == opText, false, false, nil
+func (w *messageWriter) start(op core.Opcode) {
+	w.op, w.text, w.closed, w.sent, w.failed = op, op == core.OpText, false, false, nil
 	w.block, w.n = writeBuffers.Get().(*[]byte), 0
-	w.utf8 = utf8Validator{}
+	w.utf8 = core.UTF8{}
 }
 
 // compressing reports whether the message is compressed: once it is
@@ -110,12 +112,12 @@ func (w *messageWriter) compressing() bool { return w.fw != nil }
 
 // buffered is the payload waiting to be sent, with the header's room
 // in front of it.
-func (w *messageWriter) buffered() []byte { return (*w.block)[:maxHeaderLen+w.n] }
+func (w *messageWriter) buffered() []byte { return (*w.block)[:core.MaxHeaderLen+w.n] }
 
 // keep makes the buffered payload start with its bytes from, followed
 // by more.
 func (w *messageWriter) keep(from int, more []byte) {
-	payload := (*w.block)[maxHeaderLen:]
+	payload := (*w.block)[core.MaxHeaderLen:]
 	w.n = copy(payload, payload[from:w.n])
 	w.n += copy(payload[w.n:], more)
 }
@@ -130,7 +132,7 @@ func (w *messageWriter) usable() error {
 	case w.failed != nil:
 		return w.failed
 	}
-	return w.c.allowed(evSend)
+	return w.c.allowed(core.EvSend)
 }
 
 // Write adds p to the message; see [Conn.SendMessage].
@@ -150,19 +152,19 @@ func (w *messageWriter) Write(p []byte) (int, error) {
 // and reports whether it refused the rest.
 func (w *messageWriter) write(p []byte) (n int, refused bool, err error) {
 	if w.text {
-		if v := w.utf8; v.feed(p) {
+		if v := w.utf8; v.Feed(p) {
 			w.utf8 = v
 		} else {
 			// Take the valid start of p, refuse the rest.
 			n := 0
-			for n < len(p) && w.utf8.step(p[n]) {
+			for n < len(p) && w.utf8.Step(p[n]) {
 				n++
 			}
 			p, refused = p[:n], true
 		}
 	}
 	if w.n+len(p) <= writeBufferSize {
-		w.n += copy((*w.block)[maxHeaderLen+w.n:], p)
+		w.n += copy((*w.block)[core.MaxHeaderLen+w.n:], p)
 		return len(p), refused, nil
 	}
 	if w.c.deflate != nil { // at least a full buffer: over any threshold worth having
@@ -173,9 +175,9 @@ func (w *messageWriter) write(p []byte) (n int, refused bool, err error) {
 	}
 	// Send what is buffered and p as one frame, except an incomplete
 	// character at the end, which waits for its remaining bytes.
-	send := w.n + len(p) - w.utf8.pending()
+	send := w.n + len(p) - w.utf8.Pending()
 	head, body := min(send, w.n), p[:max(send-w.n, 0)]
-	if err := w.frame(false, (*w.block)[:maxHeaderLen+head], body); err != nil {
+	if err := w.frame(false, (*w.block)[:core.MaxHeaderLen+head], body); err != nil {
 		return 0, false, err
 	}
 	w.keep(head, p[len(body):])
@@ -196,10 +198,10 @@ func (w *messageWriter) ReadFrom(r io.Reader) (n int64, err error) {
 				return n, err
 			}
 		}
-		space := (*w.block)[maxHeaderLen+w.n:]
+		space := (*w.block)[core.MaxHeaderLen+w.n:]
 		m, rerr := r.Read(space)
 		if v := w.utf8; w.text {
-			if !v.feed(space[:m]) {
+			if !v.Feed(space[:m]) {
 				w.fail(errInvalidUTF8)
 				return n, w.failed
 			}
@@ -223,8 +225,8 @@ func (w *messageWriter) flush() error {
 	if w.c.deflate != nil {
 		return w.deflateBuffered()
 	}
-	send := w.n - w.utf8.pending()
-	if err := w.frame(false, (*w.block)[:maxHeaderLen+send], nil); err != nil {
+	send := w.n - w.utf8.Pending()
+	if err := w.frame(false, (*w.block)[:core.MaxHeaderLen+send], nil); err != nil {
 		return err
 	}
 	w.keep(send, nil)
@@ -234,7 +236,7 @@ func (w *messageWriter) flush() error {
 // frame sends one frame of the message.
 func (w *messageWriter) frame(fin bool, room, body []byte) error {
 	tried, err := w.c.writeFrame(w.op, fin, room, body)
-	w.op = opContinuation
+	w.op = core.OpContinuation
 	w.sent = w.sent || tried
 	return err
 }
@@ -249,7 +251,7 @@ func (w *messageWriter) Close() error {
 	}
 	w.closed = true
 	defer w.c.releaseSend()
-	if w.failed == nil && w.text && !w.utf8.complete() {
+	if w.failed == nil && w.text && !w.utf8.Complete() {
 		w.fail(errInvalidUTF8)
 	}
 	if w.failed != nil {
@@ -257,7 +259,7 @@ func (w *messageWriter) Close() error {
 	}
 	var err error
 	if z := w.c.deflate; z != nil && (w.compressing() || w.n >= z.threshold) {
-		err = w.finishDeflate(w.deflate((*w.block)[maxHeaderLen : maxHeaderLen+w.n]))
+		err = w.finishDeflate(w.deflate((*w.block)[core.MaxHeaderLen : core.MaxHeaderLen+w.n]))
 	} else {
 		err = w.frame(true, w.buffered(), nil)
 	}
@@ -304,7 +306,7 @@ func (w *messageWriter) fail(cause error) (cut bool) {
 		return true
 	}
 	w.failed = fmt.Errorf("%w: %s after part of it was sent (close %d): %w",
-		ErrConnClosed, reasonAbandoned, StatusInternalServerError, cause)
+		ErrConnClosed, core.ReasonAbandoned, StatusInternalServerError, cause)
 	return true
 }
 

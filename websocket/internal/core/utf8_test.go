@@ -1,9 +1,11 @@
-package websocket
+package core
 
 import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/wsmachine/wsmachine/websocket/internal/wstest"
 )
 
 var utf8Samples = []string{
@@ -23,9 +25,9 @@ func TestUTF8ValidatorAgreesAtEverySplit(t *testing.T) {
 		want := utf8.ValidString(s)
 		for i := 0; i <= len(s); i++ {
 			for j := i; j <= len(s) && j <= i+8; j++ {
-				var v utf8Validator
-				ok := v.feed([]byte(s[:i])) && v.feed([]byte(s[i:j])) && v.feed([]byte(s[j:]))
-				if got := ok && v.complete(); got != want {
+				var v UTF8
+				ok := v.Feed([]byte(s[:i])) && v.Feed([]byte(s[i:j])) && v.Feed([]byte(s[j:]))
+				if got := ok && v.Complete(); got != want {
 					t.Errorf("%q split at %d,%d: valid=%v, utf8.Valid=%v", s, i, j, got, want)
 				}
 			}
@@ -51,12 +53,12 @@ func TestUTF8ValidatorFailsFast(t *testing.T) {
 		{"ok", "\xf5"},
 	}
 	for _, tt := range tests {
-		var v utf8Validator
-		if !v.feed([]byte(tt.prefix)) {
+		var v UTF8
+		if !v.Feed([]byte(tt.prefix)) {
 			t.Errorf("%q refused", tt.prefix)
 			continue
 		}
-		if v.feed([]byte(tt.bad)) {
+		if v.Feed([]byte(tt.bad)) {
 			t.Errorf("%q + %q accepted", tt.prefix, tt.bad)
 		}
 	}
@@ -68,8 +70,8 @@ func TestOpenTail(t *testing.T) {
 		want int
 	}{{"", 0}, {"a", 0}, {"\xe2\x82\xac", 0}, {"a\xe2", 1}, {"a\xe2\x82", 2}, {"\xf0\x9d\x84", 3}, {"é", 0}}
 	for _, tt := range tests {
-		if got := openTail([]byte(tt.s)); got != tt.want {
-			t.Errorf("openTail(%q) = %d, want %d", tt.s, got, tt.want)
+		if got := OpenTail([]byte(tt.s)); got != tt.want {
+			t.Errorf("OpenTail(%q) = %d, want %d", tt.s, got, tt.want)
 		}
 	}
 }
@@ -84,25 +86,25 @@ func BenchmarkUTF8Validator(b *testing.B) {
 		{"mixed", strings.Repeat("aé€𝄞", 100)},
 	} {
 		p := []byte(tt.text)
-		b.Run(tt.name+"-"+sizeName(len(p)), func(b *testing.B) {
+		b.Run(tt.name+"-"+wstest.SizeName(len(p)), func(b *testing.B) {
 			b.SetBytes(int64(len(p)))
 			b.ReportAllocs()
 			for b.Loop() {
-				var v utf8Validator
-				v.feed(p)
+				var v UTF8
+				v.Feed(p)
 			}
 		})
-		b.Run(tt.name+"-"+sizeName(len(p))+"-fragments", func(b *testing.B) {
+		b.Run(tt.name+"-"+wstest.SizeName(len(p))+"-fragments", func(b *testing.B) {
 			b.SetBytes(int64(len(p)))
 			b.ReportAllocs()
 			for b.Loop() {
-				var v utf8Validator
+				var v UTF8
 				for q := p; len(q) > 0; q = q[min(100, len(q)):] {
-					v.feed(q[:min(100, len(q))])
+					v.Feed(q[:min(100, len(q))])
 				}
 			}
 		})
-		b.Run(tt.name+"-"+sizeName(len(p))+"-fragments-utf8.Valid", func(b *testing.B) {
+		b.Run(tt.name+"-"+wstest.SizeName(len(p))+"-fragments-utf8.Valid", func(b *testing.B) {
 			// The reference for fragments: utf8.Valid on each piece
 			// (which, unlike the validator, fails on a character cut
 			// at the end of a piece; the work is the same).
@@ -114,7 +116,7 @@ func BenchmarkUTF8Validator(b *testing.B) {
 				}
 			}
 		})
-		b.Run(tt.name+"-"+sizeName(len(p))+"-utf8.Valid", func(b *testing.B) {
+		b.Run(tt.name+"-"+wstest.SizeName(len(p))+"-utf8.Valid", func(b *testing.B) {
 			b.SetBytes(int64(len(p)))
 			b.ReportAllocs()
 			for b.Loop() {
@@ -128,12 +130,12 @@ func BenchmarkUTF8Validator(b *testing.B) {
 // the text writer uses to find how much of a Write is valid.
 func TestUTF8StepAgreesWithValid(t *testing.T) {
 	for _, s := range utf8Samples {
-		var v utf8Validator
+		var v UTF8
 		ok := true
 		for i := 0; i < len(s) && ok; i++ {
-			ok = v.step(s[i])
+			ok = v.Step(s[i])
 		}
-		if got := ok && v.complete(); got != utf8.ValidString(s) {
+		if got := ok && v.Complete(); got != utf8.ValidString(s) {
 			t.Errorf("%q: step says %v", s, got)
 		}
 	}

@@ -1,4 +1,4 @@
-package websocket
+package core
 
 import (
 	"io"
@@ -7,6 +7,7 @@ import (
 	"github.com/klauspost/compress/flate"
 
 	"github.com/wsmachine/wsmachine/model"
+	"github.com/wsmachine/wsmachine/websocket/internal/wstest"
 )
 
 // memConn is the protocol's second driver, beside Conn: it runs a
@@ -28,29 +29,33 @@ import (
 // resets, concurrency, the message writer's buffering, compressing)
 // stays with the socket-level tests.
 type memConn struct {
-	p    protocol
+	p    Protocol
 	in   []byte // the peer's bytes not taken in yet
 	eof  bool   // the peer ended TCP
 	out  []byte // the frames written
 	keys uint32 // a client's masking keys so far
 
-	z    *compression // the negotiated permessage-deflate; nil: none
-	wire []byte       // a compressed message's payload as it came, so far
+	received *History      // with permessage-deflate, the peer's context takeover; else nil
+	fr       io.ReadCloser // with permessage-deflate, the decompressor
+	wire     []byte        // a compressed message's payload as it came, so far
 
 	recv    *model.Input // the receive call waiting, if any: &call
 	call    model.Input
 	msg     []byte // the payload of the message it reads, so far
 	closing bool   // Close waits for the peer's close frame
 	tcp     *model.TCPClose
-	results []callResult
+	results []wstest.Result
 }
 
 // newMemConn returns an open connection, a server's or, if client, a
 // client's, with a message size limit and, unless z is nil,
 // permessage-deflate.
-func newMemConn(maxMessageSize int64, z *compression, client bool) *memConn {
-	m := &memConn{p: protocol{status: StatusDropped, maxMessageSize: maxMessageSize, deflate: z != nil, client: client}, z: z}
-	m.p.step(evAccepted, 0, "")
+func newMemConn(maxMessageSize int64, deflate bool, received *History, client bool) *memConn {
+	m := &memConn{p: Protocol{MaxMessageSize: maxMessageSize, Deflate: deflate, Client: client}, received: received}
+	if deflate {
+		m.fr = flate.NewReader(&deflatedBytes{})
+	}
+	m.p.Step(EvAccepted, 0, "")
 	return m
 }
 
@@ -58,26 +63,26 @@ func newMemConn(maxMessageSize int64, z *compression, client bool) *memConn {
 func (m *memConn) input(ev model.Input) {
 	switch ev.Kind {
 	case model.ClientBytes:
-		if !m.p.ended() && !m.eof {
+		if !m.p.Ended() && !m.eof {
 			m.in = append(m.in, ev.Data...)
 		}
 	case model.ClientEOF:
 		m.eof = true
 	case model.PingTick:
-		m.apply(m.p.step(evPingTimer, 0, ""), nil)
+		m.apply(m.p.Step(EvPingTimer, 0, ""), nil)
 	case model.CloseTimer:
-		m.apply(m.p.step(evCloseTimeout, 0, ""), nil)
+		m.apply(m.p.Step(EvCloseTimeout, 0, ""), nil)
 	case model.SendText:
 		if !utf8.Valid(ev.Data) {
-			m.result(ev.Kind, errInvalidUTF8)
+			m.result(ev.Kind, ErrInvalidUTF8)
 			break
 		}
-		m.send(ev.Kind, opText, ev.Data)
+		m.send(ev.Kind, OpText, ev.Data)
 	case model.SendBinary:
-		m.send(ev.Kind, opBinary, ev.Data)
+		m.send(ev.Kind, OpBinary, ev.Data)
 	case model.ReceiveMessage, model.ReceiveText, model.ReceiveBinary:
-		if fx := m.p.step(evReceive, 0, ""); fx.err != nil {
-			m.result(ev.Kind, fx.err)
+		if fx := m.p.Step(EvReceive, 0, ""); fx.Err != nil {
+			m.result(ev.Kind, fx.Err)
 			break
 		}
 		m.call, m.msg, m.wire = ev, m.msg[:0], m.wire[:0]
@@ -89,24 +94,24 @@ func (m *memConn) input(ev model.Input) {
 }
 
 // send is SendText and SendBinary: one frame, unmasked as servers send.
-func (m *memConn) send(call model.Kind, op opcode, payload []byte) {
-	fx := m.p.step(evSend, 0, "")
-	if fx.err == nil {
+func (m *memConn) send(call model.Kind, op Opcode, payload []byte) {
+	fx := m.p.Step(EvSend, 0, "")
+	if fx.Err == nil {
 		m.write(op, payload)
 	}
-	m.result(call, fx.err)
+	m.result(call, fx.Err)
 }
 
 // close is Close: its argument checks, then the Close event (O10); a
 // receive waiting returns at once.
 func (m *memConn) close(code Status, reason string) {
-	if err := m.p.closeArgs(code, reason); err != nil {
+	if err := m.p.CloseArgs(code, reason); err != nil {
 		m.result(model.CloseCall, err)
 		return
 	}
-	fx := m.p.step(evClose, code, reason)
-	if fx.err != nil {
-		m.result(model.CloseCall, fx.err)
+	fx := m.p.Step(EvClose, code, reason)
+	if fx.Err != nil {
+		m.result(model.CloseCall, fx.Err)
 		return
 	}
 	m.closing = true
@@ -119,49 +124,49 @@ func (m *memConn) close(code Status, reason string) {
 
 // read takes in the peer's bytes as far as the protocol lets it.
 func (m *memConn) read() {
-	for !m.p.ended() {
-		step, verdict := wireFrame, deliverData // between messages: the next frame
-		if m.p.rd.inMessage {
-			verdict = m.p.recvData()
-			if verdict == dataEnded || verdict == deliverData && m.recv == nil {
+	for !m.p.Ended() {
+		step, verdict := WireFrame, DeliverData // between messages: the next frame
+		if m.p.InMessage() {
+			verdict = m.p.RecvData()
+			if verdict == DataEnded || verdict == DeliverData && m.recv == nil {
 				return // O1: the message waits for a receive call
 			}
-			step = m.p.next()
+			step = m.p.Next()
 		}
 		switch step {
-		case wireEnd:
+		case WireEnd:
 			switch {
-			case verdict == discardData:
-				m.p.dropMessage()
-			case m.p.rd.compressed && m.inflate():
+			case verdict == DiscardData:
+				m.p.DropMessage()
+			case m.p.Compressed() && m.inflate():
 			default:
-				if bad := m.p.endMessage(); bad != nil {
+				if bad := m.p.EndMessage(); bad != nil {
 					m.take(*bad)
 				} else {
 					m.finishReceive()
 				}
 			}
-		case wireFrame:
-			n, _, in := m.p.frame(m.in)
-			if in.ev == evNone {
+		case WireFrame:
+			n, _, in := m.p.Frame(m.in)
+			if in.Ev == EvNone {
 				m.needMore()
 				return
 			}
 			m.take(in)
 			m.in = m.in[n:]
-		case wirePayload:
-			n := m.p.wanted(len(m.in))
+		case WirePayload:
+			n := m.p.Wanted(len(m.in))
 			if n == 0 {
 				m.needMore()
 				return
 			}
-			if verdict == discardData {
-				m.p.skip(uint64(n))
-			} else if m.p.rd.compressed {
-				m.p.payload(m.in[:n], true) // unmasked; checked once inflated
+			if verdict == DiscardData {
+				m.p.Skip(uint64(n))
+			} else if m.p.Compressed() {
+				m.p.Payload(m.in[:n], true) // unmasked; checked once inflated
 				m.wire = append(m.wire, m.in[:n]...)
 			} else {
-				bad, _ := m.p.payload(m.in[:n], false)
+				bad, _ := m.p.Payload(m.in[:n], false)
 				m.msg = append(m.msg, m.in[:n]...)
 				if bad != nil {
 					m.take(*bad)
@@ -178,26 +183,22 @@ func (m *memConn) read() {
 func (m *memConn) inflate() (failed bool) {
 	src := &deflatedBytes{wire: m.wire}
 	if len(m.wire) == 0 {
-		src.tail = len(deflateTail) // an empty message: the final block alone
+		src.tail = 4 // an empty message: the final block alone
 	}
-	fr := flateReaders.Get().(io.ReadCloser)
-	fr.(flate.Resetter).Reset(src, m.z.received.dict())
-	defer func() {
-		fr.(flate.Resetter).Reset(noBytes, nil)
-		flateReaders.Put(fr)
-	}()
+	fr := m.fr
+	fr.(flate.Resetter).Reset(src, m.received.Dict())
 	var buf [512]byte
 	for {
-		b := m.p.inflateRoom(buf[:])
+		b := m.p.InflateRoom(buf[:])
 		n, err := fr.Read(b)
-		bad := m.p.inflated(b[:n], err)
+		bad := m.p.Inflated(b[:n], err)
 		if bad == nil {
-			m.z.received.add(b[:n])
+			m.received.Add(b[:n])
 			m.msg = append(m.msg, b[:n]...)
 			if err == nil {
 				continue
 			}
-			bad = m.p.inflatedEnd(src.tail)
+			bad = m.p.InflatedEnd(src.tail)
 		}
 		if bad != nil {
 			m.take(*bad)
@@ -207,7 +208,7 @@ func (m *memConn) inflate() (failed bool) {
 }
 
 // deflatedBytes is what the decompressor reads: a compressed message's
-// payload, then inflateEnd; tail counts the bytes of inflateEnd read. It
+// payload, then InflateEnd; tail counts the bytes of InflateEnd read. It
 // is an io.ByteReader, so that the decompressor reads no byte ahead.
 type deflatedBytes struct {
 	wire []byte
@@ -220,11 +221,11 @@ func (d *deflatedBytes) ReadByte() (byte, error) {
 		d.wire = d.wire[1:]
 		return b, nil
 	}
-	if d.tail == len(inflateEnd) {
+	if d.tail == len(InflateEnd) {
 		return 0, io.EOF
 	}
 	d.tail++
-	return inflateEnd[d.tail-1], nil
+	return InflateEnd[d.tail-1], nil
 }
 
 func (d *deflatedBytes) Read(p []byte) (int, error) {
@@ -243,37 +244,37 @@ func (d *deflatedBytes) Read(p []byte) (int, error) {
 // the read fails (O8, K7).
 func (m *memConn) needMore() {
 	if m.eof {
-		m.apply(m.p.step(evReadFailed, 0, ""), nil)
+		m.apply(m.p.Step(EvReadFailed, 0, ""), nil)
 	}
 }
 
 // take steps what the peer's bytes amount to, as Conn.take does.
-func (m *memConn) take(in input) {
-	if in.ev == evNone || in.ev == evRecvData {
+func (m *memConn) take(in Input) {
+	if in.Ev == EvNone || in.Ev == EvRecvData {
 		return
 	}
-	m.apply(m.p.step(in.ev, in.code, in.reason), in.payload)
+	m.apply(m.p.Step(in.Ev, in.Code, in.Reason), in.Payload)
 }
 
 // apply carries out a transition's effects, as Conn.apply does.
-func (m *memConn) apply(fx effects, pong []byte) {
-	if fx.pong {
-		m.write(opPong, pong)
+func (m *memConn) apply(fx Effects, pong []byte) {
+	if fx.Pong {
+		m.write(OpPong, pong)
 	}
-	if fx.ping {
-		m.write(opPing, nil)
+	if fx.Ping {
+		m.write(OpPing, nil)
 	}
-	if fx.sendClose {
-		m.write(opClose, appendClosePayload(nil, fx.closeCode, fx.closeReason))
+	if fx.SendClose {
+		m.write(OpClose, AppendClosePayload(nil, fx.CloseCode, fx.CloseReason))
 	}
-	if fx.tcp != tcpNone && fx.tcp != tcpEnd {
-		m.tcp = &model.TCPClose{Linger: fx.tcp == tcpCloseAfterOurs, AfterServer: m.p.awaitsServerFIN(fx.tcp)}
+	if fx.TCP != TCPNone && fx.TCP != TCPEnd {
+		m.tcp = &model.TCPClose{Linger: fx.TCP == TCPCloseAfterOurs, AfterServer: m.p.AwaitsServerFIN(fx.TCP)}
 		if m.recv != nil {
-			m.result(m.recv.Kind, m.p.endErr())
+			m.result(m.recv.Kind, m.p.EndErr())
 			m.recv = nil
 		}
 		if m.closing {
-			m.result(model.CloseCall, m.p.closeResult())
+			m.result(model.CloseCall, m.p.CloseResult())
 			m.closing = false
 		}
 	}
@@ -282,10 +283,10 @@ func (m *memConn) apply(fx effects, pong []byte) {
 // write puts a frame on the wire: as a server writes it, or as a client
 // does, masked with a key other than the last one's (Conn takes its keys
 // from crypto/rand; here they count, so that a failure repeats).
-func (m *memConn) write(op opcode, payload []byte) {
+func (m *memConn) write(op Opcode, payload []byte) {
 	start := len(m.out)
-	m.out = appendHeader(m.out, true, op, len(payload))
-	if !m.p.client {
+	m.out = AppendHeader(m.out, true, op, len(payload))
+	if !m.p.Client {
 		m.out = append(m.out, payload...)
 		return
 	}
@@ -294,7 +295,7 @@ func (m *memConn) write(op opcode, payload []byte) {
 	m.out[start+1] |= 0x80
 	m.out = append(m.out, key[:]...)
 	m.out = append(m.out, payload...)
-	mask(key, 0, m.out[len(m.out)-len(payload):])
+	Mask(key, 0, m.out[len(m.out)-len(payload):])
 }
 
 // finishReceive returns the message read to its end to the receive call
@@ -303,28 +304,28 @@ func (m *memConn) write(op opcode, payload []byte) {
 func (m *memConn) finishReceive() {
 	call := m.recv
 	m.recv = nil
-	r := callResult{call: call.Kind}
-	want := Text
+	r := wstest.Result{Call: call.Kind}
+	want := OpText
 	if call.Kind == model.ReceiveBinary {
-		want = Binary
+		want = OpBinary
 	}
 	switch {
 	case call.Kind == model.ReceiveMessage:
-		r.typ, r.data = byte(m.p.rd.msgType), append([]byte(nil), m.msg...)
-	case m.p.rd.msgType != want:
-		r.err = ErrMessageType
+		r.Type, r.Data = byte(m.p.MessageOp()), append([]byte(nil), m.msg...)
+	case m.p.MessageOp() != want:
+		r.Err = ErrMessageType
 	case len(m.msg) <= call.N:
-		r.data, r.n = append([]byte(nil), m.msg...), len(m.msg)
+		r.Data, r.N = append([]byte(nil), m.msg...), len(m.msg)
 	default:
 		cut := m.msg[:call.N]
-		if want == Text {
-			cut = cut[:len(cut)-openTail(cut)]
+		if want == OpText {
+			cut = cut[:len(cut)-OpenTail(cut)]
 		}
-		r.data, r.n, r.err = append([]byte(nil), cut...), len(cut), ErrTooLarge
+		r.Data, r.N, r.Err = append([]byte(nil), cut...), len(cut), ErrTooLarge
 	}
 	m.results = append(m.results, r)
 }
 
 func (m *memConn) result(call model.Kind, err error) {
-	m.results = append(m.results, callResult{call: call, err: err})
+	m.results = append(m.results, wstest.Result{Call: call, Err: err})
 }

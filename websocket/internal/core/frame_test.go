@@ -1,9 +1,11 @@
-package websocket
+package core
 
 import (
 	"bytes"
 	"encoding/binary"
 	"testing"
+
+	"github.com/wsmachine/wsmachine/websocket/internal/wstest"
 )
 
 func TestAppendHeaderUsesShortestLength(t *testing.T) {
@@ -18,12 +20,12 @@ func TestAppendHeaderUsesShortestLength(t *testing.T) {
 		{0x10000, []byte{0x82, 127, 0, 0, 0, 0, 0, 1, 0, 0}},
 	}
 	for _, tt := range tests {
-		got := appendHeader(nil, true, opBinary, tt.length)
+		got := AppendHeader(nil, true, OpBinary, tt.length)
 		if !bytes.Equal(got, tt.want) {
 			t.Errorf("length %d: header % x, want % x", tt.length, got, tt.want)
 		}
 		h, minimal := parseHeader(append(got[:1:1], append([]byte{got[1] | 0x80}, append(got[2:], 1, 2, 3, 4)...)...))
-		if !minimal || h.length != uint64(tt.length) || !h.fin || h.op != opBinary || h.key != [4]byte{1, 2, 3, 4} {
+		if !minimal || h.length != uint64(tt.length) || !h.fin || h.op != OpBinary || h.key != [4]byte{1, 2, 3, 4} {
 			t.Errorf("length %d: parsed back as %+v minimal=%v", tt.length, h, minimal)
 		}
 	}
@@ -89,8 +91,8 @@ func TestCheckHeader(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if n := headerLen(tt.hdr[1]); n != len(tt.hdr) {
-				t.Fatalf("headerLen %d, want %d", n, len(tt.hdr))
+			if n := HeaderLen(tt.hdr[1]); n != len(tt.hdr) {
+				t.Fatalf("HeaderLen %d, want %d", n, len(tt.hdr))
 			}
 			h, minimal := parseHeader(tt.hdr)
 			pe := checkHeader(h, minimal, checkFlagsOf(tt.inMessage, tt.deflate, false))
@@ -163,38 +165,25 @@ func TestServerMaySend(t *testing.T) {
 	for code := Status(0); code < 6000; code++ {
 		want := code >= 1000 && code <= 1003 || code >= 1007 && code <= 1009 ||
 			code >= 1011 && code <= 1014 || code >= 3000 && code <= 4999
-		if code.serverMaySend() != want {
+		if code.ServerMaySend() != want {
 			t.Errorf("serverMaySend(%d) = %v", code, !want)
 		}
-	}
-}
-
-func TestMessageTypeString(t *testing.T) {
-	if Text.String() != "Text" || Binary.String() != "Binary" || MessageType(9).String() != "MessageType(9)" {
-		t.Errorf("got %s %s %s", Text, Binary, MessageType(9))
-	}
-}
-
-func TestAcceptKeyRFCExample(t *testing.T) {
-	// RFC 6455 §1.3.
-	if got := string(appendAcceptKey(nil, "dGhlIHNhbXBsZSBub25jZQ==")); got != "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" {
-		t.Errorf("appendAcceptKey = %q", got)
 	}
 }
 
 // BenchmarkHeader encodes and decodes a frame header of each length form.
 func BenchmarkHeader(b *testing.B) {
 	for _, n := range []int{16, 1024, 65536} {
-		var buf [maxHeaderLen]byte
-		b.Run("encode-"+sizeName(n), func(b *testing.B) {
+		var buf [MaxHeaderLen]byte
+		b.Run("encode-"+wstest.SizeName(n), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				appendHeader(buf[:0], true, opBinary, n)
+				AppendHeader(buf[:0], true, OpBinary, n)
 			}
 		})
-		wire := append(appendHeader(nil, true, opBinary, n), 1, 2, 3, 4)
+		wire := append(AppendHeader(nil, true, OpBinary, n), 1, 2, 3, 4)
 		wire[1] |= 0x80 // masked, as a client sends it
-		b.Run("decode-"+sizeName(n), func(b *testing.B) {
+		b.Run("decode-"+wstest.SizeName(n), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				h, minimal := parseHeader(wire)

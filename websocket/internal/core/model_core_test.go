@@ -1,7 +1,8 @@
-package websocket
+package core
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -48,14 +49,16 @@ func newCoreHarness(t fataler, mode int, client bool) *coreHarness {
 		m = model.NewClient()
 	}
 	m.MaxMessageSize = coreMaxMessageSize
-	var z *compression
+	var received *History
 	if mode > 0 {
 		peers := mode == 2 // the peer's compressor keeps its history
 		m.Deflate = &model.Deflate{ClientContextTakeover: peers && !client, ServerContextTakeover: peers && client, Threshold: 1 << 20}
-		z = newCompression(deflateParams{serverNoContextTakeover: !(peers && client), clientNoContextTakeover: !(peers && !client)}, 1<<20, client)
+		if peers {
+			received = NewHistory(1 << 15)
+		}
 	}
 	m.Step(model.Input{Kind: model.Handshake})
-	return &coreHarness{t: t, m: m, c: newMemConn(coreMaxMessageSize, z, client), trace: make([]model.Input, 0, 64)}
+	return &coreHarness{t: t, m: m, c: newMemConn(coreMaxMessageSize, mode > 0, received, client), trace: make([]model.Input, 0, 64)}
 }
 
 func (h *coreHarness) fatalf(format string, args ...any) {
@@ -77,11 +80,11 @@ func (h *coreHarness) step(ev model.Input) {
 		}
 	}
 	h.trace = append(h.trace, ev)
-	effects := h.m.Step(ev)
+	Effects := h.m.Step(ev)
 	h.c.input(ev)
 	frames, want := h.frames[:0], h.want[:0]
 	var tcp *model.TCPClose
-	for _, e := range effects {
+	for _, e := range Effects {
 		switch {
 		case e.Frame != nil && e.Frame.Masked:
 			frames = append(frames, h.masked(*e.Frame, len(frames))...)
@@ -94,7 +97,7 @@ func (h *coreHarness) step(ev model.Input) {
 		}
 	}
 	if !bytes.Equal(h.c.out, frames) {
-		h.fatalf("after %s (row %s): wrote %s, model %s", ev.Kind, h.m.Row, describe(h.c.out), describe(frames))
+		h.fatalf("after %s (row %s): wrote %s, model %s", ev.Kind, h.m.Row, wstest.Describe(h.c.out), wstest.Describe(frames))
 	}
 	if (tcp == nil) != (h.c.tcp == nil) || tcp != nil && *tcp != *h.c.tcp {
 		h.fatalf("after %s (row %s): TCP %+v, model %+v", ev.Kind, h.m.Row, h.c.tcp, tcp)
@@ -102,11 +105,11 @@ func (h *coreHarness) step(ev model.Input) {
 	h.compareResults(ev, want)
 	h.c.out, h.c.tcp, h.c.results = h.c.out[:0], nil, h.c.results[:0]
 	h.frames, h.want = frames, want
-	if got := h.c.p.current().String(); got != string(h.m.State) {
+	if got := h.c.p.Current().String(); got != string(h.m.State) {
 		h.fatalf("after %s: state %s, model %s (row %s)", ev.Kind, got, h.m.State, h.m.Row)
 	}
-	if h.c.p.ended() && (uint16(h.c.p.status) != h.m.Status || h.c.p.reason != h.m.Reason) {
-		h.fatalf("after %s: GetStatus %d %q, model %d %q", ev.Kind, h.c.p.status, h.c.p.reason, h.m.Status, h.m.Reason)
+	if status, reason := h.c.p.PeerClose(); h.c.p.Ended() && (uint16(status) != h.m.Status || reason != h.m.Reason) {
+		h.fatalf("after %s: GetStatus %d %q, model %d %q", ev.Kind, status, reason, h.m.Status, h.m.Reason)
 	}
 }
 
@@ -132,17 +135,17 @@ func (h *coreHarness) compareResults(ev model.Input, want []model.Result) {
 		h.fatalf("after %s: %d calls returned %+v, model %d %+v", ev.Kind, len(h.c.results), h.c.results, len(want), want)
 	}
 	for _, r := range h.c.results {
-		i := indexOfCall(want, r.call)
+		i := wstest.IndexOfCall(want, r.Call)
 		if i < 0 {
-			h.fatalf("after %s: %s returned (%v), the model expects no return", ev.Kind, r.call, r.err)
+			h.fatalf("after %s: %s returned (%v), the model expects no return", ev.Kind, r.Call, r.Err)
 		}
 		w := want[i]
 		want = append(want[:i], want[i+1:]...)
-		if got := errKind(r.err); got != w.Err {
-			h.fatalf("after %s: %s returned %q (%v), model %q", ev.Kind, r.call, got, r.err, w.Err)
+		if got := errKind(r.Err); got != w.Err {
+			h.fatalf("after %s: %s returned %q (%v), model %q", ev.Kind, r.Call, got, r.Err, w.Err)
 		}
-		if (w.Err == model.NoErr || w.Err == model.ErrTooLarge) && (r.typ != w.Type || !bytes.Equal(r.data, w.Data)) {
-			h.fatalf("after %s: %s returned type %d %q, model type %d %q", ev.Kind, r.call, r.typ, clip(r.data), w.Type, clip(w.Data))
+		if (w.Err == model.NoErr || w.Err == model.ErrTooLarge) && (r.Type != w.Type || !bytes.Equal(r.Data, w.Data)) {
+			h.fatalf("after %s: %s returned type %d %q, model type %d %q", ev.Kind, r.Call, r.Type, wstest.Clip(r.Data), w.Type, wstest.Clip(w.Data))
 		}
 	}
 }
@@ -153,7 +156,7 @@ func (h *coreHarness) end() {
 	h.step(model.Input{Kind: model.CloseCall, Code: 1000})
 	h.step(model.Input{Kind: model.ClientEOF})
 	h.step(model.Input{Kind: model.CloseTimer})
-	if !h.c.p.ended() || h.c.recv != nil || h.c.closing {
+	if !h.c.p.Ended() || h.c.recv != nil || h.c.closing {
 		h.fatalf("the connection has not ended, or a call still waits")
 	}
 }
@@ -319,4 +322,30 @@ func coreSplit(out []model.Input, s coreSource, b []byte) []model.Input {
 		b = b[n:]
 	}
 	return out
+}
+
+// errKind names err as the model does.
+func errKind(err error) model.Err {
+	switch {
+	case err == nil:
+		return model.NoErr
+	case err == ErrConnClosed:
+		return model.ErrConnClosed
+	case errors.Is(err, ErrConnClosed):
+		return model.WrapsErrConnClose
+	case err == ErrMessageType:
+		return model.ErrMessageType
+	case err == ErrStatusCode:
+		return model.ErrStatusCode
+	case err == ErrTooLarge:
+		return model.ErrTooLarge
+	case err == ErrInvalidUTF8:
+		return model.ErrInvalidUTF8
+	}
+	return model.Err("unexpected error: " + err.Error())
+}
+
+// fataler is what the harness needs of a *testing.T or *rapid.T.
+type fataler interface {
+	Fatalf(format string, args ...any)
 }

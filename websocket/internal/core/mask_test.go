@@ -1,8 +1,10 @@
-package websocket
+package core
 
 import (
 	"bytes"
 	"testing"
+
+	"github.com/wsmachine/wsmachine/websocket/internal/wstest"
 )
 
 func maskNaive(key [4]byte, pos int, b []byte) {
@@ -21,7 +23,7 @@ func TestMaskMatchesNaive(t *testing.T) {
 			}
 			got := bytes.Clone(want)
 			maskNaive(key, pos, want)
-			if next := mask(key, pos, got); next != (pos+n)%4 {
+			if next := Mask(key, pos, got); next != (pos+n)%4 {
 				t.Errorf("n=%d pos=%d: next position %d", n, pos, next)
 			}
 			if !bytes.Equal(got, want) {
@@ -36,14 +38,14 @@ func TestMaskMatchesNaive(t *testing.T) {
 func BenchmarkMask(b *testing.B) {
 	for _, size := range []int{16, 1024, 65536} {
 		buf, dst := make([]byte, size), make([]byte, size)
-		b.Run(sizeName(size), func(b *testing.B) {
+		b.Run(wstest.SizeName(size), func(b *testing.B) {
 			b.SetBytes(int64(size))
 			b.ReportAllocs()
 			for b.Loop() {
-				mask([4]byte{1, 2, 3, 4}, 1, buf)
+				Mask([4]byte{1, 2, 3, 4}, 1, buf)
 			}
 		})
-		b.Run(sizeName(size)+"-memmove", func(b *testing.B) {
+		b.Run(wstest.SizeName(size)+"-memmove", func(b *testing.B) {
 			b.SetBytes(int64(size))
 			b.ReportAllocs()
 			for b.Loop() {
@@ -51,25 +53,4 @@ func BenchmarkMask(b *testing.B) {
 			}
 		})
 	}
-}
-
-func sizeName(n int) string {
-	switch {
-	case n >= 1<<20:
-		return itoa(n>>20) + "MiB"
-	case n >= 1<<10:
-		return itoa(n>>10) + "KiB"
-	}
-	return itoa(n) + "B"
-}
-
-func itoa(n int) string {
-	return string(appendInt(nil, n))
-}
-
-func appendInt(b []byte, n int) []byte {
-	if n >= 10 {
-		b = appendInt(b, n/10)
-	}
-	return append(b, byte('0'+n%10))
 }

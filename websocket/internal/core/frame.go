@@ -1,4 +1,4 @@
-package websocket
+package core
 
 import (
 	"encoding/binary"
@@ -6,41 +6,41 @@ import (
 	"unicode/utf8"
 )
 
-// opcode is a frame's opcode (RFC 6455 §5.2).
-type opcode byte
+// Opcode is a frame's opcode (RFC 6455 §5.2).
+type Opcode byte
 
 const (
-	opContinuation opcode = 0x0
-	opText         opcode = 0x1
-	opBinary       opcode = 0x2
-	opClose        opcode = 0x8
-	opPing         opcode = 0x9
-	opPong         opcode = 0xA
+	OpContinuation Opcode = 0x0
+	OpText         Opcode = 0x1
+	OpBinary       Opcode = 0x2
+	OpClose        Opcode = 0x8
+	OpPing         Opcode = 0x9
+	OpPong         Opcode = 0xA
 )
 
-// isControl reports whether op is a control opcode (RFC 6455 §5.5).
-func (op opcode) isControl() bool { return op&0x8 != 0 }
+// IsControl reports whether op is a control opcode (RFC 6455 §5.5).
+func (op Opcode) IsControl() bool { return op&0x8 != 0 }
 
-// maxControlPayload is the largest payload of a control frame (RFC 6455 §5.5).
-const maxControlPayload = 125
+// MaxControlPayload is the largest payload of a control frame (RFC 6455 §5.5).
+const MaxControlPayload = 125
 
-// maxHeaderLen is the longest frame header: 2 bytes, 8 bytes of extended
+// MaxHeaderLen is the longest frame header: 2 bytes, 8 bytes of extended
 // length and a 4-byte masking key (RFC 6455 §5.2).
-const maxHeaderLen = 14
+const MaxHeaderLen = 14
 
 // header is a decoded frame header (RFC 6455 §5.2).
 type header struct {
 	fin    bool
 	rsv    byte // the three RSV bits, in the low bits
-	op     opcode
+	op     Opcode
 	masked bool
 	length uint64 // payload length as declared, before any check
 	key    [4]byte
 }
 
-// headerLen returns how many bytes the header starting with the two bytes
+// HeaderLen returns how many bytes the header starting with the two bytes
 // b0, b1 occupies.
-func headerLen(b1 byte) int {
+func HeaderLen(b1 byte) int {
 	n := 2
 	switch b1 & 0x7F {
 	case 126:
@@ -55,12 +55,12 @@ func headerLen(b1 byte) int {
 }
 
 // parseHeader decodes a complete header from b, which holds at least
-// headerLen(b[1]) bytes. It also reports whether the length used the
+// HeaderLen(b[1]) bytes. It also reports whether the length used the
 // shortest encoding, as RFC 6455 §5.2 requires.
 func parseHeader(b []byte) (h header, minimal bool) {
 	h.fin = b[0]&0x80 != 0
 	h.rsv = (b[0] >> 4) & 0x7
-	h.op = opcode(b[0] & 0x0F)
+	h.op = Opcode(b[0] & 0x0F)
 	h.masked = b[1]&0x80 != 0
 	minimal = true
 	i := 2
@@ -82,9 +82,9 @@ func parseHeader(b []byte) (h header, minimal bool) {
 	return h, minimal
 }
 
-// appendHeader appends the header of a frame, unmasked (RFC 6455 §5.2;
+// AppendHeader appends the header of a frame, unmasked (RFC 6455 §5.2;
 // servers never mask, §5.1; a client adds its key, see writeMasked).
-func appendHeader(dst []byte, fin bool, op opcode, length int) []byte {
+func AppendHeader(dst []byte, fin bool, op Opcode, length int) []byte {
 	b0 := byte(op)
 	if fin {
 		b0 |= 0x80
@@ -153,9 +153,9 @@ func checkHeader(h header, minimal bool, f checkFlags) *protocolError {
 		return fail("masked server frame") // §5.1
 	case h.rsv&^rsvDeflate != 0 || h.rsv != 0 && f&checkDeflate == 0:
 		return fail("reserved bits set without an extension") // §5.2
-	case h.rsv != 0 && h.op.isControl():
+	case h.rsv != 0 && h.op.IsControl():
 		return fail("RSV1 set on a control frame") // RFC 7692 §6.1
-	case h.rsv != 0 && h.op == opContinuation:
+	case h.rsv != 0 && h.op == OpContinuation:
 		return fail("RSV1 set on a continuation frame") // RFC 7692 §6.1
 	case h.length>>63 != 0:
 		return fail("frame length has its top bit set") // §5.2
@@ -163,21 +163,21 @@ func checkHeader(h header, minimal bool, f checkFlags) *protocolError {
 		return fail("frame length not minimally encoded") // §5.2
 	}
 	switch h.op {
-	case opPing, opPong, opClose:
+	case OpPing, OpPong, OpClose:
 		if !h.fin {
 			return fail("fragmented control frame") // §5.5
 		}
-		if h.length > maxControlPayload {
+		if h.length > MaxControlPayload {
 			return fail("control frame longer than 125 bytes") // §5.5
 		}
-		if h.op == opClose && h.length == 1 {
+		if h.op == OpClose && h.length == 1 {
 			return fail("close frame with a 1-byte payload") // §5.5.1
 		}
-	case opText, opBinary:
+	case OpText, OpBinary:
 		if f&checkInMessage != 0 {
 			return fail("new data message inside a fragmented message") // §5.4
 		}
-	case opContinuation:
+	case OpContinuation:
 		if f&checkInMessage == 0 {
 			return fail("continuation frame without a message to continue") // §5.4
 		}
@@ -200,7 +200,7 @@ func parseClosePayload(p []byte) (Status, string, *protocolError) {
 		return 0, "", &protocolError{StatusProtocolError, "close frame with a 1-byte payload"}
 	}
 	code := Status(binary.BigEndian.Uint16(p))
-	if !code.validOnWire() {
+	if !code.ValidOnWire() {
 		return 0, "", &protocolError{StatusProtocolError, "invalid close code " + strconv.Itoa(int(code))}
 	}
 	if !utf8.Valid(p[2:]) {
@@ -209,9 +209,9 @@ func parseClosePayload(p []byte) (Status, string, *protocolError) {
 	return code, string(p[2:]), nil
 }
 
-// appendClosePayload appends the payload of a close frame: nothing for
+// AppendClosePayload appends the payload of a close frame: nothing for
 // StatusNotSent, else the code and the reason.
-func appendClosePayload(dst []byte, code Status, reason string) []byte {
+func AppendClosePayload(dst []byte, code Status, reason string) []byte {
 	if code == StatusNotSent {
 		return dst
 	}

@@ -1,27 +1,27 @@
-package websocket
+package core
 
 import "unicode/utf8"
 
-// utf8Validator checks UTF-8 text that arrives in pieces, such as the
+// UTF8 checks UTF-8 text that arrives in pieces, such as the
 // fragments of a text message, and fails on the first byte that can never
 // be part of valid UTF-8 there (RFC 6455 §8.1 asks to fail fast). Its zero
 // value is ready to validate a new text.
-type utf8Validator struct {
+type UTF8 struct {
 	need   uint8 // continuation bytes still expected by the open sequence
 	have   uint8 // bytes of the open sequence seen so far
 	lo, hi byte  // range allowed for the next continuation byte
 }
 
-// complete reports whether the text fed so far ends on a character boundary.
-func (v *utf8Validator) complete() bool { return v.need == 0 }
+// Complete reports whether the text fed so far ends on a character boundary.
+func (v *UTF8) Complete() bool { return v.need == 0 }
 
-// pending returns how many bytes at the end of the text fed so far belong
+// Pending returns how many bytes at the end of the text fed so far belong
 // to a character that is not complete yet.
-func (v *utf8Validator) pending() int { return int(v.have) }
+func (v *UTF8) Pending() int { return int(v.have) }
 
-// feed validates p as the continuation of the text fed so far and reports
+// Feed validates p as the continuation of the text fed so far and reports
 // whether it can still be, or become, valid UTF-8.
-func (v *utf8Validator) feed(p []byte) bool {
+func (v *UTF8) Feed(p []byte) bool {
 	// The common case first: no character left open, and the piece ends
 	// in ASCII, so none is left open after it either.
 	if v.need == 0 && len(p) > 0 && p[len(p)-1] < utf8.RuneSelf {
@@ -29,7 +29,7 @@ func (v *utf8Validator) feed(p []byte) bool {
 	}
 	// Finish the character left open by the previous piece.
 	for v.need > 0 && len(p) > 0 {
-		if !v.step(p[0]) {
+		if !v.Step(p[0]) {
 			return false
 		}
 		p = p[1:]
@@ -40,12 +40,12 @@ func (v *utf8Validator) feed(p []byte) bool {
 	// p starts on a character boundary. The bulk is checked by the
 	// standard library; only an incomplete character at the end is left
 	// to the byte-wise state machine.
-	body := len(p) - openTail(p)
+	body := len(p) - OpenTail(p)
 	if !utf8.Valid(p[:body]) {
 		return false
 	}
 	for _, b := range p[body:] {
-		if !v.step(b) {
+		if !v.Step(b) {
 			return false
 		}
 	}
@@ -70,8 +70,8 @@ var leadBytes = [...]struct {
 	{0xF4, 0xF4, 3, 0x80, 0x8F}, // nothing above U+10FFFF
 }
 
-// step advances the validator by one byte.
-func (v *utf8Validator) step(b byte) bool {
+// Step advances the validator by one byte.
+func (v *UTF8) Step(b byte) bool {
 	if v.need > 0 {
 		if b < v.lo || b > v.hi {
 			return false
@@ -96,9 +96,9 @@ func (v *utf8Validator) step(b byte) bool {
 	return false
 }
 
-// openTail returns the length of an incomplete character at the end of p,
+// OpenTail returns the length of an incomplete character at the end of p,
 // which starts on a character boundary; 0 if p ends on one.
-func openTail(p []byte) int {
+func OpenTail(p []byte) int {
 	for k := len(p) - 1; k >= 0 && k >= len(p)-3; k-- {
 		b := p[k]
 		if b < 0x80 {

@@ -1,11 +1,11 @@
-package websocket
+package core
 
 import "encoding/binary"
 
-// mask XORs b with the masking key, starting at position pos of the key
+// Mask XORs b with the masking key, starting at position pos of the key
 // (RFC 6455 §5.3), and returns the key position after b. Unmasking is the
 // same operation.
-func mask(key [4]byte, pos int, b []byte) int {
+func Mask(key [4]byte, pos int, b []byte) int {
 	// Bytes one by one until the key lines up, then 64 and 8 at a time:
 	// the key repeated to a word, XORed a word at a time. The 64-byte
 	// loop is unrolled so that the compiler checks the bounds once.

@@ -1,12 +1,14 @@
-package websocket
+package core
 
 import (
 	"bytes"
+	"encoding/binary"
 	"testing"
 
 	"pgregory.net/rapid"
 
 	"github.com/wsmachine/wsmachine/model"
+	"github.com/wsmachine/wsmachine/websocket/internal/wstest"
 )
 
 // genLength draws a payload length near every boundary of the three
@@ -26,14 +28,14 @@ func genLength(t *rapid.T) uint64 {
 func TestServerHeaderRoundTrip(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		fin := rapid.Bool().Draw(t, "fin")
-		op := opcode(rapid.SampledFrom([]byte{0, 1, 2, 8, 9, 10}).Draw(t, "op"))
+		op := Opcode(rapid.SampledFrom([]byte{0, 1, 2, 8, 9, 10}).Draw(t, "op"))
 		n := int(rapid.OneOf(rapid.IntRange(0, 130), rapid.IntRange(65530, 65540), rapid.IntRange(0, 1<<20)).Draw(t, "n"))
-		hdr := appendHeader(nil, fin, op, n)
+		hdr := AppendHeader(nil, fin, op, n)
 		if want := (model.Frame{Fin: fin, Op: byte(op), Payload: make([]byte, n)}).Bytes()[:len(hdr)]; !bytes.Equal(hdr, want) {
 			t.Fatalf("header % x, model % x", hdr, want)
 		}
-		if headerLen(hdr[1]) != len(hdr) {
-			t.Fatalf("headerLen %d for a %d-byte header", headerLen(hdr[1]), len(hdr))
+		if HeaderLen(hdr[1]) != len(hdr) {
+			t.Fatalf("HeaderLen %d for a %d-byte header", HeaderLen(hdr[1]), len(hdr))
 		}
 		h, minimal := parseHeader(hdr)
 		if h.fin != fin || h.op != op || h.length != uint64(n) || h.masked || h.rsv != 0 || !minimal {
@@ -71,7 +73,7 @@ func TestClientHeaderVerdictAgreesWithModel(t *testing.T) {
 			}
 			b = append(b, 1, 2, 3, 4)
 		} else {
-			b = rapid.SliceOfN(rapid.Byte(), 2, maxHeaderLen).Draw(t, "raw")
+			b = rapid.SliceOfN(rapid.Byte(), 2, MaxHeaderLen).Draw(t, "raw")
 		}
 		inMessage := rapid.Bool().Draw(t, "inMessage")
 		size, length, code, reason, ok := model.CheckClientHeader(b, inMessage)
@@ -84,9 +86,9 @@ func TestClientHeaderVerdictAgreesWithModel(t *testing.T) {
 // length, and the close code and reason of a refusal.
 func headerVerdictAgrees(t *rapid.T, b []byte, inMessage, deflate, fromServer bool,
 	size int, length uint64, code uint16, reason string, complete bool) {
-	n := headerLen(b[1])
+	n := HeaderLen(b[1])
 	if complete != (n <= len(b)) {
-		t.Fatalf("% x: model complete=%v, headerLen %d", b, complete, n)
+		t.Fatalf("% x: model complete=%v, HeaderLen %d", b, complete, n)
 	}
 	if !complete {
 		return
@@ -101,5 +103,35 @@ func headerVerdictAgrees(t *rapid.T, b []byte, inMessage, deflate, fromServer bo
 		t.Fatalf("% x inMessage=%v deflate=%v: accepted, model refuses with %d %q", b, inMessage, deflate, code, reason)
 	case pe != nil && (uint16(pe.code) != code || pe.reason != reason):
 		t.Fatalf("% x inMessage=%v deflate=%v: refused with %d %q, model %d %q", b, inMessage, deflate, pe.code, pe.reason, code, reason)
+	}
+}
+
+// TestServerHeaderVerdictAgreesWithModel: for any header bytes, a
+// client's checks (checkHeader with fromServer) accept exactly what the
+// model's client role accepts, with the same close code and reason, with
+// permessage-deflate or without.
+// Rows: "Frame checks" at a client, against the model.
+func TestServerHeaderVerdictAgreesWithModel(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		b := rapid.SliceOfN(rapid.Byte(), 2, MaxHeaderLen).Draw(t, "raw")
+		inMessage, deflate := rapid.Bool().Draw(t, "inMessage"), rapid.Bool().Draw(t, "deflate")
+		size, length, code, reason, ok := model.CheckServerHeader(b, inMessage, deflate)
+		headerVerdictAgrees(t, b, inMessage, deflate, true, size, length, code, reason, ok)
+	})
+}
+
+// TestServerClosePayloadAgreesWithModel: every close code from a server
+// is accepted by a client exactly when the model's client role accepts it.
+// Rows: "Close codes" at a client, against the model.
+func TestServerClosePayloadAgreesWithModel(t *testing.T) {
+	for code := 0; code < 1<<16; code++ {
+		p := binary.BigEndian.AppendUint16(nil, uint16(code))
+		_, _, pe := parseClosePayload(p)
+		m := model.NewClient()
+		m.Step(model.Input{Kind: model.Handshake})
+		m.Step(model.Input{Kind: model.ServerBytes, Data: wstest.ServerFrame(true, 0, byte(OpClose), p)})
+		if (pe == nil) != (m.State == model.Closed) {
+			t.Errorf("close code %d from the server: parseClosePayload %v, model %s (row %s)", code, pe, m.State, m.Row)
+		}
 	}
 }
