@@ -25,7 +25,7 @@ FUZZTIME=${FUZZTIME:-60s}
 FUZZMINIMIZETIME=${FUZZMINIMIZETIME:-5s}
 export GOTOOLCHAIN=${FUZZ_GOTOOLCHAIN:-go1.27.3}
 MODULE=github.com/wsmachine/wsmachine
-PACKAGES="fuzz websocket/internal/core"
+PACKAGES="fuzz websocket/internal/core websocket/internal/coretest"
 PARALLEL=${FUZZPARALLEL:+-parallel $FUZZPARALLEL}
 LOGS=$(mktemp -d)
 

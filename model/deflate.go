@@ -101,6 +101,10 @@ const (
 	ReasonInflatedLarge = "message too large once inflated"
 )
 
+// inflaters are reused decompressors: a new one per message (its window
+// is 32 KiB) would cost the fuzzers more than the rest of a scenario.
+var inflaters = sync.Pool{New: func() any { return flate.NewReader(bytes.NewReader(nil)) }}
+
 // Inflate inflates a compressed message's payload (its frames' payloads
 // joined, without DeflateTail) with dict as the history, reading at most
 // limit+1 bytes of output (limit negative: no limit). It returns what came
@@ -117,7 +121,10 @@ func Inflate(wire, dict []byte, limit int64) (out []byte, failure string) {
 		end = end[len(DeflateTail):]
 	}
 	in := bytes.NewReader(append(append([]byte{}, wire...), end...))
-	var r io.Reader = flate.NewReaderDict(in, dict)
+	fr := inflaters.Get().(io.ReadCloser)
+	defer inflaters.Put(fr)
+	fr.(flate.Resetter).Reset(in, dict)
+	var r io.Reader = fr
 	if limit >= 0 {
 		r = io.LimitReader(r, limit+1)
 	}

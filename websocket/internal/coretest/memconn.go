@@ -1,12 +1,15 @@
-package core
+package coretest
 
 import (
+	"bytes"
 	"io"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/klauspost/compress/flate"
 
 	"github.com/wsmachine/wsmachine/model"
+	"github.com/wsmachine/wsmachine/websocket/internal/core"
 	"github.com/wsmachine/wsmachine/websocket/internal/wstest"
 )
 
@@ -29,14 +32,13 @@ import (
 // resets, concurrency, the message writer's buffering, compressing)
 // stays with the socket-level tests.
 type memConn struct {
-	p    Protocol
+	p    core.Protocol
 	in   []byte // the peer's bytes not taken in yet
 	eof  bool   // the peer ended TCP
 	out  []byte // the frames written
 	keys uint32 // a client's masking keys so far
 
-	received *History      // with permessage-deflate, the peer's context takeover; else nil
-	fr       io.ReadCloser // with permessage-deflate, the decompressor
+	received *core.History // with permessage-deflate, the peer's context takeover; else nil
 	wire     []byte        // a compressed message's payload as it came, so far
 
 	recv    *model.Input // the receive call waiting, if any: &call
@@ -50,12 +52,9 @@ type memConn struct {
 // newMemConn returns an open connection, a server's or, if client, a
 // client's, with a message size limit and, unless z is nil,
 // permessage-deflate.
-func newMemConn(maxMessageSize int64, deflate bool, received *History, client bool) *memConn {
-	m := &memConn{p: Protocol{MaxMessageSize: maxMessageSize, Deflate: deflate, Client: client}, received: received}
-	if deflate {
-		m.fr = flate.NewReader(&deflatedBytes{})
-	}
-	m.p.Step(EvAccepted, 0, "")
+func newMemConn(maxMessageSize int64, deflate bool, received *core.History, client bool) *memConn {
+	m := &memConn{p: core.Protocol{MaxMessageSize: maxMessageSize, Deflate: deflate, Client: client}, received: received}
+	m.p.Step(core.EvAccepted, 0, "")
 	return m
 }
 
@@ -69,33 +68,33 @@ func (m *memConn) input(ev model.Input) {
 	case model.ClientEOF:
 		m.eof = true
 	case model.PingTick:
-		m.apply(m.p.Step(EvPingTimer, 0, ""), nil)
+		m.apply(m.p.Step(core.EvPingTimer, 0, ""), nil)
 	case model.CloseTimer:
-		m.apply(m.p.Step(EvCloseTimeout, 0, ""), nil)
+		m.apply(m.p.Step(core.EvCloseTimeout, 0, ""), nil)
 	case model.SendText:
 		if !utf8.Valid(ev.Data) {
-			m.result(ev.Kind, ErrInvalidUTF8)
+			m.result(ev.Kind, core.ErrInvalidUTF8)
 			break
 		}
-		m.send(ev.Kind, OpText, ev.Data)
+		m.send(ev.Kind, core.OpText, ev.Data)
 	case model.SendBinary:
-		m.send(ev.Kind, OpBinary, ev.Data)
+		m.send(ev.Kind, core.OpBinary, ev.Data)
 	case model.ReceiveMessage, model.ReceiveText, model.ReceiveBinary:
-		if fx := m.p.Step(EvReceive, 0, ""); fx.Err != nil {
+		if fx := m.p.Step(core.EvReceive, 0, ""); fx.Err != nil {
 			m.result(ev.Kind, fx.Err)
 			break
 		}
 		m.call, m.msg, m.wire = ev, m.msg[:0], m.wire[:0]
 		m.recv = &m.call
 	case model.CloseCall:
-		m.close(Status(ev.Code), ev.Reason)
+		m.close(core.Status(ev.Code), ev.Reason)
 	}
 	m.read()
 }
 
 // send is SendText and SendBinary: one frame, unmasked as servers send.
-func (m *memConn) send(call model.Kind, op Opcode, payload []byte) {
-	fx := m.p.Step(EvSend, 0, "")
+func (m *memConn) send(call model.Kind, op core.Opcode, payload []byte) {
+	fx := m.p.Step(core.EvSend, 0, "")
 	if fx.Err == nil {
 		m.write(op, payload)
 	}
@@ -104,19 +103,19 @@ func (m *memConn) send(call model.Kind, op Opcode, payload []byte) {
 
 // close is Close: its argument checks, then the Close event (O10); a
 // receive waiting returns at once.
-func (m *memConn) close(code Status, reason string) {
+func (m *memConn) close(code core.Status, reason string) {
 	if err := m.p.CloseArgs(code, reason); err != nil {
 		m.result(model.CloseCall, err)
 		return
 	}
-	fx := m.p.Step(EvClose, code, reason)
+	fx := m.p.Step(core.EvClose, code, reason)
 	if fx.Err != nil {
 		m.result(model.CloseCall, fx.Err)
 		return
 	}
 	m.closing = true
 	if m.recv != nil {
-		m.result(m.recv.Kind, ErrConnClosed)
+		m.result(m.recv.Kind, core.ErrConnClosed)
 		m.recv = nil
 	}
 	m.apply(fx, nil)
@@ -125,18 +124,18 @@ func (m *memConn) close(code Status, reason string) {
 // read takes in the peer's bytes as far as the protocol lets it.
 func (m *memConn) read() {
 	for !m.p.Ended() {
-		step, verdict := WireFrame, DeliverData // between messages: the next frame
+		step, verdict := core.WireFrame, core.DeliverData // between messages: the next frame
 		if m.p.InMessage() {
 			verdict = m.p.RecvData()
-			if verdict == DataEnded || verdict == DeliverData && m.recv == nil {
+			if verdict == core.DataEnded || verdict == core.DeliverData && m.recv == nil {
 				return // O1: the message waits for a receive call
 			}
 			step = m.p.Next()
 		}
 		switch step {
-		case WireEnd:
+		case core.WireEnd:
 			switch {
-			case verdict == DiscardData:
+			case verdict == core.DiscardData:
 				m.p.DropMessage()
 			case m.p.Compressed() && m.inflate():
 			default:
@@ -146,21 +145,21 @@ func (m *memConn) read() {
 					m.finishReceive()
 				}
 			}
-		case WireFrame:
+		case core.WireFrame:
 			n, _, in := m.p.Frame(m.in)
-			if in.Ev == EvNone {
+			if in.Ev == core.EvNone {
 				m.needMore()
 				return
 			}
 			m.take(in)
 			m.in = m.in[n:]
-		case WirePayload:
+		case core.WirePayload:
 			n := m.p.Wanted(len(m.in))
 			if n == 0 {
 				m.needMore()
 				return
 			}
-			if verdict == DiscardData {
+			if verdict == core.DiscardData {
 				m.p.Skip(uint64(n))
 			} else if m.p.Compressed() {
 				m.p.Payload(m.in[:n], true) // unmasked; checked once inflated
@@ -185,7 +184,8 @@ func (m *memConn) inflate() (failed bool) {
 	if len(m.wire) == 0 {
 		src.tail = 4 // an empty message: the final block alone
 	}
-	fr := m.fr
+	fr := flateReaders.Get().(io.ReadCloser)
+	defer flateReaders.Put(fr)
 	fr.(flate.Resetter).Reset(src, m.received.Dict())
 	var buf [512]byte
 	for {
@@ -207,6 +207,11 @@ func (m *memConn) inflate() (failed bool) {
 	}
 }
 
+// flateReaders are the decompressors, the library's (klauspost's), as the
+// websocket package pools them: one per message would cost the fuzzers
+// more than the rest of a scenario.
+var flateReaders = sync.Pool{New: func() any { return flate.NewReader(bytes.NewReader(nil)) }}
+
 // deflatedBytes is what the decompressor reads: a compressed message's
 // payload, then InflateEnd; tail counts the bytes of InflateEnd read. It
 // is an io.ByteReader, so that the decompressor reads no byte ahead.
@@ -221,11 +226,11 @@ func (d *deflatedBytes) ReadByte() (byte, error) {
 		d.wire = d.wire[1:]
 		return b, nil
 	}
-	if d.tail == len(InflateEnd) {
+	if d.tail == len(core.InflateEnd) {
 		return 0, io.EOF
 	}
 	d.tail++
-	return InflateEnd[d.tail-1], nil
+	return core.InflateEnd[d.tail-1], nil
 }
 
 func (d *deflatedBytes) Read(p []byte) (int, error) {
@@ -244,31 +249,31 @@ func (d *deflatedBytes) Read(p []byte) (int, error) {
 // the read fails (O8, K7).
 func (m *memConn) needMore() {
 	if m.eof {
-		m.apply(m.p.Step(EvReadFailed, 0, ""), nil)
+		m.apply(m.p.Step(core.EvReadFailed, 0, ""), nil)
 	}
 }
 
 // take steps what the peer's bytes amount to, as Conn.take does.
-func (m *memConn) take(in Input) {
-	if in.Ev == EvNone || in.Ev == EvRecvData {
+func (m *memConn) take(in core.Input) {
+	if in.Ev == core.EvNone || in.Ev == core.EvRecvData {
 		return
 	}
 	m.apply(m.p.Step(in.Ev, in.Code, in.Reason), in.Payload)
 }
 
 // apply carries out a transition's effects, as Conn.apply does.
-func (m *memConn) apply(fx Effects, pong []byte) {
+func (m *memConn) apply(fx core.Effects, pong []byte) {
 	if fx.Pong {
-		m.write(OpPong, pong)
+		m.write(core.OpPong, pong)
 	}
 	if fx.Ping {
-		m.write(OpPing, nil)
+		m.write(core.OpPing, nil)
 	}
 	if fx.SendClose {
-		m.write(OpClose, AppendClosePayload(nil, fx.CloseCode, fx.CloseReason))
+		m.write(core.OpClose, core.AppendClosePayload(nil, fx.CloseCode, fx.CloseReason))
 	}
-	if fx.TCP != TCPNone && fx.TCP != TCPEnd {
-		m.tcp = &model.TCPClose{Linger: fx.TCP == TCPCloseAfterOurs, AfterServer: m.p.AwaitsServerFIN(fx.TCP)}
+	if fx.TCP != core.TCPNone && fx.TCP != core.TCPEnd {
+		m.tcp = &model.TCPClose{Linger: fx.TCP == core.TCPCloseAfterOurs, AfterServer: m.p.AwaitsServerFIN(fx.TCP)}
 		if m.recv != nil {
 			m.result(m.recv.Kind, m.p.EndErr())
 			m.recv = nil
@@ -283,9 +288,9 @@ func (m *memConn) apply(fx Effects, pong []byte) {
 // write puts a frame on the wire: as a server writes it, or as a client
 // does, masked with a key other than the last one's (Conn takes its keys
 // from crypto/rand; here they count, so that a failure repeats).
-func (m *memConn) write(op Opcode, payload []byte) {
+func (m *memConn) write(op core.Opcode, payload []byte) {
 	start := len(m.out)
-	m.out = AppendHeader(m.out, true, op, len(payload))
+	m.out = core.AppendHeader(m.out, true, op, len(payload))
 	if !m.p.Client {
 		m.out = append(m.out, payload...)
 		return
@@ -295,7 +300,7 @@ func (m *memConn) write(op Opcode, payload []byte) {
 	m.out[start+1] |= 0x80
 	m.out = append(m.out, key[:]...)
 	m.out = append(m.out, payload...)
-	Mask(key, 0, m.out[len(m.out)-len(payload):])
+	core.Mask(key, 0, m.out[len(m.out)-len(payload):])
 }
 
 // finishReceive returns the message read to its end to the receive call
@@ -305,23 +310,23 @@ func (m *memConn) finishReceive() {
 	call := m.recv
 	m.recv = nil
 	r := wstest.Result{Call: call.Kind}
-	want := OpText
+	want := core.OpText
 	if call.Kind == model.ReceiveBinary {
-		want = OpBinary
+		want = core.OpBinary
 	}
 	switch {
 	case call.Kind == model.ReceiveMessage:
 		r.Type, r.Data = byte(m.p.MessageOp()), append([]byte(nil), m.msg...)
 	case m.p.MessageOp() != want:
-		r.Err = ErrMessageType
+		r.Err = core.ErrMessageType
 	case len(m.msg) <= call.N:
 		r.Data, r.N = append([]byte(nil), m.msg...), len(m.msg)
 	default:
 		cut := m.msg[:call.N]
-		if want == OpText {
-			cut = cut[:len(cut)-OpenTail(cut)]
+		if want == core.OpText {
+			cut = cut[:len(cut)-core.OpenTail(cut)]
 		}
-		r.Data, r.N, r.Err = append([]byte(nil), cut...), len(cut), ErrTooLarge
+		r.Data, r.N, r.Err = append([]byte(nil), cut...), len(cut), core.ErrTooLarge
 	}
 	m.results = append(m.results, r)
 }

@@ -1,11 +1,13 @@
-package core
+package coretest
 
 import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/wsmachine/wsmachine/model"
-
-	"pgregory.net/rapid"
 )
 
 // The whole-connection fuzz targets in memory: the protocol, driven by
@@ -25,34 +27,30 @@ func FuzzCore(f *testing.F) {
 	for _, seed := range coreSeeds {
 		f.Add(seed)
 	}
-	f.Fuzz(func(t *testing.T, script []byte) {
-		src := &byteSource{b: script}
-		setup := src.intn("setup", 6)
-		mode, client := setup%3, setup >= 3
-		h := newCoreHarness(t, mode, client)
-		var step []model.Input
-		for steps := 0; len(src.b) > 0 && steps < 40; steps++ {
-			step = coreInput(step[:0], src, src.intn("kind", 20), mode > 0, client)
-			for _, in := range step {
-				h.step(in)
-			}
-		}
-		h.end()
-	})
+	f.Fuzz(func(t *testing.T, script []byte) { runCoreScript(t, script) })
 }
 
-// FuzzCoreRapid draws the scenario with TestCoreAgreesWithModel's
-// generators (rapid.MakeFuzz), so that coverage guides rapid's choices.
-// Rows: C1, O1–O8, O10, O13, K1–K6, K8–K11, K13, T1–T3.
-func FuzzCoreRapid(f *testing.F) {
-	f.Fuzz(rapid.MakeFuzz(coreScenario))
+// runCoreScript runs the scenario script encodes (see FuzzCore).
+func runCoreScript(t TB, script []byte) {
+	src := &byteSource{b: script}
+	setup := src.Intn("setup", 6)
+	mode, client := setup%3, setup >= 3
+	h := NewHarness(t, mode, client)
+	var step []model.Input
+	for steps := 0; len(src.b) > 0 && steps < 40; steps++ {
+		step = Inputs(step[:0], src, src.Intn("kind", 20), mode > 0, client)
+		for _, in := range step {
+			h.Step(in)
+		}
+	}
+	h.End()
 }
 
 // byteSource draws a scenario's choices from a fuzzer's bytes; once they
 // run out, every choice is 0.
 type byteSource struct{ b []byte }
 
-func (s *byteSource) intn(_ string, n int) int {
+func (s *byteSource) Intn(_ string, n int) int {
 	if len(s.b) == 0 || n <= 1 {
 		return 0
 	}
@@ -65,8 +63,8 @@ func (s *byteSource) intn(_ string, n int) int {
 	return v % n
 }
 
-func (s *byteSource) bytes(label string, max int) []byte {
-	n := s.intn(label, max+1)
+func (s *byteSource) Bytes(label string, max int) []byte {
+	n := s.Intn(label, max+1)
 	n = min(n, len(s.b))
 	b := s.b[:n:n]
 	s.b = s.b[n:]
@@ -87,4 +85,33 @@ var coreSeeds = [][]byte{
 	{2, 0, 0, 3, 1, 1, 12},                   // a compressed message past the limit
 	{3, 0, 0, 2, 0, 0, 12, 10, 0},            // a client: a server's text frame, a receive, a send
 	{5, 16, 4, 0, 0, 4, 0, 3, 0, 8, 0, 0, 0}, // a client with context takeover: Close, the server's close frame
+}
+
+// BenchmarkFuzzCoreCorpus replays FuzzCore's corpus, one scenario per
+// iteration: the work of one fuzzing execution, without the engine's.
+func BenchmarkFuzzCoreCorpus(b *testing.B) {
+	files, err := filepath.Glob("testdata/fuzz/FuzzCore/*")
+	if err != nil || len(files) == 0 {
+		b.Fatalf("no corpus: %v", err)
+	}
+	var scripts [][]byte
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		// go test fuzz v1, then one []byte("...") line.
+		lines := strings.Split(string(data), "\n")
+		s, err := strconv.Unquote(strings.TrimSuffix(strings.TrimPrefix(lines[1], "[]byte("), ")"))
+		if err != nil {
+			b.Fatalf("%s: %v", f, err)
+		}
+		scripts = append(scripts, []byte(s))
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		runCoreScript(b, scripts[i%len(scripts)])
+		i++
+	}
 }
