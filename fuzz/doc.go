@@ -16,10 +16,11 @@
 //     against unicode/utf8.Valid;
 //   - FuzzClosePayload: the client's close frame payload (code + reason).
 //
-// Every target here goes through a real Conn and loopback TCP. The
-// websocket package holds two more, FuzzCore and FuzzCoreRapid, which
-// drive its unexported protocol core in memory against the model, at a
-// hundred times the speed; make fuzz runs them all.
+// Every target here goes through a real Conn and loopback TCP. Two more,
+// FuzzCore (websocket/internal/coretest) and FuzzCoreRapid
+// (websocket/internal/core), drive the protocol core in memory against
+// the model, at a hundred times the speed; make fuzz runs them all. (Go's
+// internal rule keeps this package from importing the core.)
 //
 // The corpus lives in testdata/fuzz at the top of the repository
 // (fuzz/testdata links to it): `go test ./fuzz` replays it, `make fuzz`

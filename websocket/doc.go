@@ -29,7 +29,8 @@
 // for the client's), closed (both close frames were exchanged) or dropped
 // (it ended without the client's close frame: TCP went away, the client
 // broke the protocol, or the close handshake timed out). STATE_MACHINE.md in
-// the repository is the full transition table; state.go implements it.
+// the repository is the full transition table; internal/core/state.go
+// implements it.
 //
 // The Conn stays usable after Handle returns: it may be handed to other
 // goroutines. Whoever owns it last must call [Conn.Close] (or see the

@@ -3,7 +3,7 @@
 // the codec both need. It imports no network, lock, goroutine or clock, so
 // that what it decides is decided the same way by every driver: the
 // websocket package's Conn, over a socket, and the tests' memConn, in
-// memory (memconn_test.go), byte for byte against model/.
+// memory (package coretest), byte for byte against model/.
 package core
 
 import "io"

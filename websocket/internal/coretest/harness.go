@@ -67,7 +67,7 @@ func (h *Harness) fatalf(format string, args ...any) {
 	h.t.Fatalf(format+"\ninputs:%s", append(args, b.String())...)
 }
 
-// step applies ev to both and compares what they did. A receive while
+// Step applies ev to both and compares what they did. A receive while
 // another waits is left out: the calls take turns (recvMu), which the
 // model, one call at a time, does not show.
 func (h *Harness) Step(ev model.Input) {
@@ -148,7 +148,7 @@ func (h *Harness) compareResults(ev model.Input, want []model.Result) {
 	}
 }
 
-// end applies Close, the end of TCP and the close timeout: every scenario
+// End applies Close, the end of TCP and the close timeout: every scenario
 // ends with the connection ended and no call waiting.
 func (h *Harness) End() {
 	h.Step(model.Input{Kind: model.CloseCall, Code: 1000})

@@ -14,10 +14,11 @@ import (
 )
 
 // memConn is the protocol's second driver, beside Conn: it runs a
-// connection, a server's or a client's, in memory, synchronously, without socket, goroutine or clock,
-// so that the property and fuzz tests reach the protocol at full speed
-// (model_core_test.go, fuzz_core_test.go). It does with the protocol's
-// answers what Conn does: the frames it asks for go to out, TCP's end is
+// connection, a server's or a client's, in memory, synchronously, without
+// socket, goroutine or clock, so that the property and fuzz tests reach
+// the protocol at full speed (core's TestCoreAgreesWithModel and
+// FuzzCoreRapid, FuzzCore here). It does with the protocol's answers what
+// Conn does: the frames it asks for go to out, TCP's end is
 // recorded, and a call that must wait for the peer (a receive, Close)
 // stays pending until an input completes it. Like the background reader
 // and a receiver together, it takes in the peer's bytes after every input:

@@ -9,7 +9,7 @@ import (
 )
 
 // Source is where a scenario's choices come from: rapid's generators,
-// or a fuzzer's bytes (fuzz_core_test.go).
+// or a fuzzer's bytes (fuzz_test.go).
 type Source interface {
 	Intn(label string, n int) int // in [0, n)
 	Bytes(label string, max int) []byte
@@ -30,7 +30,7 @@ var coreLong = bytes.Repeat([]byte{'x'}, MaxMessageSize+1)
 // and Close calls.
 var coreCodes = []uint16{1000, 1001, 1002, 1005, 1006, 1010, 1011, 1015, 999, 2999, 3000, 4999, 5000, 1004}
 
-// coreInput appends to dst one step of a scenario, drawn from s; kind is
+// Inputs appends to dst one step of a scenario, drawn from s; kind is
 // in [0, 20). deflate: permessage-deflate was negotiated; client: the
 // connection is a client's, its peer a server.
 func Inputs(dst []model.Input, s Source, kind int, deflate, client bool) []model.Input {
