@@ -18,6 +18,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/wsmachine/wsmachine/websocket/internal/core"
+	"github.com/wsmachine/wsmachine/websocket/internal/coretest"
 
 	"pgregory.net/rapid"
 
@@ -221,25 +222,10 @@ func (h *harness) start(call model.Kind, f func() callResult) {
 
 // errKind classifies a real error as the model names errors.
 func errKind(err error) model.Err {
-	switch {
-	case err == nil:
-		return model.NoErr
-	case err == ErrConnClosed:
-		return model.ErrConnClosed
-	case errors.Is(err, ErrConnClosed):
-		return model.WrapsErrConnClose
-	case err == ErrMessageType:
-		return model.ErrMessageType
-	case err == ErrStatusCode:
-		return model.ErrStatusCode
-	case err == ErrTooLarge:
-		return model.ErrTooLarge
-	case err == errInvalidUTF8:
-		return model.ErrInvalidUTF8
-	case err == errWriterClosed:
+	if err == errWriterClosed {
 		return model.ErrWriterClosed
 	}
-	return model.Err("unexpected error: " + err.Error())
+	return coretest.ErrKind(err)
 }
 
 // step applies ev to the model, does the same for real, and checks that

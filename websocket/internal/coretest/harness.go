@@ -139,7 +139,7 @@ func (h *Harness) compareResults(ev model.Input, want []model.Result) {
 		}
 		w := want[i]
 		want = append(want[:i], want[i+1:]...)
-		if got := errKind(r.Err); got != w.Err {
+		if got := ErrKind(r.Err); got != w.Err {
 			h.fatalf("after %s: %s returned %q (%v), model %q", ev.Kind, r.Call, got, r.Err, w.Err)
 		}
 		if (w.Err == model.NoErr || w.Err == model.ErrTooLarge) && (r.Type != w.Type || !bytes.Equal(r.Data, w.Data)) {
@@ -180,8 +180,9 @@ func takeTrace() []model.Input {
 	return buf
 }
 
-// errKind names err as the model does.
-func errKind(err error) model.Err {
+// ErrKind names err as the model does: the protocol's errors, which the
+// websocket package exports as its own.
+func ErrKind(err error) model.Err {
 	switch {
 	case err == nil:
 		return model.NoErr
