@@ -89,7 +89,7 @@ func (d *deflatedPayload) ReadByte() (byte, error) {
 
 // inflating is the read side's state while a compressed message is
 // received (readMu); how much it inflated is the protocol's
-// (readState.inflatedSize).
+// (core.Protocol.Inflated counts it).
 type inflating struct {
 	fr  io.ReadCloser // the pooled decompressor; nil until the first read
 	src deflatedPayload
