@@ -56,7 +56,7 @@ type Conn struct {
 	// hold wmu while they step.)
 
 	// p is the protocol this Conn drives: its lifecycle is guarded by
-	// mu, its reading by readMu (see protocol).
+	// mu, its reading by readMu (see core.Protocol).
 	p core.Protocol
 
 	// mu guards p's lifecycle, and the bookkeeping of who reads from the

@@ -10,11 +10,11 @@ import "io"
 
 // Protocol is a connection's protocol: the state machine of
 // STATE_MACHINE.md (Step, in state.go) and the reading of the peer's
-// frames (here). Its driver
-// hands it what the peer sent, as byte slices, and the application's
-// calls and the timers, as events; it answers with values: the event a
-// frame is, how many bytes it took or still needs, and from step the
-// effects (frames to send, what happens to TCP, the caller's error),
+// frames (here). Its driver hands it what the peer sent, as byte slices,
+// and the application's calls and the timers, as events; it answers with
+// values: the event a frame is, how many bytes it took or still needs,
+// and from Step the effects (frames to send, what happens to TCP, the
+// caller's error),
 // which the driver carries out in one place (Conn.apply). Its zero value
 // is a server's connection in the connecting state; the driver sets
 // Client, Deflate and MaxMessageSize before it steps EvAccepted.
@@ -59,7 +59,7 @@ type readState struct {
 	utf8      UTF8
 	// compressed: the message came with RSV1 (permessage-deflate) and
 	// is inflated by the driver (Conn.readInflated), which hands what
-	// comes out to inflated; inflatedSize counts it.
+	// comes out to Inflated; inflatedSize counts it.
 	compressed   bool
 	inflatedSize int64
 }
@@ -208,11 +208,11 @@ func (p *Protocol) Reader(seq uint64) (current, skipped bool) {
 }
 
 // UnmaskByte takes b, the next byte of the current frame's payload, and
-// returns it unmasked: the decompressor's byte-at-a-time read.
+// returns it unmasked: the decompressor's byte-at-a-time read. An
+// unmasked frame's key is zero (parseHeader), so no test is needed on
+// this per-byte path.
 func (p *Protocol) UnmaskByte(b byte) byte {
-	if p.rd.h.masked {
-		b ^= p.rd.h.key[p.rd.keyPos&3]
-	}
+	b ^= p.rd.h.key[p.rd.keyPos&3]
 	p.rd.keyPos++
 	p.rd.remaining--
 	return b

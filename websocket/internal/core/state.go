@@ -113,7 +113,7 @@ type Effects struct {
 }
 
 // Step applies ev to the connection and returns what the driver is to
-// do; Conn.mu is held. code and reason are the event's close code and
+// do; the driver holds its lifecycle lock (Conn.mu). code and reason are the event's close code and
 // reason where it has one. Each case names the row of STATE_MACHINE.md it
 // implements.
 func (p *Protocol) Step(ev Event, code Status, reason string) (fx Effects) {
@@ -254,10 +254,10 @@ func (p *Protocol) Peer() string {
 	return "client"
 }
 
-// The questions the rest of the package asks of the state, each answered
-// here, by step where it is an event of the table, so that no other file
-// reads or writes the state (TestOnlyStateGoTouchesState). The Conn's
-// versions take c.mu.
+// The questions the drivers ask of the state, each answered here, by Step
+// where it is an event of the table, so that no other file reads or
+// writes the state (TestOnlyStateGoTouchesState). The Conn's versions
+// (websocket/state.go) take c.mu.
 
 // Current returns the state, for tests and errors.
 func (p *Protocol) Current() State { return p.state }
