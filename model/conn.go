@@ -22,6 +22,7 @@ const (
 	ReceiveText    Kind = "ReceiveText"    // N: maxLength
 	ReceiveBinary  Kind = "ReceiveBinary"  // N: the buffer's length
 	CloseCall      Kind = "Close"          // Code, Reason
+	DropCall       Kind = "Drop"           // the server gives the connection up (Handler.Shutdown's deadline)
 
 	// For a client Conn the peer is the server: the same inputs.
 	ServerBytes = ClientBytes
@@ -225,6 +226,10 @@ func (m *Conn) Step(ev Input) []Effect {
 	case CloseTimer:
 		if m.State == Closing { // Close waits, or the writer gave up (O14)
 			m.end(m.transition(CloseTimeout), WrapsErrConnClose)
+		}
+	case DropCall:
+		if r := m.transition(Drop); r.To == Dropped && r.TCP != TCPNone { // O15, K15
+			m.end(r, WrapsErrConnClose)
 		}
 	case SendText:
 		m.sendText(ev)

@@ -55,11 +55,12 @@ const (
 	CloseTimeout  Event = "CloseTimeout"
 	PingTimer     Event = "PingTimer"
 	Abandon       Event = "Abandon"
+	Drop          Event = "Drop"
 )
 
 // Events lists every event.
 var Events = []Event{Accepted, Refused, RecvData, RecvPing, RecvPong, RecvClose,
-	ProtocolError, ReadFailed, WriteFailed, Send, Receive, Close, CloseTimeout, PingTimer, Abandon}
+	ProtocolError, ReadFailed, WriteFailed, Send, Receive, Close, CloseTimeout, PingTimer, Abandon, Drop}
 
 // Row is one row of the transition table. Frames, TCP and Caller hold the
 // table's canonical cell values (see STATE_MACHINE.md).
@@ -123,7 +124,7 @@ const (
 
 // notYetEvents cannot happen while connecting: no TCP connection, no
 // message writer yet.
-var notYetEvents = []Event{RecvData, RecvPing, RecvPong, RecvClose, ProtocolError, ReadFailed, WriteFailed, CloseTimeout, PingTimer, Abandon}
+var notYetEvents = []Event{RecvData, RecvPing, RecvPong, RecvClose, ProtocolError, ReadFailed, WriteFailed, CloseTimeout, PingTimer, Abandon, Drop}
 
 // Table is the transition table of STATE_MACHINE.md, row by row.
 var Table = []Row{
@@ -147,6 +148,7 @@ var Table = []Row{
 	{"O12", Open, []Event{Accepted, Refused}, Open, FramesNone, TCPNone, CallerNone},
 	{"O13", Open, []Event{PingTimer}, Open, FramesPing, TCPNone, CallerNone},
 	{"O14", Open, []Event{Abandon}, Closing, FramesCloseAbandoned, TCPNone, CallerWrapsErrConnClosed},
+	{"O15", Open, []Event{Drop}, Dropped, FramesNone, TCPCloseAtOnce, CallerWrapsErrConnClosed},
 	{"K1", Closing, []Event{RecvData}, Closing, FramesNone, TCPNone, CallerNone},
 	{"K2", Closing, []Event{RecvPing}, Closing, FramesNone, TCPNone, CallerNone},
 	{"K3", Closing, []Event{RecvPong}, Closing, FramesNone, TCPNone, CallerNone},
@@ -161,10 +163,11 @@ var Table = []Row{
 	{"K12", Closing, []Event{Accepted, Refused}, Closing, FramesNone, TCPNone, CallerNone},
 	{"K13", Closing, []Event{PingTimer}, Closing, FramesNone, TCPNone, CallerNone},
 	{"K14", Closing, []Event{Abandon}, Closing, FramesNone, TCPNone, CallerErrConnClosed},
+	{"K15", Closing, []Event{Drop}, Dropped, FramesNone, TCPCloseAtOnce, CallerCloseWraps},
 	{"T1", Closed, nil, Closed, FramesNone, TCPNone, CallerErrConnClosed},
 	{"T2", Dropped, []Event{Receive}, Dropped, FramesNone, TCPNone, CallerEndError},
 	{"T3", Dropped, []Event{Accepted, Refused, RecvData, RecvPing, RecvPong, RecvClose, ProtocolError,
-		ReadFailed, WriteFailed, Send, Close, CloseTimeout, PingTimer, Abandon}, Dropped, FramesNone, TCPNone, CallerErrConnClosed},
+		ReadFailed, WriteFailed, Send, Close, CloseTimeout, PingTimer, Abandon, Drop}, Dropped, FramesNone, TCPNone, CallerErrConnClosed},
 }
 
 // Lookup returns the row for an event in a state. Every pair has exactly

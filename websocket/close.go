@@ -86,6 +86,9 @@ func (c *Conn) finish(tcp core.TCPEffect, awaitClose bool) {
 		}
 		c.nc.Close()
 	}
+	if c.set != nil { // before the end is announced: whoever sees it sees the place free
+		c.set.leave(c)
+	}
 	c.mu.Lock()
 	c.finished = true
 	if c.done != nil {
@@ -184,20 +187,10 @@ func (c *Conn) startClosing(ev core.Event, code Status, message string) (time.Ti
 
 // abandonMessage closes the connection for a message writer that gave up
 // its message after part of it was sent (O14): our close frame with 1011,
-// and, as nobody waits in Close, a timer that ends the connection if the
-// peer's close frame does not come within the close timeout (K8). It
+// and, as nobody waits in Close, the close timeout on a timer (K8). It
 // returns the row's error: nil, or ErrConnClosed once closing or ended.
 func (c *Conn) abandonMessage() error {
-	deadline, err := c.startClosing(core.EvAbandon, 0, "")
-	if err != nil {
-		return err
-	}
-	c.mu.Lock()
-	if !c.p.Ended() { // else finish has run or will not look
-		c.closeTimer = time.AfterFunc(time.Until(deadline), func() { c.apply(c.stepLocked(core.EvCloseTimeout, 0, ""), nil) })
-	}
-	c.mu.Unlock()
-	return nil
+	return c.closeInBackground(core.EvAbandon, 0, "")
 }
 
 // kickReader makes sure somebody reads the client's close frame: the

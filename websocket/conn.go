@@ -95,11 +95,16 @@ type Conn struct {
 	// wmu guards the network write side: every frame is written whole
 	// under it, so control frames can slip between a message's frames.
 	wmu       sync.Mutex
-	closeSent bool  // our close frame is on the wire: nothing may follow it
-	maskPos   uint8 // the next of maskKeys (a byte, in closeSent's padding)
-	wdl       int64 // the write deadline set on nc by writeAll, Unix ns; 0: none
-	hdrBuf    [core.MaxHeaderLen]byte
-	maskKeys  *[64]byte // the client's next masking keys; nil on a server
+	closeSent bool                    // our close frame is on the wire: nothing may follow it
+	maskPos   uint8                   // the next of maskKeys (a byte, in closeSent's padding)
+	hdrBuf    [core.MaxHeaderLen]byte // with the two bytes before it, a word apart from wdl: no padding
+	wdl       int64                   // the write deadline set on nc by writeAll, Unix ns; 0: none
+	maskKeys  *[64]byte               // the client's next masking keys; nil on a server
+
+	// set is the Handler's set of connections this one counts in (for
+	// Shutdown and MaxConnections); nil for a client's. It leaves the set
+	// when the connection ends (finish).
+	set *connSet
 }
 
 // defaultMaxMessageSize is Handler.MaxMessageSize's default: far above

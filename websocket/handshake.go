@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/wsmachine/wsmachine/websocket/internal/core"
 )
@@ -111,6 +112,19 @@ type Handler struct {
 	// non-empty message.
 	CompressionThreshold int
 
+	// MaxConnections, if positive, is how many connections the Handler
+	// holds at once, counting handshakes in progress: beyond it,
+	// handshakes are refused with 503 Service Unavailable (and
+	// Retry-After) before the upgrade. A connection counts until it has
+	// ended, however it ends. Zero means no limit.
+	MaxConnections int
+
+	// conns points to the Handler's connections (a *connSet; see
+	// connections). Not a connSet itself, nor a typed atomic pointer:
+	// those hold locks, and a Handler value must stay copyable before use
+	// (go vet's copylocks), as it always was.
+	conns unsafe.Pointer
+
 	// bgDelay, if not zero, replaces backgroundDelay (for tests, which
 	// do not want to wait for it).
 	bgDelay time.Duration
@@ -143,6 +157,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 
 	c := newConn()
+	if reason := h.connections().admit(c, h.MaxConnections); reason != "" {
+		refuseUnavailable(w, reason)
+		return
+	}
 	if h.bgDelay != 0 {
 		c.bgDelay = h.bgDelay
 	}
@@ -205,6 +223,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	c.open()
+	if h.connections().opened(c) { // Shutdown started after this handshake was admitted
+		c.closeInBackground(core.EvClose, StatusGoingAway, "")
+	}
 	errorLog, _ := req.Context().Value(http.ServerContextKey).(*http.Server)
 	go h.run(c, errorLog)
 }

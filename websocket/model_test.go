@@ -962,6 +962,9 @@ func (h *harness) apiActions() map[string]func(*rapid.T) {
 		"pingTimer": func(t *rapid.T) {
 			h.step(model.Input{Kind: model.PingTick}, func() { h.c.apply(h.c.stepLocked(core.EvPingTimer, 0, ""), nil) })
 		},
+		"drop": func(t *rapid.T) {
+			h.step(model.Input{Kind: model.DropCall}, func() { h.c.drop("the server shut down") })
+		},
 		"concurrentSends": h.concurrentSends,
 	}
 }

@@ -3,6 +3,7 @@ package websocket
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"flag"
@@ -38,6 +39,7 @@ type soakStats struct {
 	open     atomic.Int64
 	errors   map[string]int
 	mismatch atomic.Int64
+	echoing  atomic.Int64 // well-behaved clients still in their echo loop
 }
 
 func (s *soakStats) fail(kind string) {
@@ -48,9 +50,11 @@ func (s *soakStats) fail(kind string) {
 
 // TestSoak runs many connections at once through the echo handler while
 // a fifth of the clients misbehave (drop TCP, stall mid-frame, send
-// garbage). Every well-behaved client must get back exactly what it sent,
-// and afterwards no goroutine of the library may be left.
-// Rows: O1, O7, O8.
+// garbage). Every well-behaved client must get back exactly what it sent.
+// At the end the Handler shuts down: every well-behaved client gets 1001
+// and answers it, the stalled ones are dropped when the close timeout
+// runs out, and afterwards no goroutine of the library may be left.
+// Rows: O1, O7, O8, O10, K4, K8.
 func TestSoak(t *testing.T) {
 	n, d := *soakConns, *soakDuration
 	if testing.Short() {
@@ -62,11 +66,12 @@ func TestSoak(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: &Handler{Handle: func(c *Conn) {
+	h := &Handler{Handle: func(c *Conn) {
 		handlers.Add(1)
 		defer handlers.Done()
 		echoHandler(c)
-	}}, ReadHeaderTimeout: 10 * time.Second}
+	}}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
 	defer srv.Close()
 
@@ -86,6 +91,18 @@ func TestSoak(t *testing.T) {
 		}
 	}
 	time.Sleep(time.Until(end))
+	for deadline := time.Now().Add(20 * time.Second); stats.echoing.Load() > 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d clients still echoing 20 s after the end", stats.echoing.Load())
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := h.Shutdown(ctx); err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+	shutdownTook := time.Since(start)
 	close(stop)
 	clients.Wait()
 	done := make(chan struct{})
@@ -104,8 +121,8 @@ func TestSoak(t *testing.T) {
 			break
 		}
 	}
-	t.Logf("%d connections (%d open at the peak), %d messages echoed, errors by kind: %v, peak RSS %s, goroutines %d before, %d after",
-		n, stats.held.Load(), stats.echoed.Load(), stats.errorList(), peakRSS(), before, goroutines)
+	t.Logf("%d connections (%d open at the peak), %d messages echoed, errors by kind: %v, peak RSS %s, goroutines %d before, %d after; Shutdown took %v",
+		n, stats.held.Load(), stats.echoed.Load(), stats.errorList(), peakRSS(), before, goroutines, shutdownTook.Round(time.Millisecond))
 	if goroutines > before+2 {
 		buf := make([]byte, 1<<20)
 		t.Fatalf("%d goroutines left (were %d):\n%s", goroutines, before, buf[:runtime.Stack(buf, true)])
@@ -187,6 +204,15 @@ func soakClient(addr string, r *rand.Rand, end time.Time, stop chan struct{}, st
 		io.Copy(io.Discard, br) // the server closes
 		return
 	}
+	stats.echoing.Add(1)
+	left := false
+	leave := func() { // once, whether the loop ends or the client returns from it
+		if !left {
+			left = true
+			stats.echoing.Add(-1)
+		}
+	}
+	defer leave()
 	for time.Now().Before(end) {
 		size := r.IntN(200)
 		switch r.IntN(20) {
@@ -220,12 +246,15 @@ func soakClient(addr string, r *rand.Rand, end time.Time, stop chan struct{}, st
 		}
 		stats.echoed.Add(1)
 	}
-	// Clean close handshake.
-	nc.Write(wstest.ClientFrame(true, 0, byte(core.OpClose), []byte{0x03, 0xE8}, key))
-	if op, _, err := readServerMessage(br); err != nil || op != byte(core.OpClose) {
-		stats.fail("close")
+	// The server shuts down: its close frame, 1001, answered.
+	leave()
+	op, payload, err := readServerMessage(br)
+	if err != nil || op != byte(core.OpClose) || !bytes.Equal(payload, []byte{0x03, 0xE9}) {
+		stats.fail("shutdown's close")
 		stats.mismatch.Add(1)
+		return
 	}
+	nc.Write(wstest.ClientFrame(true, 0, byte(core.OpClose), payload, key))
 }
 
 // readServerMessage reads one whole message (or control frame) from the

@@ -25,7 +25,7 @@ func TestChatInBrowser(t *testing.T) {
 	h := newHub()
 	srv := httptest.NewServer(newMux(h))
 	defer srv.Close()
-	defer h.closeAll()
+	defer h.ws.Shutdown(context.Background())
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

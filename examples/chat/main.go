@@ -44,9 +44,7 @@ var indexHTML []byte
 func newMux(h *hub) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", serveIndex)
-	// No AccessOk: the default policy accepts requests without an Origin
-	// and from pages served by this same host, and refuses the rest.
-	mux.Handle("/ws", &websocket.Handler{Handle: h.serve, ServerName: "wsmachine-chat"})
+	mux.Handle("/ws", h.ws)
 	return mux
 }
 
@@ -56,10 +54,6 @@ func main() {
 
 	h := newHub()
 	srv := &http.Server{Addr: *addr, Handler: newMux(h), ReadHeaderTimeout: 10 * time.Second}
-
-	// Shutdown does not know about hijacked (WebSocket) connections: it
-	// calls closeAll to close them, while it waits for plain HTTP ones.
-	srv.RegisterOnShutdown(h.closeAll)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -76,18 +70,17 @@ func main() {
 	stop()
 	log.Printf("chat: shutting down")
 
-	// Plain HTTP requests are short here: after a second, Close also
-	// drops the idle connections browsers open in advance, which
-	// Shutdown would wait for.
-	hctx, hcancel := context.WithTimeout(context.Background(), time.Second)
-	defer hcancel()
-	if srv.Shutdown(hctx) != nil {
-		srv.Close()
+	// The server's Shutdown stops new requests and waits for plain HTTP
+	// ones; it does not know the hijacked WebSockets. The Handler's
+	// closes those with 1001 and waits for the clients' answers, dropping
+	// the clients that have not answered after 5 s.
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	go srv.Shutdown(sctx)
+	if err := h.ws.Shutdown(sctx); err != nil {
+		log.Printf("chat: clients dropped: %v", err)
 	}
-	// Close waits up to 3 s for each client's close frame.
-	wctx, wcancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer wcancel()
-	h.wait(wctx)
+	srv.Close() // HTTP connections still idle
 	log.Printf("chat: bye")
 }
 
@@ -120,29 +113,28 @@ type client struct {
 	name string        // last name used; only serve touches it
 }
 
-// hub is the set of connected clients.
+// hub is the set of connected clients, and the WebSocket handler that
+// serves them (whose Shutdown closes them all).
 type hub struct {
+	ws      *websocket.Handler
 	mu      sync.Mutex
 	clients map[*client]struct{}
 	lastID  int
-	closing bool
-	wg      sync.WaitGroup // one per running serve
 }
 
 func newHub() *hub {
-	return &hub{clients: make(map[*client]struct{})}
+	h := &hub{clients: make(map[*client]struct{})}
+	// No AccessOk: the default policy accepts requests without an Origin
+	// and from pages served by this same host, and refuses the rest.
+	h.ws = &websocket.Handler{Handle: h.serve, ServerName: "wsmachine-chat"}
+	return h
 }
 
 // serve runs one client from its join to its leave. It owns the connection
 // and closes it before returning.
 func (h *hub) serve(conn *websocket.Conn) {
 	c := &client{conn: conn, send: make(chan string, queueLen), quit: make(chan struct{})}
-	online, ok := h.join(c)
-	if !ok {
-		conn.Close(websocket.StatusGoingAway, "server shutting down")
-		return
-	}
-	defer h.wg.Done()
+	online := h.join(c)
 	log.Printf("join  #%d %s", c.id, conn.RemoteAddr)
 
 	writerDone := make(chan struct{})
@@ -211,21 +203,16 @@ func (c *client) trySend(msg string) bool {
 }
 
 // join adds c to the hub, queues its welcome before any broadcast can reach
-// it, and returns the number of clients online. It fails once shutdown has
-// begun.
-func (h *hub) join(c *client) (int, bool) {
+// it, and returns the number of clients online.
+func (h *hub) join(c *client) int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.closing {
-		return 0, false
-	}
 	h.lastID++
 	c.id = h.lastID
 	h.clients[c] = struct{}{}
-	h.wg.Add(1)
 	online := len(h.clients)
 	c.trySend(encode(event{Type: "welcome", ID: c.id, Online: online}))
-	return online, true
+	return online
 }
 
 // leave removes c from the hub, if broadcast has not already done so, and
@@ -251,39 +238,6 @@ func (h *hub) broadcast(ev event) {
 			// Close waits for the client's close frame: not under the lock.
 			go c.conn.Close(websocket.StatusPolicyViolation, "too slow")
 		}
-	}
-}
-
-// closeAll disconnects every client with StatusGoingAway, and every client
-// that tries to join from now on.
-func (h *hub) closeAll() {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.closing {
-		return
-	}
-	h.closing = true
-	for c := range h.clients {
-		go c.conn.Close(websocket.StatusGoingAway, "server shutting down")
-	}
-}
-
-// wait closes every client and waits for them to leave, or for ctx to end.
-func (h *hub) wait(ctx context.Context) {
-	h.closeAll() // no handler may join once Wait has started
-	done := make(chan struct{})
-	go func() {
-		h.wg.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-ctx.Done():
-	}
-	select {
-	case <-done:
-	default:
-		log.Printf("chat: gave up waiting for clients to leave")
 	}
 }
 

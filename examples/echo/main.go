@@ -19,7 +19,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"sync"
 	"syscall"
 	"time"
 
@@ -40,23 +39,19 @@ func main() {
 	flag.Parse()
 	log.SetFlags(log.LstdFlags | log.Lmicroseconds)
 
-	e := &echoServer{conns: make(map[*websocket.Conn]struct{})}
+	h := &websocket.Handler{
+		AccessOk:    acceptAll,
+		Handle:      handle,
+		ServerName:  "wsmachine-echo",
+		Compression: compression(*compress),
+	}
 	srv := &http.Server{
-		Addr: *addr,
-		Handler: &websocket.Handler{
-			AccessOk:    acceptAll,
-			Handle:      e.handle,
-			ServerName:  "wsmachine-echo",
-			Compression: compression(*compress),
-		},
+		Addr:    *addr,
+		Handler: h,
 		// The opening handshake is an HTTP request: the limit on reading
 		// its header belongs to the http.Server.
 		ReadHeaderTimeout: 10 * time.Second,
 	}
-
-	// Shutdown does not know about hijacked (WebSocket) connections: it
-	// calls closeAll to close them, while it waits for plain HTTP ones.
-	srv.RegisterOnShutdown(e.closeAll)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -73,18 +68,17 @@ func main() {
 	stop() // a second Ctrl-C kills the process
 	log.Printf("echo: shutting down")
 
-	// Plain HTTP requests are short here: after a second, Close also
-	// drops the idle connections browsers open in advance, which
-	// Shutdown would wait for.
-	hctx, hcancel := context.WithTimeout(context.Background(), time.Second)
-	defer hcancel()
-	if srv.Shutdown(hctx) != nil {
-		srv.Close()
+	// The server's Shutdown stops new requests and waits for plain HTTP
+	// ones; it does not know the hijacked WebSockets. The Handler's
+	// closes those with 1001 and waits for the clients' answers, dropping
+	// the clients that have not answered after 5 s.
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	go srv.Shutdown(sctx)
+	if err := h.Shutdown(sctx); err != nil {
+		log.Printf("echo: clients dropped: %v", err)
 	}
-	// Close waits up to 3 s for each client's close frame.
-	wctx, wcancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer wcancel()
-	e.wait(wctx)
+	srv.Close() // HTTP connections still idle
 	log.Printf("echo: bye")
 }
 
@@ -97,21 +91,8 @@ func acceptAll(conn *websocket.Conn, protocols []string) bool {
 	return true
 }
 
-// echoServer tracks open connections so that shutdown can close them.
-type echoServer struct {
-	mu       sync.Mutex
-	conns    map[*websocket.Conn]struct{}
-	closing  bool
-	handlers sync.WaitGroup
-}
-
-func (e *echoServer) handle(conn *websocket.Conn) {
-	if !e.add(conn) {
-		conn.Close(websocket.StatusGoingAway, "server shutting down")
-		return
-	}
-	defer e.remove(conn)
-
+// handle echoes one client's messages and logs how its connection ended.
+func handle(conn *websocket.Conn) {
 	path := conn.ResourceName.RequestURI()
 	log.Printf("open  %s %s protocol=%q", conn.RemoteAddr, path, conn.Protocol)
 
@@ -151,57 +132,5 @@ func echo(conn *websocket.Conn) error {
 		if err != nil {
 			return err
 		}
-	}
-}
-
-func (e *echoServer) add(conn *websocket.Conn) bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.closing {
-		return false
-	}
-	e.conns[conn] = struct{}{}
-	e.handlers.Add(1)
-	return true
-}
-
-func (e *echoServer) remove(conn *websocket.Conn) {
-	e.mu.Lock()
-	delete(e.conns, conn)
-	e.mu.Unlock()
-	e.handlers.Done()
-}
-
-// closeAll closes every open connection with StatusGoingAway, and every
-// connection opened from now on.
-func (e *echoServer) closeAll() {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.closing {
-		return
-	}
-	e.closing = true
-	for conn := range e.conns {
-		go conn.Close(websocket.StatusGoingAway, "server shutting down")
-	}
-}
-
-// wait closes every connection and waits for the handlers to return, or
-// for ctx to end.
-func (e *echoServer) wait(ctx context.Context) {
-	e.closeAll() // no handler may join once Wait has started
-	done := make(chan struct{})
-	go func() {
-		e.handlers.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-ctx.Done():
-	}
-	select {
-	case <-done:
-	default:
-		log.Printf("echo: gave up waiting for connections to close")
 	}
 }

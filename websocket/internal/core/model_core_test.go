@@ -19,7 +19,7 @@ import (
 
 // TestCoreAgreesWithModel runs random scenarios against the protocol in
 // memory, the peer's bytes split at random points.
-// Rows: C1, O1–O8, O10, O13, K1–K6, K8–K11, K13, T1–T3, and the frame
+// Rows: C1, O1–O8, O10, O13, O15, K1–K6, K8–K11, K13, K15, T1–T3, and the frame
 // checks and compressed messages' rules (write failures, message writers
 // and refused handshakes are model_test.go's).
 func TestCoreAgreesWithModel(t *testing.T) {
@@ -44,7 +44,7 @@ func coreScenario(t *rapid.T) {
 // into pieces that arrive one by one, or an API call or a timer.
 func genCoreInput(deflate, client bool) *rapid.Generator[[]model.Input] {
 	return rapid.Custom(func(t *rapid.T) []model.Input {
-		return coretest.Inputs(nil, rapidSource{t}, rapid.IntRange(0, 19).Draw(t, "kind"), deflate, client)
+		return coretest.Inputs(nil, rapidSource{t}, rapid.IntRange(0, coretest.Kinds-1).Draw(t, "kind"), deflate, client)
 	})
 }
 
@@ -60,7 +60,7 @@ func (s rapidSource) Bytes(label string, max int) []byte {
 
 // FuzzCoreRapid draws the scenario with TestCoreAgreesWithModel's
 // generators (rapid.MakeFuzz), so that coverage guides rapid's choices.
-// Rows: C1, O1–O8, O10, O13, K1–K6, K8–K11, K13, T1–T3.
+// Rows: C1, O1–O8, O10, O13, O15, K1–K6, K8–K11, K13, K15, T1–T3.
 func FuzzCoreRapid(f *testing.F) {
 	f.Fuzz(rapid.MakeFuzz(coreScenario))
 }

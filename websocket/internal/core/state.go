@@ -56,6 +56,7 @@ const (
 	EvCloseTimeout               // no close frame came within the close timeout
 	EvPingTimer                  // the ping interval passed with nothing from the client
 	EvAbandon                    // a message writer gave up a message partly sent
+	EvDrop                       // the server gives the connection up (Handler.Shutdown's deadline)
 
 	// EvNone is no event: the bytes taken change nothing that step
 	// decides (see protocol.frame).
@@ -149,7 +150,7 @@ func (p *Protocol) Step(ev Event, code Status, reason string) (fx Effects) {
 			p.state = StateDropped
 			fx.SendClose, fx.CloseCode, fx.CloseReason = true, code, reason
 			fx.TCP = TCPCloseAfterOurs
-		case EvReadFailed, EvWriteFailed: // O8, O9
+		case EvReadFailed, EvWriteFailed, EvDrop: // O8, O9, O15
 			p.state = StateDropped
 			fx.TCP = TCPClose
 		case EvClose: // O10
@@ -172,7 +173,7 @@ func (p *Protocol) Step(ev Event, code Status, reason string) (fx Effects) {
 			p.status, p.reason = code, reason
 			p.closeAnswered = true
 			fx.TCP, fx.AwaitClose = TCPCloseAfterServer, true
-		case EvProtocolError, EvReadFailed, EvWriteFailed, EvCloseTimeout: // K5–K8
+		case EvProtocolError, EvReadFailed, EvWriteFailed, EvCloseTimeout, EvDrop: // K5–K8, K15
 			p.state = StateDropped
 			fx.TCP, fx.AwaitClose = TCPClose, true
 		case EvSend, EvReceive, EvClose, EvAbandon: // K9, K10, K11, K14
@@ -201,7 +202,7 @@ func causeOf(ev Event, code Status, reason, peer string) error {
 		return closedBecause(reason + " (sent close " + strconv.Itoa(int(code)) + ")")
 	case ev == EvCloseTimeout:
 		return closedBecause("no close frame from the " + peer + " in time")
-	case (ev == EvReadFailed || ev == EvWriteFailed) && reason != "":
+	case (ev == EvReadFailed || ev == EvWriteFailed || ev == EvDrop) && reason != "":
 		return closedBecause(reason)
 	}
 	return ErrConnClosed

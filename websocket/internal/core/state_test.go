@@ -20,6 +20,7 @@ var eventNames = map[string]Event{
 	"RecvPong": EvRecvPong, "RecvClose": EvRecvClose, "ProtocolError": EvProtocolError,
 	"ReadFailed": EvReadFailed, "WriteFailed": EvWriteFailed, "Send": EvSend, "Receive": EvReceive,
 	"Close": EvClose, "CloseTimeout": EvCloseTimeout, "PingTimer": EvPingTimer, "Abandon": EvAbandon,
+	"Drop": EvDrop,
 }
 
 func parseState(t *testing.T, name string) State {

@@ -22,7 +22,7 @@ import (
 // (server or client) and permessage-deflate (none, without or with the
 // peer's context takeover), then each step is a kind byte and the choices
 // it needs (byteSource).
-// Rows: C1, O1–O8, O10, O13, K1–K6, K8–K11, K13, T1–T3.
+// Rows: C1, O1–O8, O10, O13, O15, K1–K6, K8–K11, K13, K15, T1–T3.
 func FuzzCore(f *testing.F) {
 	for _, seed := range coreSeeds {
 		f.Add(seed)
@@ -38,7 +38,7 @@ func runCoreScript(t TB, script []byte) {
 	h := NewHarness(t, mode, client)
 	var step []model.Input
 	for steps := 0; len(src.b) > 0 && steps < 40; steps++ {
-		step = Inputs(step[:0], src, src.Intn("kind", 20), mode > 0, client)
+		step = Inputs(step[:0], src, src.Intn("kind", Kinds), mode > 0, client)
 		for _, in := range step {
 			h.Step(in)
 		}

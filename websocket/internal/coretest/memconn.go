@@ -72,6 +72,8 @@ func (m *memConn) input(ev model.Input) {
 		m.apply(m.p.Step(core.EvPingTimer, 0, ""), nil)
 	case model.CloseTimer:
 		m.apply(m.p.Step(core.EvCloseTimeout, 0, ""), nil)
+	case model.DropCall:
+		m.apply(m.p.Step(core.EvDrop, 0, "the server shut down"), nil)
 	case model.SendText:
 		if !utf8.Valid(ev.Data) {
 			m.result(ev.Kind, core.ErrInvalidUTF8)

@@ -30,8 +30,11 @@ var coreLong = bytes.Repeat([]byte{'x'}, MaxMessageSize+1)
 // and Close calls.
 var coreCodes = []uint16{1000, 1001, 1002, 1005, 1006, 1010, 1011, 1015, 999, 2999, 3000, 4999, 5000, 1004}
 
+// Kinds is how many kinds of step Inputs draws from.
+const Kinds = 21
+
 // Inputs appends to dst one step of a scenario, drawn from s; kind is
-// in [0, 20). deflate: permessage-deflate was negotiated; client: the
+// in [0, Kinds). deflate: permessage-deflate was negotiated; client: the
 // connection is a client's, its peer a server.
 func Inputs(dst []model.Input, s Source, kind int, deflate, client bool) []model.Input {
 	switch kind {
@@ -60,6 +63,8 @@ func Inputs(dst []model.Input, s Source, kind int, deflate, client bool) []model
 		return append(dst, model.Input{Kind: model.CloseCall, Code: coreCodes[s.Intn("code", len(coreCodes))], Reason: reason})
 	case 18:
 		return append(dst, model.Input{Kind: model.CloseTimer})
+	case 20:
+		return append(dst, model.Input{Kind: model.DropCall})
 	}
 	return append(dst, model.Input{Kind: model.PingTick})
 }
