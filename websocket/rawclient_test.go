@@ -32,6 +32,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if spec := os.Getenv(shutdownClientsEnv); spec != "" {
+		os.Exit(shutdownClients(spec)) // a child of the Shutdown tests, not a test run
+	}
 	goleak.VerifyTestMain(m)
 }
 

@@ -1,11 +1,17 @@
 package websocket_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"flag"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +19,10 @@ import (
 
 	"github.com/wsmachine/wsmachine/websocket"
 )
+
+// shutdownConns is how many connections the Shutdown tests open; make
+// shutdown-figures raises it.
+var shutdownConns = flag.Int("shutdown.conns", 200, "connections of the Shutdown tests (a tenth of them silent in TestShutdownDropsClientsThatDoNotAnswer)")
 
 // shutdownServer serves h on loopback until the end of the test; the
 // connections Handle gets are sent on the returned channel.
@@ -30,29 +40,94 @@ func shutdownServer(t *testing.T, h *websocket.Handler, handle func(*websocket.C
 	return "ws" + strings.TrimPrefix(srv.URL, "http"), conns
 }
 
-// dialN opens n client connections, each receiving in a loop on a
-// goroutine of its own; the returned channel gets each one's final
-// receive error once its connection ends.
-func dialN(t *testing.T, url string, n int) ([]*websocket.Conn, <-chan error) {
+// The Shutdown tests' clients run in a child process (the test binary
+// again, with shutdownClientsEnv set: see TestMain), so that ten thousand
+// connections fit the limit on open files of one process with both ends.
+const shutdownClientsEnv = "WSMACHINE_SHUTDOWN_CLIENTS"
+
+// clientsElsewhere starts answering clients that receive until the
+// server closes, and silent ones that complete the handshake and then
+// neither read nor answer, in a child process. It returns once all are
+// connected; wait returns the child's verdict once every answering
+// client has seen the server's 1001 and answered it (the silent ones are
+// let go then).
+func clientsElsewhere(t *testing.T, url string, answering, silent int) (wait func() error) {
 	t.Helper()
-	ends := make(chan error, n)
-	clients := make([]*websocket.Conn, n)
-	for i := range clients {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %d %d", shutdownClientsEnv, url, answering, silent))
+	cmd.Stderr = os.Stderr
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if line != "ready\n" {
+		t.Fatalf("the client process: %q %v", line, err)
+	}
+	return func() error {
+		stdin.Close()
+		return cmd.Wait()
+	}
+}
+
+// shutdownClients is the child's side of clientsElsewhere: spec is "url
+// answering silent". It returns the exit code: 1 if a client failed or an
+// answering client did not end with the server's 1001.
+func shutdownClients(spec string) int {
+	var url string
+	var answering, silent int
+	fmt.Sscan(spec, &url, &answering, &silent)
+	ends := make(chan error, answering)
+	for range answering {
 		c, _, err := websocket.Dial(context.Background(), url, nil)
 		if err != nil {
-			t.Fatalf("dial %d: %v", i, err)
+			fmt.Fprintln(os.Stderr, "dial:", err)
+			return 1
 		}
-		clients[i] = c
 		go func() {
 			for {
 				if _, _, err := c.ReceiveMessage(); err != nil {
+					if code, _ := c.GetStatus(); !errors.Is(err, websocket.ErrConnClosed) || code != websocket.StatusGoingAway {
+						err = fmt.Errorf("receive returned %v and the server's close was %d, want ErrConnClosed after 1001", err, code)
+					} else {
+						err = nil
+					}
 					ends <- err
 					return
 				}
 			}
 		}()
 	}
-	return clients, ends
+	var conns []net.Conn
+	for range silent {
+		nc, err := net.Dial("tcp", strings.TrimPrefix(url, "ws://"))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "dial:", err)
+			return 1
+		}
+		io.WriteString(nc, "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+			"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+		if resp, err := http.ReadResponse(bufio.NewReader(nc), nil); err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+			fmt.Fprintln(os.Stderr, "silent handshake:", err)
+			return 1
+		}
+		conns = append(conns, nc) // never read again
+	}
+	fmt.Println("ready")
+	code := 0
+	for range answering {
+		if err := <-ends; err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			code = 1
+		}
+	}
+	io.Copy(io.Discard, os.Stdin) // the parent is done with the silent ones
+	for _, nc := range conns {
+		nc.Close()
+	}
+	return code
 }
 
 // expectRefused checks that a handshake to url is refused with 503, a
@@ -75,10 +150,10 @@ func expectRefused(t *testing.T, url, reason string) {
 // from then on get 503.
 // Rows: O10, K4.
 func TestShutdownClosesEveryConnectionWithGoingAway(t *testing.T) {
-	const n = 200
+	n := *shutdownConns
 	h := &websocket.Handler{}
 	url, served := shutdownServer(t, h, nil)
-	_, ends := dialN(t, url, n)
+	clientsDone := clientsElsewhere(t, url, n, 0)
 	conns := make([]*websocket.Conn, n)
 	for i := range conns {
 		conns[i] = <-served
@@ -90,16 +165,14 @@ func TestShutdownClosesEveryConnectionWithGoingAway(t *testing.T) {
 	if err := h.Shutdown(ctx); err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}
-	t.Logf("%d connections shut down in %v", n, time.Since(start))
+	t.Logf("%d connections, all answering, shut down in %v", n, time.Since(start).Round(time.Millisecond))
 	for i, c := range conns {
 		if code, _ := c.GetStatus(); code != websocket.StatusGoingAway {
 			t.Errorf("connection %d: the client answered with %d, want 1001 echoed", i, code)
 		}
 	}
-	for range n {
-		if err := <-ends; !errors.Is(err, websocket.ErrConnClosed) {
-			t.Errorf("a client's receive returned %v, want ErrConnClosed", err)
-		}
+	if err := clientsDone(); err != nil {
+		t.Errorf("the clients: %v", err)
 	}
 	expectRefused(t, url, "shutting down")
 	if err := h.Shutdown(ctx); err != nil {
@@ -107,29 +180,31 @@ func TestShutdownClosesEveryConnectionWithGoingAway(t *testing.T) {
 	}
 }
 
-// Clients that never answer are dropped when Shutdown's context ends:
-// Shutdown returns its error, their connections report StatusDropped, and
-// the clients that answered still got a clean close.
+// Clients that never answer (a tenth) are dropped when Shutdown's context
+// ends: Shutdown returns its error, their connections report
+// StatusDropped, and the clients that answered still got a clean close.
 // Rows: K15, O10, K4.
 func TestShutdownDropsClientsThatDoNotAnswer(t *testing.T) {
-	const answering, silent = 20, 5
+	silent := max(*shutdownConns/10, 1)
+	answering := *shutdownConns - silent
 	h := &websocket.Handler{CloseTimeout: time.Minute}
 	url, served := shutdownServer(t, h, nil)
-	_, ends := dialN(t, url, answering)
-	for range silent {
-		rc := dialSilent(t, url)
-		defer rc.Close()
-	}
+	clientsDone := clientsElsewhere(t, url, answering, silent)
 	conns := make([]*websocket.Conn, answering+silent)
 	for i := range conns {
 		conns[i] = <-served
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	// Long enough for every answering client to answer (about 60 µs a
+	// connection here), short of the close timeout.
+	deadline := max(500*time.Millisecond, time.Duration(*shutdownConns)*200*time.Microsecond)
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
 	defer cancel()
+	start := time.Now()
 	if err := h.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Shutdown: %v, want the context's error", err)
 	}
+	t.Logf("%d connections, %d of them silent, shut down in %v (context: %v)", answering+silent, silent, time.Since(start).Round(time.Millisecond), deadline)
 	var goingAway, dropped int
 	for _, c := range conns {
 		switch code, _ := c.GetStatus(); code {
@@ -142,10 +217,8 @@ func TestShutdownDropsClientsThatDoNotAnswer(t *testing.T) {
 	if goingAway != answering || dropped != silent {
 		t.Errorf("%d closed with 1001 and %d dropped, want %d and %d", goingAway, dropped, answering, silent)
 	}
-	for range answering {
-		if err := <-ends; !errors.Is(err, websocket.ErrConnClosed) {
-			t.Errorf("a client's receive returned %v, want ErrConnClosed", err)
-		}
+	if err := clientsDone(); err != nil {
+		t.Errorf("the clients: %v", err)
 	}
 }
 
