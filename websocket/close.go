@@ -16,6 +16,7 @@ func (c *Conn) apply(fx core.Effects, pong []byte) {
 	}
 	if fx.Ping {
 		c.writeControl(core.OpPing, nil)
+		c.stats.pingsOut.Add(1)
 	}
 	if fx.SendClose {
 		c.wmu.Lock()
@@ -86,8 +87,8 @@ func (c *Conn) finish(tcp core.TCPEffect, awaitClose bool) {
 		}
 		c.nc.Close()
 	}
-	if c.set != nil { // before the end is announced: whoever sees it sees the place free
-		c.set.leave(c)
+	if c.stats.set != nil { // before the end is announced: whoever sees it sees the place free
+		c.stats.set.leave(c)
 	}
 	c.mu.Lock()
 	c.finished = true

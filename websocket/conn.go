@@ -101,10 +101,9 @@ type Conn struct {
 	wdl       int64                   // the write deadline set on nc by writeAll, Unix ns; 0: none
 	maskKeys  *[64]byte               // the client's next masking keys; nil on a server
 
-	// set is the Handler's set of connections this one counts in (for
-	// Shutdown and MaxConnections); nil for a client's. It leaves the set
-	// when the connection ends (finish).
-	set *connSet
+	// stats are the connection's counters, and the Handler's set it
+	// counts in (stats.go).
+	stats *connStats
 }
 
 // defaultMaxMessageSize is Handler.MaxMessageSize's default: far above
@@ -142,6 +141,7 @@ const (
 func newConn() *Conn {
 	c := &Conn{
 		p:            core.Protocol{MaxMessageSize: defaultMaxMessageSize},
+		stats:        new(connStats),
 		sendTok:      make(chan struct{}, 1),
 		closeTimeout: defaultCloseTimeout,
 		writeTimeout: defaultWriteTimeout,
@@ -190,6 +190,7 @@ func (c *Conn) attach(nc net.Conn, http *bufio.Reader) {
 			c.in.buf = &b
 		}
 		c.in.w, _ = http.Read((*c.in.buf)[:n])
+		c.stats.wireIn.Add(uint64(c.in.w)) // frames that came with the handshake
 	}
 }
 

@@ -146,18 +146,21 @@ func (h *Handler) limits() limits {
 // one is taken over from net/http, answered with 101 Switching Protocols,
 // and passed to Handle, which runs on a goroutine of its own.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	set := h.connections()
 	key, status, reason := checkRequest(req)
 	if status != 0 {
+		set.refused(refusedNotWebSocket)
 		refuse(w, status, reason)
 		return
 	}
 	if h.Handle == nil {
+		set.refused(refusedFailed)
 		refuse(w, http.StatusInternalServerError, "no WebSocket handler")
 		return
 	}
 
 	c := newConn()
-	if reason := h.connections().admit(c, h.MaxConnections); reason != "" {
+	if reason := set.admit(c, h.MaxConnections); reason != "" {
 		refuseUnavailable(w, reason)
 		return
 	}
@@ -170,7 +173,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if o := req.Header.Get("Origin"); o != "" {
 		origin, err := url.Parse(o)
 		if err != nil {
-			c.refused()
+			c.refused(refusedOrigin)
 			refuse(w, http.StatusBadRequest, "malformed Origin header")
 			return
 		}
@@ -179,17 +182,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	protocols := headerTokens(req.Header, "Sec-WebSocket-Protocol")
 	if h.AccessOk != nil {
 		if !h.AccessOk(c, protocols) {
-			c.refused()
+			c.refused(refusedAccessOk)
 			refuse(w, http.StatusForbidden, "access denied")
 			return
 		}
 	} else if c.Origin != nil && !sameHost(c.Origin, req.Host) {
-		c.refused()
+		c.refused(refusedOrigin)
 		refuse(w, http.StatusForbidden, "cross-origin request refused")
 		return
 	}
 	if len(protocols) > 0 && !slices.Contains(protocols, c.Protocol) || len(protocols) == 0 && c.Protocol != "" {
-		c.refused()
+		c.refused(refusedAccessOk)
 		refuse(w, http.StatusBadRequest, "no acceptable subprotocol")
 		return
 	}
@@ -203,7 +206,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		nc, brw, err = http.NewResponseController(w).Hijack()
 	}
 	if err != nil {
-		c.refused()
+		c.refused(refusedFailed)
 		refuse(w, http.StatusInternalServerError, "cannot take over the connection")
 		return
 	}
@@ -218,12 +221,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	resp := appendResponse(brw.Writer.AvailableBuffer(), key, c.Protocol, h.ServerName, deflate)
 	if err := c.writeNet(resp, nil); err != nil {
-		c.refused()
+		c.refused(refusedFailed)
 		nc.Close()
 		return
 	}
+	c.stats.wireOut.Store(0) // wire bytes are the frames': the handshake is HTTP's
 	c.open()
-	if h.connections().opened(c) { // Shutdown started after this handshake was admitted
+	if set.opened(c) { // Shutdown started after this handshake was admitted
 		c.closeInBackground(core.EvClose, StatusGoingAway, "")
 	}
 	errorLog, _ := req.Context().Value(http.ServerContextKey).(*http.Server)
@@ -273,8 +277,9 @@ func (h *Handler) run(c *Conn, srv *http.Server) {
 }
 
 // refused ends a connection whose handshake failed, so that GetStatus
-// does not wait for it.
-func (c *Conn) refused() {
+// does not wait for it, and counts why.
+func (c *Conn) refused(why refusedFor) {
+	c.stats.set.refused(why)
 	c.apply(c.stepLocked(core.EvRefused, 0, ""), nil)
 }
 

@@ -24,6 +24,7 @@ func (c *Conn) beforeNetRead() {
 
 // afterNetRead notes when bytes came from the client.
 func (c *Conn) afterNetRead(n int) {
+	c.stats.wireIn.Add(uint64(n))
 	if n > 0 && (c.idleTimeout > 0 || c.pingInterval > 0) {
 		c.lastRead.Store(time.Now().UnixNano())
 	}

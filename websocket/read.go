@@ -59,6 +59,8 @@ func (c *Conn) take(in *core.Input) error {
 	}
 	c.apply(c.stepLocked(in.Ev, in.Code, in.Reason), in.Payload)
 	switch in.Ev {
+	case core.EvRecvPong:
+		c.stats.pongsIn.Add(1)
 	case core.EvRecvClose:
 		return ErrConnClosed
 	case core.EvProtocolError:
@@ -84,6 +86,7 @@ func (c *Conn) readFailed(err error) error {
 	reason := ""
 	switch {
 	case timeout && c.idleTimeout > 0: // beforeNetRead's deadline
+		c.stats.idleTimedOut.Store(true)
 		reason = "nothing from the " + c.p.Peer() + " for " + c.idleTimeout.String()
 	case err != io.EOF:
 		reason = err.Error()
@@ -149,6 +152,7 @@ func (c *Conn) startMessage() error {
 			return err // it ended or started closing while we waited (K10, T1, T2)
 		}
 		if c.p.TakeReady() {
+			c.stats.msgsIn.Add(1)
 			return nil
 		}
 		if err := c.nextFrame(); err != nil {
@@ -173,11 +177,14 @@ func (c *Conn) discardMessage() error {
 
 // readPayload reads payload of the current message into p (readMu held),
 // inflated if it is compressed.
-func (c *Conn) readPayload(p []byte) (int, error) {
+func (c *Conn) readPayload(p []byte) (n int, err error) {
 	if c.p.Compressed() && c.p.InMessage() {
-		return c.readInflated(p)
+		n, err = c.readInflated(p)
+	} else {
+		n, err = c.readWire(p, false)
 	}
-	return c.readWire(p, false)
+	c.stats.payloadIn.Add(uint64(n))
+	return n, err
 }
 
 // readWire reads payload of the current message into p as it is on the

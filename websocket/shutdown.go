@@ -17,14 +17,18 @@ import (
 // (leave, from finish; a refused handshake ends too, C2). The open ones
 // are kept for Shutdown. Its zero value is an empty set.
 //
-// Lock order: mu is taken on its own; no lock of a Conn is held while
-// it is taken, and it is never held while a Conn's method runs.
+// Lock order: mu is taken on its own, or, by Handler.Stats, before the
+// counters' atomics only; no lock of a Conn is held while it is taken,
+// and no Conn method runs under it.
 type connSet struct {
 	mu       sync.Mutex
 	n        int                // handshakes admitted and connections not ended yet
 	open     map[*Conn]struct{} // the open ones among them
 	shutdown bool               // Shutdown was called: no more handshakes
 	empty    chan struct{}      // closed once shutting down and n is 0; nil before Shutdown
+	// stats are the counts but Open, and the totals of the connections
+	// that have ended (Handler.Stats adds the open ones').
+	stats HandlerStats
 }
 
 // connections returns the Handler's connection set, made at its first use.
@@ -53,13 +57,33 @@ func (s *connSet) admit(c *Conn, max int) string {
 	defer s.mu.Unlock()
 	switch {
 	case s.shutdown:
+		s.stats.Refused.ShuttingDown++
 		return reasonShuttingDown
 	case max > 0 && s.n >= max:
+		s.stats.Refused.Limit++
 		return reasonTooManyClients
 	}
 	s.n++
-	c.set = s
+	c.stats.set = s
 	return ""
+}
+
+// refusedFor is the counter of a refusal after admit's checks.
+type refusedFor uint8
+
+const (
+	refusedNotWebSocket refusedFor = iota
+	refusedOrigin
+	refusedAccessOk
+	refusedFailed
+)
+
+// refused counts a handshake refused for why.
+func (s *connSet) refused(why refusedFor) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := &s.stats.Refused
+	*[...]*uint64{&r.NotWebSocket, &r.Origin, &r.AccessOk, &r.Failed}[why]++
 }
 
 // opened records c, admitted, as open. It reports whether Shutdown has
@@ -72,14 +96,21 @@ func (s *connSet) opened(c *Conn) (missed bool) {
 		s.open = make(map[*Conn]struct{})
 	}
 	s.open[c] = struct{}{}
+	s.stats.Accepted++
 	return s.shutdown
 }
 
-// leave counts c out: its connection has ended.
+// leave counts c out: its connection has ended (or its handshake
+// failed, and it never opened).
 func (s *connSet) leave(c *Conn) {
+	end := endingOf(c)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.open, c)
+	if _, opened := s.open[c]; opened {
+		delete(s.open, c)
+		end.count(&s.stats)
+		s.stats.ConnStats.add(c.stats.snapshot())
+	}
 	s.n--
 	if s.n == 0 && s.empty != nil {
 		close(s.empty)

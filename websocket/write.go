@@ -30,10 +30,16 @@ var writeBuffers = sync.Pool{New: func() any {
 // within each timeout, it goes on. Once Close has set a deadline for our
 // close frame, no write goes past it.
 func (c *Conn) writeNet(a, b []byte) error {
+	var err error
 	if c.raw != nil {
-		return c.writeRaw(a, b)
+		err = c.writeRaw(a, b)
+	} else {
+		err = c.writeConn(a, b)
 	}
-	return c.writeConn(a, b)
+	if err == nil {
+		c.stats.wireOut.Add(uint64(len(a) + len(b)))
+	}
+	return err
 }
 
 // writeConn is writeNet through net.Conn: a small frame is put together
@@ -285,9 +291,14 @@ func (c *Conn) sendWhole(op core.Opcode, msg []byte) error {
 		return err
 	}
 	defer c.releaseSend()
+	var err error
 	if c.deflate != nil && len(msg) >= c.deflate.threshold {
-		return c.w.sendDeflated(op, msg)
+		err = c.w.sendDeflated(op, msg)
+	} else {
+		_, err = c.writeFrame(op, true, nil, msg)
 	}
-	_, err := c.writeFrame(op, true, nil, msg)
+	if err == nil {
+		c.sentMessage(len(msg))
+	}
 	return err
 }

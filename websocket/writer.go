@@ -141,6 +141,7 @@ func (w *messageWriter) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	n, refused, err := w.write(p)
+	w.c.stats.payloadOut.Add(uint64(n))
 	if err == nil && refused {
 		w.fail(errInvalidUTF8)
 		err = w.failed
@@ -209,6 +210,7 @@ func (w *messageWriter) ReadFrom(r io.Reader) (n int64, err error) {
 		}
 		w.n += m
 		n += int64(m)
+		w.c.stats.payloadOut.Add(uint64(m))
 		if rerr == io.EOF {
 			return n, nil
 		}
@@ -264,6 +266,9 @@ func (w *messageWriter) Close() error {
 		err = w.frame(true, w.buffered(), nil)
 	}
 	w.release()
+	if err == nil {
+		w.c.stats.msgsOut.Add(1)
+	}
 	return err
 }
 

@@ -35,6 +35,11 @@ type Protocol struct {
 	// message.
 	Client  bool
 	Deflate bool
+	// How the connection ended, in the last of the padding: the event
+	// that took it into closed or dropped, and for a violation of the
+	// peer's, the code we sent less 1000 (Ending).
+	endEv   Event
+	endCode uint8
 	reason  string
 	cause   error // why the connection ended, once it has
 

@@ -122,6 +122,10 @@ func (p *Protocol) Step(ev Event, code Status, reason string) (fx Effects) {
 	defer func() {
 		if !wasTerminal && p.state.terminal() {
 			p.cause = causeOf(ev, code, reason, p.Peer())
+			p.endEv = ev
+			if ev == EvProtocolError {
+				p.endCode = uint8(code - 1000) // 1002, 1007, 1009, 1010: within a byte
+			}
 		}
 	}()
 	switch p.state {
@@ -321,6 +325,23 @@ func (p *Protocol) CloseResult() error {
 		return nil
 	}
 	return fmt.Errorf("%w: no close frame from the %s", ErrConnClosed, p.Peer())
+}
+
+// Answered reports whether the peer answered our close frame (K4): the
+// closing handshake was ours.
+func (p *Protocol) Answered() bool { return p.closeAnswered }
+
+// Ending says how the connection ended: the event that took it into
+// closed or dropped (EvNone while it has not), and for a violation of
+// the peer's (EvProtocolError) the code we failed it with.
+func (p *Protocol) Ending() (Event, Status) {
+	if !p.state.terminal() {
+		return EvNone, 0
+	}
+	if p.endEv == EvProtocolError {
+		return p.endEv, Status(p.endCode) + 1000
+	}
+	return p.endEv, 0
 }
 
 // Ended reports whether the connection has ended (closed or dropped): no
