@@ -87,6 +87,9 @@ func (c *Conn) finish(tcp core.TCPEffect, awaitClose bool) {
 		}
 		c.nc.Close()
 	}
+	if c.stats.log != nil {
+		c.logEnd()
+	}
 	if c.stats.set != nil { // before the end is announced: whoever sees it sees the place free
 		c.stats.set.leave(c)
 	}

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -68,6 +69,11 @@ type DialOptions struct {
 	PingInterval   time.Duration
 	IdleTimeout    time.Duration
 	CloseTimeout   time.Duration
+
+	// Logger, if set, gets a Debug record when the connection fails for
+	// a protocol violation of the server's or is dropped, as for
+	// Handler. Nil logs nothing.
+	Logger *slog.Logger
 }
 
 // limits are the options' limits and timeouts, for configure.
@@ -369,6 +375,7 @@ func handshake(nc net.Conn, u *url.URL, opts *DialOptions) (*Conn, *http.Respons
 
 	c := newConn()
 	c.p.Client = true
+	c.stats.log = opts.Logger
 	c.configure(opts.limits())
 	if deflate != nil {
 		threshold := opts.CompressionThreshold

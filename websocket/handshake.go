@@ -5,6 +5,7 @@ import (
 	"crypto/sha1"
 	"encoding/base64"
 	"log"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -119,6 +120,13 @@ type Handler struct {
 	// ended, however it ends. Zero means no limit.
 	MaxConnections int
 
+	// Logger, if set, gets a Debug record of each refused handshake
+	// (its status, reason and remote address), each connection failed
+	// for a protocol violation (the close code and reason), each
+	// connection dropped (why), and each Shutdown; nothing per message.
+	// Nil logs nothing.
+	Logger *slog.Logger
+
 	// conns points to the Handler's connections (a *connSet; see
 	// connections). Not a connSet itself, nor a typed atomic pointer:
 	// those hold locks, and a Handler value must stay copyable before use
@@ -150,18 +158,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	key, status, reason := checkRequest(req)
 	if status != 0 {
 		set.refused(refusedNotWebSocket)
-		refuse(w, status, reason)
+		h.refuse(w, req, status, reason)
 		return
 	}
 	if h.Handle == nil {
 		set.refused(refusedFailed)
-		refuse(w, http.StatusInternalServerError, "no WebSocket handler")
+		h.refuse(w, req, http.StatusInternalServerError, "no WebSocket handler")
 		return
 	}
 
 	c := newConn()
+	c.stats.log = h.Logger
 	if reason := set.admit(c, h.MaxConnections); reason != "" {
-		refuseUnavailable(w, reason)
+		h.refuse(w, req, http.StatusServiceUnavailable, reason)
 		return
 	}
 	if h.bgDelay != 0 {
@@ -174,7 +183,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		origin, err := url.Parse(o)
 		if err != nil {
 			c.refused(refusedOrigin)
-			refuse(w, http.StatusBadRequest, "malformed Origin header")
+			h.refuse(w, req, http.StatusBadRequest, "malformed Origin header")
 			return
 		}
 		c.Origin = origin
@@ -183,17 +192,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if h.AccessOk != nil {
 		if !h.AccessOk(c, protocols) {
 			c.refused(refusedAccessOk)
-			refuse(w, http.StatusForbidden, "access denied")
+			h.refuse(w, req, http.StatusForbidden, "access denied")
 			return
 		}
 	} else if c.Origin != nil && !sameHost(c.Origin, req.Host) {
 		c.refused(refusedOrigin)
-		refuse(w, http.StatusForbidden, "cross-origin request refused")
+		h.refuse(w, req, http.StatusForbidden, "cross-origin request refused")
 		return
 	}
 	if len(protocols) > 0 && !slices.Contains(protocols, c.Protocol) || len(protocols) == 0 && c.Protocol != "" {
 		c.refused(refusedAccessOk)
-		refuse(w, http.StatusBadRequest, "no acceptable subprotocol")
+		h.refuse(w, req, http.StatusBadRequest, "no acceptable subprotocol")
 		return
 	}
 
@@ -207,7 +216,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	if err != nil {
 		c.refused(refusedFailed)
-		refuse(w, http.StatusInternalServerError, "cannot take over the connection")
+		h.refuse(w, req, http.StatusInternalServerError, "cannot take over the connection")
 		return
 	}
 	// Hijack has cleared the HTTP server's deadlines; the response is
@@ -274,6 +283,17 @@ func (h *Handler) run(c *Conn, srv *http.Server) {
 	}()
 	h.Handle(c)
 	returned = true
+}
+
+// refuse answers a refused handshake, and logs it.
+func (h *Handler) refuse(w http.ResponseWriter, req *http.Request, status int, reason string) {
+	if h.Logger != nil {
+		h.Logger.Debug("websocket: handshake refused", "status", status, "reason", reason, "remote", req.RemoteAddr)
+	}
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", retryAfter)
+	}
+	refuse(w, status, reason)
 }
 
 // refused ends a connection whose handshake failed, so that GetStatus

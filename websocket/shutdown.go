@@ -2,7 +2,6 @@ package websocket
 
 import (
 	"context"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,7 +43,8 @@ func (h *Handler) connections() *connSet {
 const (
 	reasonShuttingDown   = "server shutting down"
 	reasonTooManyClients = "too many connections"
-	// retryAfter is the Retry-After of those refusals, in seconds: the
+	// retryAfter is the Retry-After of those refusals (see
+	// Handler.refuse), in seconds: the
 	// client may try again at once elsewhere, or here after a moment.
 	retryAfter = "1"
 )
@@ -174,15 +174,27 @@ func (s *connSet) stillOpen() []*Conn {
 //
 // Shutdown may be called more than once; each call waits as the first.
 func (h *Handler) Shutdown(ctx context.Context) error {
+	start := time.Now()
 	conns, empty := h.connections().startShutdown()
+	h.logDebug("websocket: shutting down", "open", len(conns))
 	eachConn(conns, func(c *Conn) { c.closeInBackground(core.EvClose, StatusGoingAway, "") })
 	select {
 	case <-empty:
+		h.logDebug("websocket: shut down", "took", time.Since(start))
 		return nil
 	case <-ctx.Done():
 	}
-	eachConn(h.connections().stillOpen(), func(c *Conn) { c.drop("the server shut down") })
+	left := h.connections().stillOpen()
+	eachConn(left, func(c *Conn) { c.drop("the server shut down") })
+	h.logDebug("websocket: shut down", "took", time.Since(start), "dropped", len(left), "err", ctx.Err())
 	return ctx.Err()
+}
+
+// logDebug logs at Debug to the Handler's Logger, if it has one.
+func (h *Handler) logDebug(msg string, args ...any) {
+	if h.Logger != nil {
+		h.Logger.Debug(msg, args...)
+	}
 }
 
 // shutdownWorkers bounds how many connections Shutdown works on at once:
@@ -231,10 +243,4 @@ func (c *Conn) closeInBackground(ev core.Event, code Status, message string) err
 // TCP is closed at once (after our close frame, if one is being written).
 func (c *Conn) drop(reason string) {
 	c.apply(c.stepLocked(core.EvDrop, 0, reason), nil)
-}
-
-// refuseUnavailable answers a handshake refused before the upgrade.
-func refuseUnavailable(w http.ResponseWriter, reason string) {
-	w.Header().Set("Retry-After", retryAfter)
-	refuse(w, http.StatusServiceUnavailable, reason)
 }

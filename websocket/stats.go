@@ -1,6 +1,7 @@
 package websocket
 
 import (
+	"log/slog"
 	"sync/atomic"
 
 	"github.com/wsmachine/wsmachine/websocket/internal/core"
@@ -73,7 +74,8 @@ type HandlerStats struct {
 // the Handler's set it counts in. A table of its own, one pointer in
 // Conn, so that Conn stays within its size class (TestConnFitsItsSizeClass).
 type connStats struct {
-	set *connSet // nil for a client's connection
+	set *connSet     // nil for a client's connection
+	log *slog.Logger // Handler.Logger, DialOptions.Logger; nil: none
 
 	msgsIn, msgsOut       atomic.Uint64
 	payloadIn, payloadOut atomic.Uint64
@@ -171,4 +173,19 @@ func (h *Handler) Stats() HandlerStats {
 	}
 	s.mu.Unlock()
 	return st
+}
+
+// logEnd logs how c ended, if it failed: a violation of the peer's with
+// the code we sent, or a drop with its cause. A clean close is not
+// logged.
+func (c *Conn) logEnd() {
+	end := endingOf(c)
+	switch end.ev {
+	case core.EvRecvClose, core.EvNone, core.EvRefused:
+		return
+	case core.EvProtocolError:
+		c.stats.log.Debug("websocket: protocol error", "code", int(end.code), "err", c.endErr(), "remote", c.RemoteAddr)
+		return
+	}
+	c.stats.log.Debug("websocket: connection dropped", "err", c.endErr(), "remote", c.RemoteAddr)
 }

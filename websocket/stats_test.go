@@ -3,9 +3,11 @@ package websocket_test
 import (
 	"bytes"
 	"context"
+	"log/slog"
 	"net/http"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -229,4 +231,70 @@ func TestHandlerStatsTimers(t *testing.T) {
 	if st.PingsSent < 2 || st.PongsReceived < 1 {
 		t.Errorf("%d pings sent, %d pongs received", st.PingsSent, st.PongsReceived)
 	}
+}
+
+// The Logger gets one Debug record for each refused handshake, protocol
+// error, drop and shutdown, and none for messages or clean closes.
+// Rows: C2, O6, O7, O8, O10, K4.
+func TestHandlerLogs(t *testing.T) {
+	var buf syncBuffer
+	h := &websocket.Handler{Logger: slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	url, served := shutdownServer(t, h, statsEcho)
+	addr := strings.TrimPrefix(url, "ws://")
+
+	c, _, err := websocket.Dial(context.Background(), url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := <-served
+	for range 10 {
+		echoed(t, c, websocket.Text, []byte("hello"))
+	}
+	c.Close(websocket.StatusOK, "") // clean: not logged
+	srv.GetStatus()
+	doRawHTTP(t, addr, "GET", "GET / HTTP/1.1", "Host: "+addr) // refused
+	rc := dialSilent(t, url)
+	srv = <-served
+	rc.Write([]byte{0x82, 0x01, 'x'}) // unmasked: 1002
+	srv.GetStatus()
+	rc.Close()
+	rc = dialSilent(t, url)
+	srv = <-served
+	rc.Close() // dropped
+	srv.GetStatus()
+	h.Shutdown(context.Background())
+
+	logs := buf.String()
+	for _, want := range []string{
+		`msg="websocket: handshake refused" status=400`,
+		`msg="websocket: protocol error" code=1002`,
+		`msg="websocket: connection dropped"`,
+		`msg="websocket: shutting down" open=0`,
+		`msg="websocket: shut down"`,
+	} {
+		if strings.Count(logs, want) != 1 {
+			t.Errorf("want one record with %s, got:\n%s", want, logs)
+		}
+	}
+	if n := strings.Count(logs, "\n"); n != 5 {
+		t.Errorf("%d records, want 5 (nothing per message, nothing for a clean close):\n%s", n, logs)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the logger's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
