@@ -2,13 +2,17 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/wsmachine/wsmachine/websocket"
 )
 
 // chromium is Debian's Chromium (make deps installs it).
@@ -121,4 +125,49 @@ func jsString(s string) string {
 		}
 	}
 	return string(append(b, '"'))
+}
+
+// The handler's statistics are served at /debug/vars through expvar, as
+// an operator reads them: a client that joined and posted shows.
+func TestStatsAtDebugVars(t *testing.T) {
+	h := newHub()
+	publishStats(h)
+	srv := httptest.NewServer(newMux(h))
+	defer srv.Close()
+	defer h.ws.Shutdown(context.Background())
+
+	c, _, err := websocket.Dial(context.Background(), "ws"+strings.TrimPrefix(srv.URL, "http")+"/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(websocket.StatusOK, "")
+	if _, err := c.ReceiveText(maxMessage); err != nil { // the welcome
+		t.Fatal(err)
+	}
+	if err := c.SendText(`{"name":"op","text":"hi"}`); err != nil {
+		t.Fatal(err)
+	}
+	for { // the join, then the message, back
+		msg, err := c.ReceiveText(maxMessage)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(msg, `"text":"hi"`) {
+			break
+		}
+	}
+
+	resp, err := http.Get(srv.URL + "/debug/vars")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var vars struct{ Websocket websocket.HandlerStats }
+	if err := json.NewDecoder(resp.Body).Decode(&vars); err != nil {
+		t.Fatal(err)
+	}
+	st := vars.Websocket
+	if st.Open != 1 || st.Accepted != 1 || st.MessagesReceived != 1 || st.MessagesSent != 3 {
+		t.Errorf("/debug/vars websocket = %+v, want 1 open, 1 accepted, 1 message in, 3 out (welcome, join, message)", st)
+	}
 }

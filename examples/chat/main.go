@@ -9,6 +9,10 @@
 // Each client has a queue of outgoing messages and a goroutine that writes
 // them, so a client that reads slowly delays nobody else: when its queue is
 // full it is disconnected with StatusPolicyViolation.
+//
+// The WebSocket handler's statistics are at /debug/vars (expvar), under
+// "websocket": open connections, handshakes accepted and refused, how
+// connections ended, messages and bytes.
 package main
 
 import (
@@ -16,6 +20,7 @@ import (
 	_ "embed"
 	"encoding/json"
 	"errors"
+	"expvar"
 	"flag"
 	"log"
 	"net/http"
@@ -45,6 +50,7 @@ func newMux(h *hub) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", serveIndex)
 	mux.Handle("/ws", h.ws)
+	mux.Handle("GET /debug/vars", expvar.Handler())
 	return mux
 }
 
@@ -53,6 +59,7 @@ func main() {
 	flag.Parse()
 
 	h := newHub()
+	publishStats(h)
 	srv := &http.Server{Addr: *addr, Handler: newMux(h), ReadHeaderTimeout: 10 * time.Second}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -82,6 +89,12 @@ func main() {
 	}
 	srv.Close() // HTTP connections still idle
 	log.Printf("chat: bye")
+}
+
+// publishStats publishes the WebSocket handler's statistics as the
+// expvar "websocket" (once per process: expvar's names are global).
+func publishStats(h *hub) {
+	expvar.Publish("websocket", expvar.Func(func() any { return h.ws.Stats() }))
 }
 
 func serveIndex(w http.ResponseWriter, req *http.Request) {
