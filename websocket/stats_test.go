@@ -15,8 +15,8 @@ import (
 	"github.com/wsmachine/wsmachine/websocket/internal/wstest"
 )
 
-// statsEcho echoes each message whole, and closes the connection with
-// 1000 on the text "bye".
+// statsEcho echoes each message whole, closes the connection with 1000 on
+// the text "bye", and on "flood" sends 64 KiB messages until a send fails.
 func statsEcho(c *websocket.Conn) {
 	for {
 		tp, r, err := c.ReceiveMessage()
@@ -29,6 +29,11 @@ func statsEcho(c *websocket.Conn) {
 		}
 		if tp == websocket.Text && b.String() == "bye" {
 			c.Close(websocket.StatusOK, "")
+			return
+		}
+		if tp == websocket.Text && b.String() == "flood" {
+			for c.SendBinary(make([]byte, 64<<10)) == nil {
+			}
 			return
 		}
 		if tp == websocket.Text {
@@ -186,11 +191,12 @@ func statsEqual(a, b websocket.HandlerStats) bool {
 }
 
 // The timers' counts: keepalive pings and their pongs, an idle client
-// dropped, a close not answered in time, and a client dropped by
-// Shutdown's deadline.
-// Rows: O2, O13, O8, K8, K15.
+// dropped, a client that stops reading dropped by the write timeout, a
+// close not answered in time, and a client dropped by Shutdown's deadline.
+// Rows: O2, O13, O8, O9, K8, K15.
 func TestHandlerStatsTimers(t *testing.T) {
-	h := &websocket.Handler{PingInterval: 50 * time.Millisecond, IdleTimeout: 200 * time.Millisecond, CloseTimeout: 100 * time.Millisecond}
+	h := &websocket.Handler{PingInterval: 50 * time.Millisecond, IdleTimeout: 500 * time.Millisecond,
+		CloseTimeout: 100 * time.Millisecond, WriteTimeout: 100 * time.Millisecond}
 	url, served := shutdownServer(t, h, statsEcho)
 
 	// A client that answers pings stays; one that does not is dropped.
@@ -206,9 +212,15 @@ func TestHandlerStatsTimers(t *testing.T) {
 	if st := aliveSrv.Stats(); st.PingsSent < 2 || st.PongsReceived+1 < st.PingsSent {
 		t.Errorf("the live client: %d pings sent, %d pongs back", st.PingsSent, st.PongsReceived)
 	}
+	// A client that asks for a flood of messages and does not read them.
+	flood := dialSilent(t, url)
+	srv := <-served
+	flood.Write(wstest.ClientFrame(true, 0, 0x1, []byte("flood"), [4]byte{7, 7, 7, 7}))
+	srv.GetStatus()
+	flood.Close()
 	// A client that asks the server to close and then does not answer.
 	rc := dialSilent(t, url)
-	srv := <-served
+	srv = <-served
 	rc.Write(wstest.ClientFrame(true, 0, 0x1, []byte("bye"), [4]byte{9, 9, 9, 9}))
 	srv.GetStatus()
 	rc.Close()
@@ -225,10 +237,10 @@ func TestHandlerStatsTimers(t *testing.T) {
 
 	st := h.Stats()
 	e := st.Ended
-	if e.IdleTimeout != 1 || e.CloseTimeout != 1 || e.Shutdown != 1 || e.ClosedByUs != 1 || st.Accepted != 4 || st.Open != 0 {
+	if e.IdleTimeout != 1 || e.WriteError != 1 || e.CloseTimeout != 1 || e.Shutdown != 1 || e.ClosedByUs != 1 || st.Accepted != 5 || st.Open != 0 {
 		t.Errorf("Stats: %+v", st)
 	}
-	if st.PingsSent < 2 || st.PongsReceived < 1 {
+	if st.PingsSent < 2 || st.PongsReceived < 1 || st.MessagesSent < 10 {
 		t.Errorf("%d pings sent, %d pongs received", st.PingsSent, st.PongsReceived)
 	}
 }
