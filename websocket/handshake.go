@@ -19,7 +19,10 @@ import (
 )
 
 // Handler is an http.Handler that performs the WebSocket opening handshake
-// (RFC 6455 §4.2) and hands each accepted connection to Handle.
+// (RFC 6455 §4.2) and hands each accepted connection to Handle. Once it
+// has served a request, a Handler keeps count of its connections (for
+// Shutdown, MaxConnections and Stats): use it by pointer, and do not copy
+// it, as for http.Server.
 type Handler struct {
 	// AccessOk, if set, decides whether to accept a client, after the
 	// request has passed the protocol checks. It sees the connection's

@@ -44,8 +44,8 @@ const (
 	reasonShuttingDown   = "server shutting down"
 	reasonTooManyClients = "too many connections"
 	// retryAfter is the Retry-After of those refusals (see
-	// Handler.refuse), in seconds: the
-	// client may try again at once elsewhere, or here after a moment.
+	// Handler.refuse), in seconds: the client may try again at once
+	// elsewhere, or here after a moment.
 	retryAfter = "1"
 )
 
