@@ -192,11 +192,15 @@ func statsEqual(a, b websocket.HandlerStats) bool {
 
 // The timers' counts: keepalive pings and their pongs, an idle client
 // dropped, a client that stops reading dropped by the write timeout, a
-// close not answered in time, and a client dropped by Shutdown's deadline.
+// close not answered in time, and a client dropped by Shutdown's deadline;
+// each gives its place under MaxConnections back.
 // Rows: O2, O13, O8, O9, K8, K15.
 func TestHandlerStatsTimers(t *testing.T) {
 	h := &websocket.Handler{PingInterval: 50 * time.Millisecond, IdleTimeout: 500 * time.Millisecond,
-		CloseTimeout: 100 * time.Millisecond, WriteTimeout: 100 * time.Millisecond}
+		CloseTimeout: 100 * time.Millisecond, WriteTimeout: 100 * time.Millisecond,
+		// Two places: the live client's, and one that each of the others
+		// takes in turn, once the one before has given it back.
+		MaxConnections: 2}
 	url, served := shutdownServer(t, h, statsEcho)
 
 	// A client that answers pings stays; one that does not is dropped.
