@@ -159,6 +159,18 @@ func peakRSS() string {
 
 // soakClient is one client: well-behaved four times in five.
 func soakClient(addr string, r *rand.Rand, end time.Time, stop chan struct{}, stats *soakStats) {
+	// Counted from the start, handshake included: the shutdown at the
+	// end waits for every client to be past its echo loop, so that none
+	// is still connecting (it would get 503) or waiting for an echo.
+	stats.echoing.Add(1)
+	left := false
+	leave := func() { // once, whether the loop ends or the client returns before
+		if !left {
+			left = true
+			stats.echoing.Add(-1)
+		}
+	}
+	defer leave()
 	nc, err := net.DialTimeout("tcp", addr, 10*time.Second)
 	if err != nil {
 		stats.fail("dial")
@@ -189,6 +201,7 @@ func soakClient(addr string, r *rand.Rand, end time.Time, stop chan struct{}, st
 	case 1: // stall in the middle of a frame until the end
 		frame := wstest.ClientFrame(true, 0, byte(core.OpText), []byte("stalled"), key)
 		nc.Write(frame[:r.IntN(len(frame))])
+		leave() // it waits for the shutdown's close timeout
 		<-stop
 		stats.fail("misbehaving: stalled")
 		return
@@ -204,15 +217,6 @@ func soakClient(addr string, r *rand.Rand, end time.Time, stop chan struct{}, st
 		io.Copy(io.Discard, br) // the server closes
 		return
 	}
-	stats.echoing.Add(1)
-	left := false
-	leave := func() { // once, whether the loop ends or the client returns from it
-		if !left {
-			left = true
-			stats.echoing.Add(-1)
-		}
-	}
-	defer leave()
 	for time.Now().Before(end) {
 		size := r.IntN(200)
 		switch r.IntN(20) {

@@ -107,8 +107,12 @@ func TestHandlerStatsAddUp(t *testing.T) {
 	if _, resp, err := websocket.Dial(context.Background(), url, nil); err == nil || resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("a fourth client: %v, want 503", err)
 	}
-	// Live counters, before anything ends.
+	// Live counters, before anything ends. A send is counted once it has
+	// returned, which may be a moment after the client has the echo.
 	live := h.Stats()
+	for deadline := time.Now().Add(2 * time.Second); live.MessagesSent < 3 && time.Now().Before(deadline); live = h.Stats() {
+		time.Sleep(time.Millisecond)
+	}
 	if live.Open != 3 || live.MessagesReceived != 3 || live.MessagesSent != 3 ||
 		live.PayloadBytesReceived != 11005 || live.PayloadBytesSent != 11005 {
 		t.Errorf("while open: %+v", live)
