@@ -2,7 +2,7 @@
 
 FUZZTIME ?= 60s
 
-.PHONY: run echo deps test race bench bench-smoke fmt vet rows proptest fuzz soak shutdown-figures mutation
+.PHONY: run echo deps test race bench bench-smoke fmt vet rows proptest fuzz soak shutdown-figures broadcast-figures mutation
 
 # Chat example: open http://127.0.0.1:8080/ in a browser.
 run:
@@ -76,6 +76,15 @@ shutdown-figures:
 	for n in 1000 10000; do \
 		go test -count=1 -run 'TestShutdown(Closes|Drops)' -v ./websocket/ -shutdown.conns=$$n | grep 'shut down in'; \
 	done
+
+# One 1 KiB text message to 1,000 and 10,000 loopback connections, plain
+# and compressed (no context takeover): our Broadcast beside gorilla's
+# WritePreparedMessage loop and gws's Broadcaster, with the server's CPU,
+# allocations and wire bytes per message (the clients run in a child
+# process; see websocket/broadcast_bench_test.go). About three minutes on
+# two cores.
+broadcast-figures:
+	go test -run '^$$' -bench '^BenchmarkBroadcast$$' -benchtime 100x -count 1 -timeout 30m ./websocket/
 
 # Mutation testing of the library and the model (go-gremlins, on the short
 # test run; the model's mutants are run against every package's tests).

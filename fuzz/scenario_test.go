@@ -2,9 +2,11 @@ package fuzz
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"io"
+	"time"
 
 	"github.com/wsmachine/wsmachine/model"
 	"github.com/wsmachine/wsmachine/websocket"
@@ -48,19 +50,22 @@ const (
 	actSendMessage
 	actReceive
 	actClose
+	actPing
+	actCancel
 )
 
 // kindOf maps Kind, modulo its length, to the kind of action. Client
 // frames come up most often: they are where the untrusted input is.
 var kindOf = []actionKind{actFrames, actFrames, actFrames, actFrames,
-	actRawBytes, actEOF, actSendText, actSendBinary, actSendMessage, actReceive, actReceive, actClose}
+	actRawBytes, actEOF, actSendText, actSendBinary, actSendMessage, actReceive, actReceive, actClose,
+	actPing, actCancel}
 
 func (a action) kind() actionKind { return kindOf[int(a.Kind)%len(kindOf)] }
 
 var actionFuncs = map[actionKind]func(s *session, a action){
 	actFrames: doFrames, actRawBytes: doRawBytes, actEOF: doClientEOF,
 	actSendText: doSendText, actSendBinary: doSendBinary, actSendMessage: doSendMessage,
-	actReceive: doReceive, actClose: doClose,
+	actReceive: doReceive, actClose: doClose, actPing: doPing, actCancel: doCancel,
 }
 
 // frameSpec is one client frame, possibly broken on purpose.
@@ -282,30 +287,105 @@ func doReceive(s *session, a action) {
 	if a.Pick%2 == 0 {
 		n %= 16
 	}
-	s.receive(kind, n)
+	var ctx context.Context // nil: the call without one
+	if a.Pick&4 != 0 {
+		ctx = s.callContext()
+	}
+	s.receiveIn(ctx, kind, n)
 }
 
 // receive starts a receive call of the given kind; n is the limit of
 // ReceiveText and the buffer of ReceiveBinary.
-func (s *session) receive(kind model.Kind, n int) {
+func (s *session) receive(kind model.Kind, n int) { s.receiveIn(nil, kind, n) }
+
+// receiveIn is receive, with the Context variant of the call unless ctx
+// is nil.
+func (s *session) receiveIn(ctx context.Context, kind model.Kind, n int) {
+	s.ctxReceive = ctx != nil
 	s.step(model.Input{Kind: kind, N: n}, func() {
 		s.start(kind, func() callResult {
-			switch kind {
-			case model.ReceiveText:
+			switch {
+			case kind == model.ReceiveText && ctx != nil:
+				text, err := s.c.ReceiveTextContext(ctx, n)
+				return callResult{err: err, data: []byte(text)}
+			case kind == model.ReceiveText:
 				text, err := s.c.ReceiveText(n)
 				return callResult{err: err, data: []byte(text)}
-			case model.ReceiveBinary:
+			case kind == model.ReceiveBinary:
 				buf := make([]byte, n)
-				m, err := s.c.ReceiveBinary(buf)
+				var m int
+				var err error
+				if ctx != nil {
+					m, err = s.c.ReceiveBinaryContext(ctx, buf)
+				} else {
+					m, err = s.c.ReceiveBinary(buf)
+				}
 				return callResult{err: err, data: buf[:m], n: m}
 			}
-			typ, r, err := s.c.ReceiveMessage()
+			var typ websocket.MessageType
+			var r io.Reader
+			var err error
+			if ctx != nil {
+				typ, r, err = s.c.ReceiveMessageContext(ctx)
+			} else {
+				typ, r, err = s.c.ReceiveMessage()
+			}
 			if err != nil {
 				return callResult{err: err}
 			}
 			data, err := io.ReadAll(r)
 			return callResult{err: err, typ: byte(typ), data: data}
 		})
+	})
+}
+
+// callContext returns the context the next call takes.
+func (s *session) callContext() context.Context {
+	if s.ctx == nil {
+		s.ctx, s.cancelCtx = context.WithCancel(context.Background())
+	}
+	return s.ctx
+}
+
+// doPing calls Ping under the session's context and, unless Pick says
+// not to, answers its ping with the pong the peer owes. The server must
+// first have taken in everything sent before (fence): a pong the fuzzer
+// sent earlier with the payload this Ping is about to have must not
+// complete it.
+func doPing(s *session, a action) {
+	if s.m.Pinging() >= 3 {
+		return
+	}
+	s.fence()
+	ctx := s.callContext()
+	s.step(model.Input{Kind: model.PingCall}, func() {
+		s.start(model.PingCall, func() callResult {
+			_, err := s.c.Ping(ctx)
+			return callResult{err: err}
+		})
+	})
+	if a.Pick%2 == 0 {
+		s.clientBytes(s.peerFrame(true, 0, model.OpPong, binary.BigEndian.AppendUint64(nil, s.m.Pinged())))
+	}
+}
+
+// doCancel ends the context of the calls that wait (see the harness of
+// websocket/model_test.go, whose cancel this is): a receive waiting for
+// its message's first frame and every Ping. While a receive waits, the
+// server must first have read all the peer sent.
+func doCancel(s *session, a action) {
+	if s.ctx == nil || s.m.Receiving() && !s.ctxReceive {
+		return
+	}
+	receiving := s.m.State == model.Open && s.m.Receiving()
+	for deadline := time.Now().Add(stepTimeout); receiving && s.c.Stats().WireBytesReceived < s.sent; time.Sleep(50 * time.Microsecond) {
+		if time.Now().After(deadline) {
+			s.fatalf("the connection has not read the peer's %d bytes within %v", s.sent, stepTimeout)
+		}
+	}
+	s.step(model.Input{Kind: model.CancelCall}, func() {
+		s.cancelCtx()
+		s.ctx, s.cancelCtx = nil, nil
 	})
 }
 

@@ -3,6 +3,7 @@ package fuzz
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -74,6 +75,14 @@ type session struct {
 	keys    int
 	peerEOF bool   // the test, as the server, half-closed TCP
 	next    []byte // a frame read ahead by skipUnfinished, for readFrame
+
+	// The context of the calls that take one (receives drawn so, Ping),
+	// and its cancel; a new one after each cancel. ctxReceive: the
+	// receive that waits, if any, took it.
+	ctx        context.Context
+	cancelCtx  context.CancelFunc
+	ctxReceive bool
+	sent       uint64 // the bytes the peer wrote
 }
 
 // newSession connects a client without compression and waits for the
@@ -162,7 +171,8 @@ func (s *session) clientBytes(b []byte) {
 	s.step(model.Input{Kind: model.ClientBytes, Data: b}, func() {
 		if !s.tcpEnded {
 			s.nc.SetWriteDeadline(time.Now().Add(stepTimeout))
-			s.nc.Write(b)
+			n, _ := s.nc.Write(b)
+			s.sent += uint64(n)
 		}
 	})
 }
@@ -206,7 +216,7 @@ func (s *session) check(ev model.Input, effects []model.Effect) {
 		case <-time.After(stepTimeout):
 			s.fatalf("after %s: %s did not return within %v (model: %+v)", ev.Kind, want[0].Call, stepTimeout, want)
 		}
-		i := indexOfCall(want, r.call)
+		i := indexOfCall(want, r.call, errKind(r.err))
 		if i < 0 {
 			s.fatalf("after %s: %s returned (%v), the model expects no return", ev.Kind, r.call, r.err)
 		}
@@ -244,7 +254,15 @@ func (s *session) checkStatus(ev model.Input) {
 	}
 }
 
-func indexOfCall(rs []model.Result, call model.Kind) int {
+// indexOfCall returns the index of the model's result for call with the
+// error err, or else for call, or -1: two calls of one kind may return
+// in one step in either order (Pings, when the connection ends).
+func indexOfCall(rs []model.Result, call model.Kind, err model.Err) int {
+	for i, r := range rs {
+		if r.Call == call && r.Err == err {
+			return i
+		}
+	}
 	for i, r := range rs {
 		if r.Call == call {
 			return i
@@ -273,6 +291,8 @@ func errKind(err error) model.Err {
 		return model.ErrInvalidUTF8
 	case err.Error() == "websocket: message writer already closed":
 		return model.ErrWriterClosed
+	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+		return model.ErrCanceled
 	}
 	return model.Err("unexpected error: " + err.Error())
 }
@@ -455,6 +475,9 @@ func (s *session) finish() {
 		case <-time.After(stepTimeout):
 			s.fatalf("%d API calls still blocked after the connection ended", s.calls)
 		}
+	}
+	if s.cancelCtx != nil {
+		s.cancelCtx()
 	}
 }
 

@@ -58,6 +58,10 @@ func (m *Conn) end(r Row, endErr Err) {
 		m.fail(m.receive.Kind, endErr)
 		m.receive = nil
 	}
+	for range m.pings {
+		m.fail(PingCall, endErr)
+	}
+	m.pings = nil
 	if m.closing {
 		err := NoErr
 		if r.Caller == CallerCloseWraps {

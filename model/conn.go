@@ -23,6 +23,8 @@ const (
 	ReceiveBinary  Kind = "ReceiveBinary"  // N: the buffer's length
 	CloseCall      Kind = "Close"          // Code, Reason
 	DropCall       Kind = "Drop"           // the server gives the connection up (Handler.Shutdown's deadline)
+	PingCall       Kind = "Ping"           // Ping: sends a ping with the next count as its payload, waits for its pong
+	CancelCall     Kind = "Cancel"         // the context of the calls that wait ends: a receive's that waits for a message, every Ping's
 
 	// For a client Conn the peer is the server: the same inputs.
 	ServerBytes = ClientBytes
@@ -54,6 +56,7 @@ const (
 	ErrTooLarge       Err = "ErrTooLarge"
 	ErrInvalidUTF8    Err = "invalid UTF-8" // text to send is not UTF-8
 	ErrWriterClosed   Err = "writer closed" // a message writer used after its Close
+	ErrCanceled       Err = "ctx error"     // an error wrapping the call's ctx.Err() (O16)
 )
 
 // Result is what an API call returns. Call is the call's Kind; a call
@@ -127,9 +130,11 @@ type Conn struct {
 	remaining     uint64 // payload bytes of frame still to come
 	offset        int    // position in frame's payload
 
-	receive *Input // the receive call waiting for the client, if any
-	closing bool   // Close waits for the client's close frame
-	endErr  Err    // once ended: what receives get
+	receive *Input   // the receive call waiting for the client, if any
+	pinged  uint64   // the Pings so far: the payload of the next is one more
+	pings   []uint64 // the payloads of the Pings waiting for their pong
+	closing bool     // Close waits for the client's close frame
+	endErr  Err      // once ended: what receives get
 
 	writer     bool // a SendMessage writer is open
 	writerType byte
@@ -247,6 +252,10 @@ func (m *Conn) Step(ev Input) []Effect {
 		m.startReceive(ev)
 	case CloseCall:
 		m.close(ev)
+	case PingCall:
+		m.ping()
+	case CancelCall:
+		m.cancel()
 	}
 	m.read()
 	return m.out

@@ -173,6 +173,7 @@ func (m *Conn) control(op byte, payload []byte) bool {
 		}
 	case OpPong:
 		m.transition(RecvPong)
+		m.pong(payload)
 	case OpClose:
 		code, reason := uint16(1005), ""
 		if len(payload) >= 2 {

@@ -56,11 +56,14 @@ const (
 	PingTimer     Event = "PingTimer"
 	Abandon       Event = "Abandon"
 	Drop          Event = "Drop"
+	Cancel        Event = "Cancel"
+	Ping          Event = "Ping"
 )
 
 // Events lists every event.
 var Events = []Event{Accepted, Refused, RecvData, RecvPing, RecvPong, RecvClose,
-	ProtocolError, ReadFailed, WriteFailed, Send, Receive, Close, CloseTimeout, PingTimer, Abandon, Drop}
+	ProtocolError, ReadFailed, WriteFailed, Send, Receive, Close, CloseTimeout, PingTimer, Abandon, Drop,
+	Cancel, Ping}
 
 // Row is one row of the transition table. Frames, TCP and Caller hold the
 // table's canonical cell values (see STATE_MACHINE.md).
@@ -120,6 +123,7 @@ const (
 	CallerCloseNil           CallerCell = "Close: nil"                 // what the waiting Close returns
 	CallerCloseWraps         CallerCell = "Close: wraps ErrConnClosed" // what the waiting Close returns
 	CallerEndError           CallerCell = "end error"                  // the error the connection ended with
+	CallerCtxError           CallerCell = "ctx error"                  // an error wrapping the call's ctx.Err()
 )
 
 // notYetEvents cannot happen while connecting: no TCP connection, no
@@ -134,6 +138,7 @@ var Table = []Row{
 	{"C4", Connecting, []Event{Receive}, Connecting, FramesNone, TCPNone, CallerErrConnClosed},
 	{"C5", Connecting, []Event{Close}, Connecting, FramesNone, TCPNone, CallerErrConnClosed},
 	{"C6", Connecting, notYetEvents, Connecting, FramesNone, TCPNone, CallerNone},
+	{"C7", Connecting, []Event{Cancel, Ping}, Connecting, FramesNone, TCPNone, CallerErrConnClosed},
 	{"O1", Open, []Event{RecvData}, Open, FramesNone, TCPNone, CallerNone},
 	{"O2", Open, []Event{RecvPong}, Open, FramesNone, TCPNone, CallerNone},
 	{"O3", Open, []Event{Send}, Open, FramesData, TCPNone, CallerNil},
@@ -149,6 +154,8 @@ var Table = []Row{
 	{"O13", Open, []Event{PingTimer}, Open, FramesPing, TCPNone, CallerNone},
 	{"O14", Open, []Event{Abandon}, Closing, FramesCloseAbandoned, TCPNone, CallerWrapsErrConnClosed},
 	{"O15", Open, []Event{Drop}, Dropped, FramesNone, TCPCloseAtOnce, CallerWrapsErrConnClosed},
+	{"O16", Open, []Event{Cancel}, Open, FramesNone, TCPNone, CallerCtxError},
+	{"O17", Open, []Event{Ping}, Open, FramesPing, TCPNone, CallerWaits},
 	{"K1", Closing, []Event{RecvData}, Closing, FramesNone, TCPNone, CallerNone},
 	{"K2", Closing, []Event{RecvPing}, Closing, FramesNone, TCPNone, CallerNone},
 	{"K3", Closing, []Event{RecvPong}, Closing, FramesNone, TCPNone, CallerNone},
@@ -164,10 +171,12 @@ var Table = []Row{
 	{"K13", Closing, []Event{PingTimer}, Closing, FramesNone, TCPNone, CallerNone},
 	{"K14", Closing, []Event{Abandon}, Closing, FramesNone, TCPNone, CallerErrConnClosed},
 	{"K15", Closing, []Event{Drop}, Dropped, FramesNone, TCPCloseAtOnce, CallerCloseWraps},
+	{"K16", Closing, []Event{Cancel}, Closing, FramesNone, TCPNone, CallerErrConnClosed},
+	{"K17", Closing, []Event{Ping}, Closing, FramesNone, TCPNone, CallerErrConnClosed},
 	{"T1", Closed, nil, Closed, FramesNone, TCPNone, CallerErrConnClosed},
 	{"T2", Dropped, []Event{Receive}, Dropped, FramesNone, TCPNone, CallerEndError},
 	{"T3", Dropped, []Event{Accepted, Refused, RecvData, RecvPing, RecvPong, RecvClose, ProtocolError,
-		ReadFailed, WriteFailed, Send, Close, CloseTimeout, PingTimer, Abandon, Drop}, Dropped, FramesNone, TCPNone, CallerErrConnClosed},
+		ReadFailed, WriteFailed, Send, Close, CloseTimeout, PingTimer, Abandon, Drop, Cancel, Ping}, Dropped, FramesNone, TCPNone, CallerErrConnClosed},
 }
 
 // Lookup returns the row for an event in a state. Every pair has exactly

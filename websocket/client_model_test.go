@@ -289,7 +289,7 @@ func (d *duplex) step(side int, ev model.Input, call func(c *Conn) callResult) {
 		case <-time.After(stepTimeout):
 			d.fatalf("after %s's %s: calls did not return within %v (models: %+v)", sideNames[side], ev.Kind, stepTimeout, want)
 		}
-		i := wstest.IndexOfCall(want[r.side], r.call)
+		i := wstest.IndexOfResult(want[r.side], r.call, errKind(r.err))
 		if i < 0 {
 			d.fatalf("after %s's %s: the %s's %s returned (%v), its model expects no return", sideNames[side], ev.Kind, sideNames[r.side], r.call, r.err)
 		}

@@ -8,14 +8,14 @@ import (
 )
 
 // apply carries out the effects of a transition, outside c.mu: the one
-// place where they are. pong is the payload of the ping that fx answers,
-// if it does.
-func (c *Conn) apply(fx core.Effects, pong []byte) {
+// place where they are. payload is that of the ping that fx answers, if
+// it does, or of the ping it sends (Ping's; a keepalive's is empty).
+func (c *Conn) apply(fx core.Effects, payload []byte) {
 	if fx.Pong {
-		c.writeControl(core.OpPong, pong)
+		c.writeControl(core.OpPong, payload)
 	}
 	if fx.Ping {
-		c.writeControl(core.OpPing, nil)
+		c.writeControl(core.OpPing, payload)
 		c.stats.pingsOut.Add(1)
 	}
 	if fx.SendClose {

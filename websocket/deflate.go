@@ -216,6 +216,10 @@ func (w *messageWriter) stopDeflate() {
 // sendDeflated sends msg as one compressed message; the caller holds the
 // send side.
 func (w *messageWriter) sendDeflated(op core.Opcode, msg []byte) error {
-	w.op = op
-	return w.finishDeflate(w.deflate(msg))
+	w.op, w.sent, w.failed = op, false, nil
+	err := w.finishDeflate(w.deflate(msg))
+	if err == errWriteCanceled {
+		return w.stopped()
+	}
+	return err
 }

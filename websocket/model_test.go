@@ -3,6 +3,7 @@ package websocket
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"flag"
@@ -123,6 +124,14 @@ type harness struct {
 	peerEOF bool // the test, as the server, half-closed TCP
 
 	next []byte // a frame read ahead by skipUnfinished, for readFrame
+
+	// The context of the calls that take one (receives drawn so, Ping),
+	// and its cancel; a new one after each cancel. ctxReceive: the
+	// receive that waits, if any, took it.
+	ctx        context.Context
+	cancelCtx  context.CancelFunc
+	ctxReceive bool
+	sent       uint64 // the bytes the peer wrote (sendBytes)
 }
 
 // frame builds a frame of the peer of h.c: a client's, masked with key,
@@ -208,6 +217,9 @@ func (h *harness) finish() {
 			h.fatalf("%d API calls still blocked after the connection ended", h.calls)
 		}
 	}
+	if h.cancelCtx != nil {
+		h.cancelCtx()
+	}
 }
 
 // start runs a real API call in its own goroutine: it may wait for the client.
@@ -264,7 +276,7 @@ func (h *harness) check(ev model.Input, effects []model.Effect) {
 		case <-time.After(stepTimeout):
 			h.fatalf("after %s: %s did not return within %v (model: %+v)", ev.Kind, want[0].Call, stepTimeout, want)
 		}
-		i := wstest.IndexOfCall(want, r.call)
+		i := wstest.IndexOfResult(want, r.call, errKind(r.err))
 		if i < 0 {
 			h.fatalf("after %s: %s returned (%v), the model expects no return", ev.Kind, r.call, r.err)
 		}
@@ -586,7 +598,8 @@ func (h *harness) sendBytes(b []byte) {
 		h.step(model.Input{Kind: model.ClientBytes, Data: piece}, func() {
 			if !h.tcpEnded {
 				h.nc.SetWriteDeadline(time.Now().Add(stepTimeout))
-				h.nc.Write(piece)
+				n, _ := h.nc.Write(piece)
+				h.sent += uint64(n)
 			}
 		})
 	}
@@ -825,24 +838,98 @@ func (h *harness) sendMessage(t *rapid.T) {
 func (h *harness) receive(t *rapid.T) {
 	kind := rapid.SampledFrom([]model.Kind{model.ReceiveMessage, model.ReceiveText, model.ReceiveBinary}).Draw(t, "receive")
 	n := rapid.OneOf(rapid.IntRange(0, 10), rapid.IntRange(0, 70000)).Draw(t, "limit")
+	var ctx context.Context // nil: the call without a context
+	if rapid.Bool().Draw(t, "withContext") {
+		ctx = h.callContext()
+	}
+	h.ctxReceive = ctx != nil
 	h.step(model.Input{Kind: kind, N: n}, func() {
 		h.start(kind, func() callResult {
-			switch kind {
-			case model.ReceiveText:
+			switch {
+			case kind == model.ReceiveText && ctx != nil:
+				s, err := h.c.ReceiveTextContext(ctx, n)
+				return callResult{err: err, data: []byte(s)}
+			case kind == model.ReceiveText:
 				s, err := h.c.ReceiveText(n)
 				return callResult{err: err, data: []byte(s)}
-			case model.ReceiveBinary:
+			case kind == model.ReceiveBinary:
 				buf := make([]byte, n)
-				m, err := h.c.ReceiveBinary(buf)
+				var m int
+				var err error
+				if ctx != nil {
+					m, err = h.c.ReceiveBinaryContext(ctx, buf)
+				} else {
+					m, err = h.c.ReceiveBinary(buf)
+				}
 				return callResult{err: err, data: buf[:m], n: m}
 			}
-			tp, r, err := h.c.ReceiveMessage()
+			var tp MessageType
+			var r io.Reader
+			var err error
+			if ctx != nil {
+				tp, r, err = h.c.ReceiveMessageContext(ctx)
+			} else {
+				tp, r, err = h.c.ReceiveMessage()
+			}
 			if err != nil {
 				return callResult{err: err}
 			}
 			data, err := io.ReadAll(r)
 			return callResult{err: err, typ: byte(tp), data: data}
 		})
+	})
+}
+
+// callContext returns the context the next call takes.
+func (h *harness) callContext() context.Context {
+	if h.ctx == nil {
+		h.ctx, h.cancelCtx = context.WithCancel(context.Background())
+	}
+	return h.ctx
+}
+
+// ping is a Ping call under the harness's context: the model predicts
+// its ping's payload (the count of Pings), and when it returns.
+func (h *harness) ping() {
+	ctx := h.callContext()
+	h.step(model.Input{Kind: model.PingCall}, func() {
+		h.start(model.PingCall, func() callResult {
+			_, err := h.c.Ping(ctx)
+			return callResult{err: err}
+		})
+	})
+}
+
+// pong answers one of the Pings sent so far, as the peer does, or again.
+// Never one to come: the Conn takes the peer's bytes in on a goroutine of
+// its own, so a pong sent before its Ping might reach it after.
+func (h *harness) pong(t *rapid.T) {
+	if h.m.Pinged() == 0 {
+		return
+	}
+	id := uint64(rapid.IntRange(1, int(h.m.Pinged())).Draw(t, "pingAnswered"))
+	h.sendBytes(h.frame(true, 0, byte(core.OpPong), binary.BigEndian.AppendUint64(nil, id), genKey(t)))
+}
+
+// cancel ends the context of the calls that wait: a receive that waits
+// for the first frame of its message and the Pings return its error. A
+// receive without a context is never cancelled, so nothing is while one
+// waits. While a receive waits, the Conn must first have read every byte
+// the peer sent (it reads all it gets then): what the model decides with
+// them (a message begun or not) it must know too.
+func (h *harness) cancel() {
+	if h.ctx == nil || h.m.Receiving() && !h.ctxReceive {
+		return
+	}
+	receiving := h.m.State == model.Open && h.m.Receiving()
+	for deadline := time.Now().Add(stepTimeout); receiving && h.c.stats.wireIn.Load() < h.sent; time.Sleep(50 * time.Microsecond) {
+		if time.Now().After(deadline) {
+			h.fatalf("the connection has not read the peer's %d bytes within %v", h.sent, stepTimeout)
+		}
+	}
+	h.step(model.Input{Kind: model.CancelCall}, func() {
+		h.cancelCtx()
+		h.ctx, h.cancelCtx = nil, nil
 	})
 }
 
@@ -922,7 +1009,8 @@ func TestConnAgreesWithModel(t *testing.T) {
 			"clientPong": func(t *rapid.T) {
 				h.sendBytes(wstest.ClientFrame(true, 0, byte(core.OpPong), []byte("unsolicited"), genKey(t)))
 			},
-			"clientClose": h.clientClose,
+			"clientPongToPing": h.pong,
+			"clientClose":      h.clientClose,
 			"clientViolation": func(t *rapid.T) {
 				if rapid.IntRange(0, 3).Draw(t, "violate") == 0 {
 					h.sendBytes(rapid.SampledFrom(clientViolations).Draw(t, "violation")(genKey(t)))
@@ -965,6 +1053,12 @@ func (h *harness) apiActions() map[string]func(*rapid.T) {
 		"drop": func(t *rapid.T) {
 			h.step(model.Input{Kind: model.DropCall}, func() { h.c.drop("the server shut down") })
 		},
+		"ping": func(t *rapid.T) {
+			if h.m.Pinging() < 3 {
+				h.ping()
+			}
+		},
+		"cancel":          func(t *rapid.T) { h.cancel() },
 		"concurrentSends": h.concurrentSends,
 	}
 }

@@ -35,6 +35,7 @@ type rawIO struct {
 	readErr  error                 // fillFromFD's error (readMu)
 	writeErr error                 // flushToFD's error (wmu)
 	iov      [2]syscall.Iovec      // what flushToFD writes
+	written  int                   // what it wrote of them
 	deadline bool                  // flushToFD set a write deadline to wait
 	queued   int                   // bytes the socket held unsent when flushToFD began to wait
 	// unread: the last read filled the buffer, so the socket may hold
@@ -129,9 +130,10 @@ func (c *Conn) discardArrived(always bool) {
 
 // writeRaw writes a and then b in as few system calls as the socket
 // allows: writev for two pieces.
-func (c *Conn) writeRaw(a, b []byte) error {
+func (c *Conn) writeRaw(a, b []byte) (int, error) {
 	r := c.raw
 	r.iov[0], r.iov[1] = iovec(a), iovec(b)
+	r.written = 0
 	r.writeErr = nil
 	err := r.conn.Write(r.flush)
 	for err != nil && c.drainedWhileWaiting(err) {
@@ -144,7 +146,7 @@ func (c *Conn) writeRaw(a, b []byte) error {
 		c.clearWriteDeadline()
 	}
 	r.iov = [2]syscall.Iovec{} // keeps nothing of the caller's
-	return err
+	return r.written, err
 }
 
 // iovec describes p for writev.
@@ -184,9 +186,18 @@ func (c *Conn) flushToFD(fd uintptr) bool {
 		if r.iov[0].Len == 0 {
 			return true
 		}
-		n, _, e := syscall.RawSyscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&r.iov[0])), 2)
+		// One piece (a whole frame, a prepared message) is a write: the
+		// kernel need not copy in and check an iovec array.
+		var n uintptr
+		var e syscall.Errno
+		if r.iov[1].Len == 0 {
+			n, _, e = syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(r.iov[0].Base)), uintptr(r.iov[0].Len))
+		} else {
+			n, _, e = syscall.RawSyscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&r.iov[0])), 2)
+		}
 		switch e {
 		case 0:
+			r.written += int(n)
 			for i := range r.iov { // past what was written
 				left := uint64(r.iov[i].Len)
 				step := min(uint64(n), left)
@@ -222,7 +233,7 @@ func (c *Conn) drainedWhileWaiting(err error) bool {
 	if !errors.Is(err, os.ErrDeadlineExceeded) || r.queued <= 0 {
 		return false
 	}
-	if by := c.closeBy.Load(); by != 0 && time.Now().UnixNano() >= by {
+	if by := c.closeBy.Load(); by != 0 && time.Now().UnixNano() >= by || c.writeInterrupted() {
 		return false
 	}
 	queued := -1

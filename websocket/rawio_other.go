@@ -7,7 +7,7 @@ package websocket
 
 type rawIO struct{}
 
-func (c *Conn) useRawIO()                  {}
-func (c *Conn) fillRaw() (int, error)      { panic("unreachable") }
-func (c *Conn) writeRaw(a, b []byte) error { panic("unreachable") }
-func (c *Conn) discardArrived(bool)        { panic("unreachable") }
+func (c *Conn) useRawIO()                         {}
+func (c *Conn) fillRaw() (int, error)             { panic("unreachable") }
+func (c *Conn) writeRaw(a, b []byte) (int, error) { panic("unreachable") }
+func (c *Conn) discardArrived(bool)               { panic("unreachable") }

@@ -1,6 +1,7 @@
 package websocket
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -61,6 +62,7 @@ func (c *Conn) take(in *core.Input) error {
 	switch in.Ev {
 	case core.EvRecvPong:
 		c.stats.pongsIn.Add(1)
+		c.pongArrived(in.Payload)
 	case core.EvRecvClose:
 		return ErrConnClosed
 	case core.EvProtocolError:
@@ -76,10 +78,14 @@ func (c *Conn) readFailed(err error) error {
 	if timeout {
 		c.mu.Lock()
 		interrupted := c.aborting
+		canceled := interrupted && c.readCanceled()
 		c.mu.Unlock()
 		if interrupted {
 			// The stream is intact; whoever takes the read side next
 			// goes on from here.
+			if canceled {
+				return errReadCanceled
+			}
 			return ErrConnClosed
 		}
 	}
@@ -111,6 +117,8 @@ func (c *Conn) readFailed(err error) error {
 // receive gets the same error, whether it was waiting when the connection
 // failed or came after.
 func (c *Conn) ReceiveMessage() (MessageType, io.Reader, error) {
+	// Written out rather than receiveMessage(nil): a frame less between
+	// the receive call and the network (see nextFrame on stack depth).
 	c.recvMu.Lock()
 	defer c.recvMu.Unlock()
 	if err := c.acquireRead(); err != nil {
@@ -118,6 +126,22 @@ func (c *Conn) ReceiveMessage() (MessageType, io.Reader, error) {
 	}
 	defer c.releaseRead()
 	if err := c.startMessage(); err != nil {
+		return 0, nil, err
+	}
+	return MessageType(c.p.MessageOp()), c.messageReader(), nil
+}
+
+// receiveMessage is ReceiveMessageContext.
+func (c *Conn) receiveMessage(ctx context.Context) (MessageType, io.Reader, error) {
+	if err := c.lockRecv(ctx); err != nil {
+		return 0, nil, err
+	}
+	defer c.recvMu.Unlock()
+	if err := c.acquireRead(); err != nil {
+		return 0, nil, err
+	}
+	defer c.releaseRead()
+	if err := c.startMessageContext(ctx); err != nil {
 		return 0, nil, err
 	}
 	return MessageType(c.p.MessageOp()), c.messageReader(), nil
@@ -140,7 +164,7 @@ func (c *Conn) messageReader() *messageReader {
 }
 
 // startMessage skips the rest of the previous message and reads frames
-// until a new message starts.
+// until a new message starts (startMessageContext: under a context).
 func (c *Conn) startMessage() error {
 	if c.p.SkipUnfinished() {
 		if err := c.discardMessage(); err != nil {
@@ -315,7 +339,12 @@ func (r *messageReader) copyTo(w io.Writer) (n int64, err error) {
 // at most maxLength bytes at a character boundary, the rest discarded, and
 // returned with ErrTooLarge. In both cases the connection stays usable.
 func (c *Conn) ReceiveText(maxLength int) (string, error) {
-	b, err := c.receiveLimited(Text, nil, max(maxLength, 0))
+	return c.receiveText(nil, maxLength)
+}
+
+// receiveText is ReceiveText; ctx, if not nil, may cancel its wait.
+func (c *Conn) receiveText(ctx context.Context, maxLength int) (string, error) {
+	b, err := c.receiveLimited(ctx, Text, nil, max(maxLength, 0))
 	if err == ErrTooLarge {
 		b = b[:len(b)-core.OpenTail(b)]
 	}
@@ -331,21 +360,29 @@ func (c *Conn) ReceiveText(maxLength int) (string, error) {
 // fills buf, the rest is discarded, and ErrTooLarge is returned. In both
 // cases the connection stays usable.
 func (c *Conn) ReceiveBinary(buf []byte) (n int, err error) {
-	b, err := c.receiveLimited(Binary, buf[:0:len(buf)], len(buf))
+	b, err := c.receiveLimited(nil, Binary, buf[:0:len(buf)], len(buf))
 	return len(b), err
 }
 
 // receiveLimited appends a message of type want to buf, growing it up to
 // limit bytes. A longer message leaves buf holding its first limit bytes,
 // is discarded, and gives ErrTooLarge.
-func (c *Conn) receiveLimited(want MessageType, buf []byte, limit int) ([]byte, error) {
-	c.recvMu.Lock()
+func (c *Conn) receiveLimited(ctx context.Context, want MessageType, buf []byte, limit int) ([]byte, error) {
+	if err := c.lockRecv(ctx); err != nil {
+		return buf, err
+	}
 	defer c.recvMu.Unlock()
 	if err := c.acquireRead(); err != nil {
 		return buf, err
 	}
 	defer c.releaseRead()
-	if err := c.startMessage(); err != nil {
+	var err error
+	if ctx != nil {
+		err = c.startMessageContext(ctx)
+	} else {
+		err = c.startMessage()
+	}
+	if err != nil {
 		return buf, err
 	}
 	if MessageType(c.p.MessageOp()) != want {

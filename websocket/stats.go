@@ -3,6 +3,7 @@ package websocket
 import (
 	"log/slog"
 	"sync/atomic"
+	"time"
 
 	"github.com/wsmachine/wsmachine/websocket/internal/core"
 )
@@ -19,8 +20,12 @@ type ConnStats struct {
 	PayloadBytesSent     uint64 // payload given to send calls and writers
 	WireBytesReceived    uint64
 	WireBytesSent        uint64
-	PingsSent            uint64 // keepalive pings (PingInterval)
+	PingsSent            uint64 // pings: keepalive's (PingInterval) and Ping's
 	PongsReceived        uint64
+
+	// RoundTrip is the round-trip time the last successful Ping
+	// measured; 0 before one. HandlerStats does not add it up.
+	RoundTrip time.Duration
 }
 
 // add adds o's counts to s.
@@ -81,7 +86,13 @@ type connStats struct {
 	payloadIn, payloadOut atomic.Uint64
 	wireIn, wireOut       atomic.Uint64
 	pingsOut, pongsIn     atomic.Uint64
-	idleTimedOut          atomic.Bool // the read that failed was the idle timeout's
+	roundTrip             atomic.Int64 // Ping's last, in ns
+	idleTimedOut          atomic.Bool  // the read that failed was the idle timeout's
+
+	// calls is the state of cancellable calls and Pings (cancel.go,
+	// ping.go), made by the first; nil until then. Here rather than in
+	// Conn, for the same reason as the counters.
+	calls atomic.Pointer[callState]
 }
 
 // snapshot reads the counters.
@@ -95,6 +106,7 @@ func (s *connStats) snapshot() ConnStats {
 		WireBytesSent:        s.wireOut.Load(),
 		PingsSent:            s.pingsOut.Load(),
 		PongsReceived:        s.pongsIn.Load(),
+		RoundTrip:            time.Duration(s.roundTrip.Load()),
 	}
 }
 

@@ -1,6 +1,7 @@
 package websocket
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
 	"net"
@@ -29,32 +30,36 @@ var writeBuffers = sync.Pool{New: func() any {
 // write timeout without progress; as long as the client takes some bytes
 // within each timeout, it goes on. Once Close has set a deadline for our
 // close frame, no write goes past it.
+// The bytes that went are counted even when the write fails, so that a
+// cancelled send can tell a frame cut on the wire from one that never
+// left (see cancel.go).
 func (c *Conn) writeNet(a, b []byte) error {
+	var n int
 	var err error
 	if c.raw != nil {
-		err = c.writeRaw(a, b)
+		n, err = c.writeRaw(a, b)
 	} else {
-		err = c.writeConn(a, b)
+		n, err = c.writeConn(a, b)
 	}
-	if err == nil {
-		c.stats.wireOut.Add(uint64(len(a) + len(b)))
-	}
+	c.stats.wireOut.Add(uint64(n))
 	return err
 }
 
 // writeConn is writeNet through net.Conn: a small frame is put together
 // in a pooled buffer and written at once, a large one in two writes.
-func (c *Conn) writeConn(a, b []byte) error {
+func (c *Conn) writeConn(a, b []byte) (int, error) {
 	if len(b) > 0 && len(a)+len(b) <= writeBufferSize {
 		block := writeBuffers.Get().(*[]byte)
-		err := c.writeAll(append(append((*block)[:0], a...), b...))
+		n, err := c.writeAll(append(append((*block)[:0], a...), b...))
 		writeBuffers.Put(block)
-		return err
+		return n, err
 	}
-	if err := c.writeAll(a); err != nil {
-		return err
+	n, err := c.writeAll(a)
+	if err != nil {
+		return n, err
 	}
-	return c.writeAll(b)
+	m, err := c.writeAll(b)
+	return n + m, err
 }
 
 // writeAll writes p to net.Conn with the write timeout. Moving the
@@ -62,27 +67,28 @@ func (c *Conn) writeConn(a, b []byte) error {
 // net.Pipe's, an allocation), so it is moved only when less than half the
 // timeout is left; a write that then times out without progress before a
 // whole timeout has passed is given the rest of it and goes on.
-func (c *Conn) writeAll(p []byte) error {
+func (c *Conn) writeAll(p []byte) (written int, err error) {
 	start := time.Now()
 	for len(p) > 0 {
 		closing := c.armWriteDeadline(start)
 		n, err := c.nc.Write(p)
+		written += n
 		if err == nil {
-			return nil
+			return written, nil
 		}
 		var ne net.Error
 		if closing || !errors.As(err, &ne) || !ne.Timeout() {
-			return err
+			return written, err
 		}
 		if n > 0 {
 			start = time.Now() // slow, not stalled: the timeout starts again
 		} else if time.Since(start) >= c.writeTimeout {
-			return err
+			return written, err
 		}
 		p = p[n:]
 		c.wdl = 0 // the deadline has passed
 	}
-	return nil
+	return written, nil
 }
 
 // armWriteDeadline makes sure that a write starting at start may go
@@ -120,6 +126,10 @@ func (c *Conn) writeTimeoutFrom(t time.Time) time.Time {
 // setting ours makes the earlier one win, whatever the order.
 func (c *Conn) setWriteDeadline(deadline time.Time) (closing bool) {
 	c.nc.SetWriteDeadline(deadline)
+	if c.writeInterrupted() { // a send's context ended: no wait at all (cancel.go)
+		c.nc.SetWriteDeadline(aLongTimeAgo)
+		return true
+	}
 	if by := c.closeBy.Load(); by != 0 && (deadline.IsZero() || by < deadline.UnixNano()) {
 		c.nc.SetWriteDeadline(time.Unix(0, by))
 		return true
@@ -148,7 +158,11 @@ func (c *Conn) writeFrame(op core.Opcode, fin bool, room, body []byte) (tried bo
 		size += len(room) - core.MaxHeaderLen
 	}
 	hdr := core.AppendHeader(c.hdrBuf[:0], fin, op, size)
-	if c.p.Client {
+	// putFrame written out: a frame less on the path of every message
+	// (see nextFrame on stack depth).
+	if s := c.watchedSend(); s != nil {
+		err = c.putWatched(s, hdr, room, body)
+	} else if c.p.Client {
 		err = c.writeMasked(hdr, room, body)
 	} else if room != nil {
 		start := core.MaxHeaderLen - len(hdr)
@@ -158,10 +172,28 @@ func (c *Conn) writeFrame(op core.Opcode, fin bool, room, body []byte) (tried bo
 		err = c.writeNet(hdr, body)
 	}
 	c.wmu.Unlock()
+	if err == errWriteCanceled {
+		return false, err
+	}
 	if err != nil {
 		return true, c.writeFailed(err)
 	}
 	return true, nil
+}
+
+// putFrame writes a data frame: its header hdr, then the payload, a
+// buffered part (room after its header's room, or none) followed by
+// body; wmu is held.
+func (c *Conn) putFrame(hdr, room, body []byte) error {
+	if c.p.Client {
+		return c.writeMasked(hdr, room, body)
+	}
+	if room != nil {
+		start := core.MaxHeaderLen - len(hdr)
+		copy(room[start:], hdr)
+		return c.writeNet(room[start:], body)
+	}
+	return c.writeNet(hdr, body)
 }
 
 // writeControl writes a pong or our close frame.
@@ -266,7 +298,14 @@ func (c *Conn) acquireSend() error {
 	}
 }
 
-func (c *Conn) releaseSend() { <-c.sendTok }
+// releaseSend gives the send side back, ending the watch of a send with
+// a context.
+func (c *Conn) releaseSend() {
+	if s := c.watchedSend(); s != nil {
+		c.unwatchSend(s)
+	}
+	<-c.sendTok
+}
 
 // SendText sends msg as one text message. Text that is not valid UTF-8 is
 // refused with an error and nothing is sent. Once the connection has
@@ -276,29 +315,42 @@ func (c *Conn) SendText(msg string) error {
 		return errInvalidUTF8
 	}
 	// The frame is only read from, so the string's bytes need no copy.
-	return c.sendWhole(core.OpText, unsafe.Slice(unsafe.StringData(msg), len(msg)))
+	return c.sendWhole(nil, core.OpText, unsafe.Slice(unsafe.StringData(msg), len(msg)))
 }
 
 // SendBinary sends msg as one binary message. Once the connection has
 // started closing, it returns ErrConnClosed.
 func (c *Conn) SendBinary(msg []byte) error {
-	return c.sendWhole(core.OpBinary, msg)
+	return c.sendWhole(nil, core.OpBinary, msg)
 }
 
-// sendWhole sends a message as a single frame.
-func (c *Conn) sendWhole(op core.Opcode, msg []byte) error {
-	if err := c.acquireSend(); err != nil {
+// sendWhole sends a message as a single frame (compressed, in frames of
+// at most 64 KiB); ctx, if not nil, may cancel it.
+func (c *Conn) sendWhole(ctx context.Context, op core.Opcode, msg []byte) error {
+	if err := c.acquireSendContext(ctx); err != nil {
 		return err
 	}
-	defer c.releaseSend()
 	var err error
 	if c.deflate != nil && len(msg) >= c.deflate.threshold {
 		err = c.w.sendDeflated(op, msg)
 	} else {
 		_, err = c.writeFrame(op, true, nil, msg)
 	}
+	c.releaseSend()
 	if err == nil {
 		c.sentMessage(len(msg))
 	}
-	return err
+	return c.sendErr(ctx, err)
+}
+
+// sendErr is what a send returns for err: a write its context stopped
+// becomes the context's error (O16), a frame it cut says so too (O9).
+func (c *Conn) sendErr(ctx context.Context, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case err == errWriteCanceled:
+		return c.canceled(ctx, "send")
+	}
+	return cutBy(ctx, err)
 }

@@ -142,7 +142,10 @@ func (w *messageWriter) Write(p []byte) (int, error) {
 	}
 	n, refused, err := w.write(p)
 	w.c.stats.payloadOut.Add(uint64(n))
-	if err == nil && refused {
+	if err != nil {
+		return n, w.writeErr(err)
+	}
+	if refused {
 		w.fail(errInvalidUTF8)
 		err = w.failed
 	}
@@ -196,7 +199,7 @@ func (w *messageWriter) ReadFrom(r io.Reader) (n int64, err error) {
 	for {
 		if w.n == writeBufferSize {
 			if err := w.flush(); err != nil {
-				return n, err
+				return n, w.writeErr(err)
 			}
 		}
 		space := (*w.block)[core.MaxHeaderLen+w.n:]
@@ -266,6 +269,9 @@ func (w *messageWriter) Close() error {
 		err = w.frame(true, w.buffered(), nil)
 	}
 	w.release()
+	if err != nil {
+		return w.writeErr(err)
+	}
 	if err == nil {
 		w.c.stats.msgsOut.Add(1)
 	}
@@ -300,7 +306,7 @@ func (w *messageWriter) CloseWithError(err error) error {
 // compressing began, see deflateBuffered: its bytes are in the history
 // of context takeover, which the peer must have too.)
 func (w *messageWriter) fail(cause error) (cut bool) {
-	cut = w.sent || w.compressing()
+	cut = w.sent || w.inSentHistory()
 	w.release()
 	if !cut {
 		w.failed = cause
@@ -313,6 +319,41 @@ func (w *messageWriter) fail(cause error) (cut bool) {
 	w.failed = fmt.Errorf("%w: %s after part of it was sent (close %d): %w",
 		ErrConnClosed, core.ReasonAbandoned, StatusInternalServerError, cause)
 	return true
+}
+
+// inSentHistory reports whether the message went into the history of
+// context takeover, which the peer must then have too, although no frame
+// of it may have left (a send whose context ended before its first).
+// Without context takeover, a message of which nothing has left leaves
+// nothing behind.
+func (w *messageWriter) inSentHistory() bool {
+	z := w.c.deflate
+	return z != nil && z.sent != nil && (w.compressing() || w.op&rsv1 != 0)
+}
+
+// writeErr is what the writer's call returns when sending a frame
+// failed with err: see stopped for a send its context stopped. Not
+// inlined: it keeps that case out of the frames of the calls on every
+// message's path (see nextFrame on stack depth).
+//
+//go:noinline
+func (w *messageWriter) writeErr(err error) error {
+	if err == errWriteCanceled {
+		return w.stopped()
+	}
+	return err
+}
+
+// stopped gives up the message whose write its send's context stopped
+// (cancel.go) and returns what the writer's calls return from then on:
+// the context's error, wrapped in ErrConnClosed's if a frame of the
+// message had left and the connection is closed for it (O14).
+func (w *messageWriter) stopped() error {
+	ctx := w.c.stats.calls.Load().sendCtx
+	if !w.fail(fmt.Errorf("websocket: send cancelled: %w", ctx.Err())) {
+		w.failed = w.c.canceled(ctx, "send")
+	}
+	return w.failed
 }
 
 // release gives the message's buffers back to their pools.

@@ -6,9 +6,11 @@
 //
 // then open http://127.0.0.1:8080/ in a few browser tabs.
 //
-// Each client has a queue of outgoing messages and a goroutine that writes
-// them, so a client that reads slowly delays nobody else: when its queue is
-// full it is disconnected with StatusPolicyViolation.
+// Every event is encoded once, as JSON, into a websocket.PreparedMessage,
+// compressed at most once for the clients that negotiated
+// permessage-deflate, and sent to all with websocket.Broadcast. A client
+// that does not read holds a broadcast up for at most sendTimeout (the
+// Handler's WriteTimeout); then it is dropped.
 //
 // The WebSocket handler's statistics are at /debug/vars (expvar), under
 // "websocket": open connections, handshakes accepted and refused, how
@@ -37,9 +39,9 @@ import (
 )
 
 const (
-	maxMessage = 4096 // bytes; longer messages are dropped
-	maxName    = 32   // runes
-	queueLen   = 64   // outgoing messages a client may fall behind by
+	maxMessage  = 4096            // bytes; longer messages are dropped
+	maxName     = 32              // runes
+	sendTimeout = 5 * time.Second // how long a broadcast waits for a client that does not read
 )
 
 //go:embed index.html
@@ -121,46 +123,47 @@ type post struct {
 type client struct {
 	id   int
 	conn *websocket.Conn
-	send chan string   // encoded events, written by writeLoop
-	quit chan struct{} // closed when the client leaves
-	name string        // last name used; only serve touches it
+	name string // last name used; only serve touches it
 }
 
 // hub is the set of connected clients, and the WebSocket handler that
 // serves them (whose Shutdown closes them all).
 type hub struct {
 	ws      *websocket.Handler
-	mu      sync.Mutex
-	clients map[*client]struct{}
+	mu      sync.Mutex // guards clients and lastID
+	clients map[*websocket.Conn]*client
 	lastID  int
+	// sending is held by a broadcast for as long as it sends, so that
+	// every client gets the events in the same order.
+	sending sync.Mutex
 }
 
 func newHub() *hub {
-	h := &hub{clients: make(map[*client]struct{})}
+	h := &hub{clients: make(map[*websocket.Conn]*client)}
 	// No AccessOk: the default policy accepts requests without an Origin
 	// and from pages served by this same host, and refuses the rest.
-	h.ws = &websocket.Handler{Handle: h.serve, ServerName: "wsmachine-chat"}
+	// WriteTimeout bounds how long a client that does not read holds up
+	// a broadcast: then it is dropped.
+	h.ws = &websocket.Handler{Handle: h.serve, ServerName: "wsmachine-chat", WriteTimeout: sendTimeout,
+		Compression: websocket.CompressionNoContextTakeover}
 	return h
 }
 
 // serve runs one client from its join to its leave. It owns the connection
 // and closes it before returning.
 func (h *hub) serve(conn *websocket.Conn) {
-	c := &client{conn: conn, send: make(chan string, queueLen), quit: make(chan struct{})}
-	online := h.join(c)
+	c := &client{conn: conn}
+	online, err := h.join(c)
+	if err != nil {
+		return
+	}
 	log.Printf("join  #%d %s", c.id, conn.RemoteAddr)
-
-	writerDone := make(chan struct{})
-	go func() {
-		defer close(writerDone)
-		c.writeLoop()
-	}()
 	h.broadcast(event{Type: "join", ID: c.id, Online: online})
 
 	for {
 		msg, err := conn.ReceiveText(maxMessage)
 		if errors.Is(err, websocket.ErrTooLarge) {
-			c.trySend(encode(event{Type: "error", Text: "message too long, dropped"}))
+			conn.SendText(encode(event{Type: "error", Text: "message too long, dropped"}))
 			continue
 		}
 		if errors.Is(err, websocket.ErrMessageType) {
@@ -181,51 +184,28 @@ func (h *hub) serve(conn *websocket.Conn) {
 	// returning ErrConnClosed if the connection has already ended.
 	online = h.leave(c)
 	conn.Close(websocket.StatusOK, "")
-	close(c.quit)
-	<-writerDone
 	status, reason := conn.GetStatus()
 	log.Printf("leave #%d %s status=%d reason=%q", c.id, conn.RemoteAddr, status, reason)
 	h.broadcast(event{Type: "leave", ID: c.id, Name: c.name, Online: online})
 }
 
-// writeLoop sends the client's queued events until it leaves.
-func (c *client) writeLoop() {
-	for {
-		select {
-		case msg := <-c.send:
-			if err := c.conn.SendText(msg); err != nil {
-				// Ends the connection, if a failed send has not
-				// already, so that serve's receive loop returns.
-				c.conn.Close(websocket.StatusInternalServerError, "")
-				return
-			}
-		case <-c.quit:
-			return
-		}
-	}
-}
-
-// trySend queues msg for c without blocking and reports whether it fit.
-func (c *client) trySend(msg string) bool {
-	select {
-	case c.send <- msg:
-		return true
-	default:
-		return false
-	}
-}
-
-// join adds c to the hub, queues its welcome before any broadcast can reach
-// it, and returns the number of clients online.
-func (h *hub) join(c *client) int {
+// join sends c its welcome, then adds it to the hub, so that the welcome
+// comes before any broadcast, and returns the number of clients online.
+func (h *hub) join(c *client) (int, error) {
+	h.sending.Lock() // no broadcast in between: the next one includes c
+	defer h.sending.Unlock()
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	h.lastID++
 	c.id = h.lastID
-	h.clients[c] = struct{}{}
-	online := len(h.clients)
-	c.trySend(encode(event{Type: "welcome", ID: c.id, Online: online}))
-	return online
+	online := len(h.clients) + 1
+	h.mu.Unlock()
+	if err := c.conn.SendText(encode(event{Type: "welcome", ID: c.id, Online: online})); err != nil {
+		return 0, err
+	}
+	h.mu.Lock()
+	h.clients[c.conn] = c
+	h.mu.Unlock()
+	return online, nil
 }
 
 // leave removes c from the hub, if broadcast has not already done so, and
@@ -233,24 +213,36 @@ func (h *hub) join(c *client) int {
 func (h *hub) leave(c *client) int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	delete(h.clients, c)
+	delete(h.clients, c.conn)
 	return len(h.clients)
 }
 
-// broadcast queues ev for every client. It never blocks: a client whose
-// queue is full is removed from the hub and disconnected; its serve then
-// announces that it left.
+// broadcast sends ev to every client: encoded once, as JSON, and, for the
+// clients that negotiated compression, compressed once
+// (websocket.Broadcast). A client that does not take it within
+// sendTimeout is dropped; its serve then announces that it left.
 func (h *hub) broadcast(ev event) {
-	msg := encode(ev)
+	msg, err := websocket.NewPreparedMessage(websocket.Text, []byte(encode(ev)))
+	if err != nil {
+		panic(err) // JSON is UTF-8
+	}
+	h.sending.Lock()
+	defer h.sending.Unlock()
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	for c := range h.clients {
-		if !c.trySend(msg) {
-			delete(h.clients, c)
-			log.Printf("slow  #%d %s: disconnecting", c.id, c.conn.RemoteAddr)
-			// Close waits for the client's close frame: not under the lock.
-			go c.conn.Close(websocket.StatusPolicyViolation, "too slow")
+	conns := make([]*websocket.Conn, 0, len(h.clients))
+	for conn := range h.clients {
+		conns = append(conns, conn)
+	}
+	h.mu.Unlock()
+	_, err = websocket.Broadcast(context.Background(), conns, msg)
+	var failed *websocket.BroadcastError
+	if errors.As(err, &failed) {
+		h.mu.Lock()
+		for _, f := range failed.Failed {
+			delete(h.clients, f.Conn)
+			log.Printf("drop  %s: %v", f.Conn.RemoteAddr, f.Err)
 		}
+		h.mu.Unlock()
 	}
 }
 

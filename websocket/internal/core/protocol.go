@@ -75,7 +75,7 @@ type Input struct {
 	Ev      Event
 	Code    Status
 	Reason  string
-	Payload []byte // a ping's: the pong's payload
+	Payload []byte // a ping's (the pong's payload) or a pong's (which Ping it answers)
 }
 
 // violation is the input for bytes that break the protocol (O7, K5).
@@ -159,7 +159,7 @@ func (p *Protocol) control(h header, b []byte, n int) (int, int, Input) {
 	case OpPing:
 		return end, 0, Input{Ev: EvRecvPing, Payload: payload}
 	case OpPong:
-		return end, 0, Input{Ev: EvRecvPong}
+		return end, 0, Input{Ev: EvRecvPong, Payload: payload}
 	}
 	code, reason, pe := parseClosePayload(payload)
 	if pe != nil {

@@ -57,6 +57,8 @@ const (
 	EvPingTimer                  // the ping interval passed with nothing from the client
 	EvAbandon                    // a message writer gave up a message partly sent
 	EvDrop                       // the server gives the connection up (Handler.Shutdown's deadline)
+	EvCancel                     // the context of a call that waits ended
+	EvPing                       // the application pings (Conn.Ping)
 
 	// EvNone is no event: the bytes taken change nothing that step
 	// decides (see protocol.frame).
@@ -136,7 +138,7 @@ func (p *Protocol) Step(ev Event, code Status, reason string) (fx Effects) {
 		case EvRefused: // C2
 			p.state = StateDropped
 			fx.TCP = TCPEnd
-		case EvSend, EvReceive, EvClose: // C3, C4, C5
+		case EvSend, EvReceive, EvClose, EvCancel, EvPing: // C3, C4, C5, C7
 			fx.Err = ErrConnClosed
 		}
 		// C6: the rest cannot happen (no TCP connection, no writer yet).
@@ -164,8 +166,9 @@ func (p *Protocol) Step(ev Event, code Status, reason string) (fx Effects) {
 			p.state = StateClosing
 			fx.SendClose, fx.CloseCode, fx.CloseReason = true, StatusInternalServerError, ReasonAbandoned
 		case EvCloseTimeout: // O11: cannot happen, no close was sent
-		case EvPingTimer: // O13
+		case EvPingTimer, EvPing: // O13, O17: the caller waits for the pong
 			fx.Ping = true
+		case EvCancel: // O16: the call returns its context's error; nothing else changes
 		}
 	case StateClosing:
 		switch ev {
@@ -180,7 +183,7 @@ func (p *Protocol) Step(ev Event, code Status, reason string) (fx Effects) {
 		case EvProtocolError, EvReadFailed, EvWriteFailed, EvCloseTimeout, EvDrop: // K5–K8, K15
 			p.state = StateDropped
 			fx.TCP, fx.AwaitClose = TCPClose, true
-		case EvSend, EvReceive, EvClose, EvAbandon: // K9, K10, K11, K14
+		case EvSend, EvReceive, EvClose, EvAbandon, EvCancel, EvPing: // K9, K10, K11, K14, K16, K17
 			fx.Err = ErrConnClosed
 		}
 	case StateClosed, StateDropped:

@@ -20,7 +20,9 @@ var eventNames = map[string]Event{
 	"RecvPong": EvRecvPong, "RecvClose": EvRecvClose, "ProtocolError": EvProtocolError,
 	"ReadFailed": EvReadFailed, "WriteFailed": EvWriteFailed, "Send": EvSend, "Receive": EvReceive,
 	"Close": EvClose, "CloseTimeout": EvCloseTimeout, "PingTimer": EvPingTimer, "Abandon": EvAbandon,
-	"Drop": EvDrop,
+	"Drop":   EvDrop,
+	"Cancel": EvCancel,
+	"Ping":   EvPing,
 }
 
 func parseState(t *testing.T, name string) State {
@@ -112,8 +114,15 @@ func TestStepImplementsTransitionTable(t *testing.T) {
 				}
 				// step refuses API calls; what a receiver gets for a network
 				// event is the reader's business (read.go).
-				apiCall := ev == EvSend || ev == EvReceive || ev == EvClose || ev == EvAbandon || from.terminal()
+				apiCall := ev == EvSend || ev == EvReceive || ev == EvClose || ev == EvAbandon ||
+					ev == EvCancel || ev == EvPing || from.terminal()
 				switch {
+				case row.Caller == "ctx error" || row.Caller == "waits":
+					// The driver returns the context's error (O16) or
+					// waits for the pong (O17): step refuses nothing.
+					if fx.Err != nil {
+						t.Errorf("%s: err=%v, table says the caller gets %q", row.ID, fx.Err, row.Caller)
+					}
 				case row.Caller == "end error":
 					if fx.Err != endErr {
 						t.Errorf("%s: err=%v, table says the caller gets the end error %v", row.ID, fx.Err, endErr)

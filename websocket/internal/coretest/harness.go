@@ -9,6 +9,7 @@ package coretest
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -133,7 +134,7 @@ func (h *Harness) compareResults(ev model.Input, want []model.Result) {
 		h.fatalf("after %s: %d calls returned %+v, model %d %+v", ev.Kind, len(h.c.results), h.c.results, len(want), want)
 	}
 	for _, r := range h.c.results {
-		i := wstest.IndexOfCall(want, r.Call)
+		i := wstest.IndexOfResult(want, r.Call, ErrKind(r.Err))
 		if i < 0 {
 			h.fatalf("after %s: %s returned (%v), the model expects no return", ev.Kind, r.Call, r.Err)
 		}
@@ -198,6 +199,8 @@ func ErrKind(err error) model.Err {
 		return model.ErrTooLarge
 	case err == core.ErrInvalidUTF8:
 		return model.ErrInvalidUTF8
+	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+		return model.ErrCanceled
 	}
 	return model.Err("unexpected error: " + err.Error())
 }

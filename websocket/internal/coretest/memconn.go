@@ -2,6 +2,9 @@ package coretest
 
 import (
 	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
 	"io"
 	"sync"
 	"unicode/utf8"
@@ -42,6 +45,8 @@ type memConn struct {
 	received *core.History // with permessage-deflate, the peer's context takeover; else nil
 	wire     []byte        // a compressed message's payload as it came, so far
 
+	pinged  uint64       // the Pings so far
+	pings   []uint64     // the payloads of the Pings waiting for their pong
 	recv    *model.Input // the receive call waiting, if any: &call
 	call    model.Input
 	msg     []byte // the payload of the message it reads, so far
@@ -91,6 +96,10 @@ func (m *memConn) input(ev model.Input) {
 		m.recv = &m.call
 	case model.CloseCall:
 		m.close(core.Status(ev.Code), ev.Reason)
+	case model.PingCall:
+		m.ping()
+	case model.CancelCall:
+		m.cancel()
 	}
 	m.read()
 }
@@ -262,15 +271,65 @@ func (m *memConn) take(in core.Input) {
 		return
 	}
 	m.apply(m.p.Step(in.Ev, in.Code, in.Reason), in.Payload)
+	if in.Ev == core.EvRecvPong {
+		m.pong(in.Payload)
+	}
+}
+
+// ping is Conn.Ping: the Ping event, then a ping with the next count as
+// its payload; the call waits for its pong.
+func (m *memConn) ping() {
+	fx := m.p.Step(core.EvPing, 0, "")
+	if fx.Err != nil {
+		m.result(model.PingCall, fx.Err)
+		return
+	}
+	m.pinged++
+	m.pings = append(m.pings, m.pinged)
+	m.apply(fx, binary.BigEndian.AppendUint64(nil, m.pinged))
+}
+
+// pong completes the Ping waiting for payload, as Conn.pongArrived does.
+func (m *memConn) pong(payload []byte) {
+	for i, id := range m.pings {
+		if len(payload) == 8 && binary.BigEndian.Uint64(payload) == id {
+			m.pings = append(m.pings[:i], m.pings[i+1:]...)
+			m.result(model.PingCall, nil)
+			return
+		}
+	}
+}
+
+// cancel ends the context of the calls that wait, as a Conn's context
+// calls see it: a receive waiting for its message's first frame (once it
+// has come, the message is received) and every Ping step Cancel.
+func (m *memConn) cancel() {
+	if m.recv != nil && !m.p.InMessage() {
+		m.result(m.recv.Kind, m.canceled())
+		m.recv = nil
+	}
+	for range m.pings {
+		m.result(model.PingCall, m.canceled())
+	}
+	m.pings = nil
+}
+
+// canceled is what a call whose context ended gets: O16's context error,
+// or the state's (K16, T1, T3).
+func (m *memConn) canceled() error {
+	if fx := m.p.Step(core.EvCancel, 0, ""); fx.Err != nil {
+		return fx.Err
+	}
+	return fmt.Errorf("cancelled: %w", context.Canceled)
 }
 
 // apply carries out a transition's effects, as Conn.apply does.
-func (m *memConn) apply(fx core.Effects, pong []byte) {
+func (m *memConn) apply(fx core.Effects, payload []byte) {
 	if fx.Pong {
-		m.write(core.OpPong, pong)
+		m.write(core.OpPong, payload)
 	}
 	if fx.Ping {
-		m.write(core.OpPing, nil)
+		m.write(core.OpPing, payload)
 	}
 	if fx.SendClose {
 		m.write(core.OpClose, core.AppendClosePayload(nil, fx.CloseCode, fx.CloseReason))
@@ -281,6 +340,10 @@ func (m *memConn) apply(fx core.Effects, pong []byte) {
 			m.result(m.recv.Kind, m.p.EndErr())
 			m.recv = nil
 		}
+		for range m.pings {
+			m.result(model.PingCall, m.p.EndErr())
+		}
+		m.pings = nil
 		if m.closing {
 			m.result(model.CloseCall, m.p.CloseResult())
 			m.closing = false

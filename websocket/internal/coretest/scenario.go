@@ -2,6 +2,7 @@ package coretest
 
 import (
 	"bytes"
+	"encoding/binary"
 	"strings"
 
 	"github.com/wsmachine/wsmachine/model"
@@ -31,7 +32,7 @@ var coreLong = bytes.Repeat([]byte{'x'}, MaxMessageSize+1)
 var coreCodes = []uint16{1000, 1001, 1002, 1005, 1006, 1010, 1011, 1015, 999, 2999, 3000, 4999, 5000, 1004}
 
 // Kinds is how many kinds of step Inputs draws from.
-const Kinds = 21
+const Kinds = 24
 
 // Inputs appends to dst one step of a scenario, drawn from s; kind is
 // in [0, Kinds). deflate: permessage-deflate was negotiated; client: the
@@ -65,6 +66,15 @@ func Inputs(dst []model.Input, s Source, kind int, deflate, client bool) []model
 		return append(dst, model.Input{Kind: model.CloseTimer})
 	case 20:
 		return append(dst, model.Input{Kind: model.DropCall})
+	case 21:
+		return append(dst, model.Input{Kind: model.PingCall})
+	case 22:
+		return append(dst, model.Input{Kind: model.CancelCall})
+	case 23: // the pong to one of the first Pings, as the peer answers it
+		key := [4]byte{byte(s.Intn("key", 256)), 0x5a, 0xc3, 0x0f}
+		payload := binary.BigEndian.AppendUint64(nil, uint64(1+s.Intn("ping", 3)))
+		pong := wstest.Frame{Fin: true, Op: 10, Payload: payload, NoMask: client, Mask: &key}
+		return coreSplit(dst, s, pong.AppendTo(nil))
 	}
 	return append(dst, model.Input{Kind: model.PingTick})
 }

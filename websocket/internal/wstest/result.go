@@ -17,6 +17,19 @@ type Result struct {
 	N    int // bytes a receive into a buffer or a writer's Write took
 }
 
+// IndexOfResult returns the index of the model's result for call with
+// the error err, or else for call, or -1: two calls of one kind may
+// return in one step in either order (Pings, when the connection ends),
+// and each is matched with what the model predicts for one of them.
+func IndexOfResult(rs []model.Result, call model.Kind, err model.Err) int {
+	for i, r := range rs {
+		if r.Call == call && r.Err == err {
+			return i
+		}
+	}
+	return IndexOfCall(rs, call)
+}
+
 // IndexOfCall returns the index of the model's result for call, or -1.
 func IndexOfCall(rs []model.Result, call model.Kind) int {
 	for i, r := range rs {
