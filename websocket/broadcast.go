@@ -6,76 +6,121 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
-// broadcastWorkers bounds the goroutines of one Broadcast: enough that a
-// few connections that do not read hold up only their own sends, few
-// enough that a broadcast costs little besides its writes.
-const broadcastWorkers = 16
+const (
+	// broadcastWorkers bounds the goroutines of one Broadcast: as many
+	// connections as that may hold it up at once before it waits.
+	broadcastWorkers = 16
+
+	// broadcastStall is how long a Broadcast lets its workers go without
+	// finishing a send before it starts another: a send that does not
+	// wait takes microseconds.
+	broadcastStall = time.Millisecond
+)
 
 // Broadcast sends msg to every connection in conns and returns how many
-// got it. Sends run on a few goroutines (at most 16, the caller's
-// among them), each taking the next connection as it finishes one, so
-// a connection that does not read holds up one of them, for at most its
-// write timeout (Handler.WriteTimeout), while the others go on. A
-// connection busy with another message is sent to once that message is
-// out. Each send is [Conn.SendPreparedContext] with ctx: once ctx ends,
-// the connections not yet sent to are not, and one whose frame it cuts is
-// dropped.
+// got it. The calling goroutine sends, one connection after another: a
+// send that does not have to wait costs a write and no more. Whenever a
+// millisecond passes without a send finishing (a connection that does not
+// read, whose socket is full; one busy with a message of its own),
+// another goroutine joins in and goes on with the next connections, up
+// to 16 of them, so that a connection that does not read holds up only
+// the goroutine sending to it, for at most its write timeout
+// (Handler.WriteTimeout). Each send is [Conn.SendPreparedContext] with
+// ctx: once ctx ends, the connections not yet sent to are not, and one
+// whose frame it cuts is dropped.
 //
 // If some connections did not get the message, the error is a
 // *BroadcastError that lists them with their errors, so that the caller
 // can drop them; nil entries in conns are skipped and not counted.
 func Broadcast(ctx context.Context, conns []*Conn, msg *PreparedMessage) (sent int, err error) {
-	workers := min(len(conns), broadcastWorkers)
-	if workers == 0 {
+	if len(conns) == 0 {
 		return 0, nil
 	}
-	var (
-		next   atomic.Int64 // the next connection no worker has taken
-		count  atomic.Int64
-		mu     sync.Mutex
-		failed []ConnError
-		wg     sync.WaitGroup
-	)
-	work := func() {
-		var mine []ConnError
-		reached := 0
-		for {
-			i := int(next.Add(1) - 1)
-			if i >= len(conns) {
-				break
-			}
-			c := conns[i]
-			if c == nil {
-				continue
-			}
-			if err := c.sendPrepared(ctx, msg); err != nil {
-				mine = append(mine, ConnError{Conn: c, Err: err})
-				continue
-			}
-			reached++
-		}
-		count.Add(int64(reached)) // once: the counter is shared between cores
-		if mine != nil {
-			mu.Lock()
-			failed = append(failed, mine...)
-			mu.Unlock()
-		}
+	b := &broadcast{ctx: ctx, conns: conns, msg: msg, workers: 1}
+	b.mu.Lock() // watch may run before AfterFunc returns: it waits for watchdog
+	b.watchdog = time.AfterFunc(broadcastStall, b.watch)
+	b.mu.Unlock()
+	b.work()
+	b.mu.Lock()
+	b.stopped = true // no worker joins in any more
+	b.mu.Unlock()
+	b.watchdog.Stop()
+	b.wg.Wait()
+	if b.failed != nil {
+		return int(b.sent.Load()), &BroadcastError{Failed: b.failed}
 	}
-	wg.Add(workers - 1)
-	for range workers - 1 {
+	return int(b.sent.Load()), nil
+}
+
+// broadcast is one Broadcast in progress.
+type broadcast struct {
+	ctx   context.Context
+	conns []*Conn
+	msg   *PreparedMessage
+
+	next     atomic.Int64 // the next connection no worker has taken
+	finished atomic.Int64 // sends finished, well or not
+	sent     atomic.Int64 // sends that succeeded
+
+	wg sync.WaitGroup // the workers but the caller
+
+	mu       sync.Mutex
+	watchdog *time.Timer
+	stopped  bool  // the caller has finished: no worker joins in
+	workers  int   // how many have joined in, the caller included
+	progress int64 // finished when the watchdog last looked
+	failed   []ConnError
+}
+
+// work sends to the connections no worker has taken, one at a time.
+func (b *broadcast) work() {
+	var failed []ConnError
+	sent := int64(0)
+	for {
+		i := b.next.Add(1) - 1
+		if i >= int64(len(b.conns)) {
+			break
+		}
+		if c := b.conns[i]; c != nil {
+			if err := c.sendPrepared(b.ctx, b.msg); err != nil {
+				failed = append(failed, ConnError{Conn: c, Err: err})
+			} else {
+				sent++
+			}
+		}
+		b.finished.Add(1)
+	}
+	b.sent.Add(sent) // once: the counters are shared between cores
+	if failed != nil {
+		b.mu.Lock()
+		b.failed = append(b.failed, failed...)
+		b.mu.Unlock()
+	}
+}
+
+// watch runs every broadcastStall while the broadcast does: if no send
+// has finished meanwhile and connections are left, another worker joins
+// in.
+func (b *broadcast) watch() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.stopped {
+		return
+	}
+	progress := b.finished.Load()
+	if progress == b.progress && b.workers < broadcastWorkers && b.next.Load() < int64(len(b.conns)) {
+		b.workers++
+		b.wg.Add(1)
 		go func() {
-			defer wg.Done()
-			work()
+			defer b.wg.Done()
+			b.work()
 		}()
 	}
-	work()
-	wg.Wait()
-	if failed != nil {
-		return int(count.Load()), &BroadcastError{Failed: failed}
-	}
-	return int(count.Load()), nil
+	b.progress = progress
+	b.watchdog.Reset(broadcastStall)
 }
 
 // BroadcastError is the error of a Broadcast that did not reach every

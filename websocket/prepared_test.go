@@ -211,3 +211,74 @@ func serveWith(t *testing.T, h *Handler) string {
 	t.Cleanup(func() { srv.Close() })
 	return ln.Addr().String()
 }
+
+// A connection that does not read holds up only the goroutine sending
+// to it: Broadcast's first connection here has a full socket, and every
+// other gets the message while Broadcast still waits for that one, which
+// fails once its write timeout passes and is reported.
+//
+// Rows: O3, O9.
+func TestBroadcastIsNotHeldUpByAStalledConnection(t *testing.T) {
+	const n = 8
+	conns := make(chan *Conn, n+1)
+	addr := serveWith(t, &Handler{WriteTimeout: time.Second, Handle: func(c *Conn) {
+		conns <- c
+		c.ReceiveMessage()
+	}})
+	stalled, _ := dialUpgraded(t, addr) // never reads
+	stuck := <-conns
+	received := make(chan int, n)
+	var clients []*Conn
+	for range n {
+		c, _, err := Dial(context.Background(), "ws://"+addr+"/", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		clients = append(clients, c)
+		go func() {
+			buf := make([]byte, 8<<20)
+			m, _ := c.ReceiveBinary(buf)
+			received <- m
+		}()
+	}
+	targets := []*Conn{stuck}
+	for range n {
+		targets = append(targets, <-conns)
+	}
+	msg, _ := NewPreparedMessage(Binary, make([]byte, 8<<20)) // more than a socket holds
+	type outcome struct {
+		sent int
+		err  error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		sent, err := Broadcast(context.Background(), targets, msg)
+		done <- outcome{sent, err}
+	}()
+	for range n {
+		select {
+		case m := <-received:
+			if m != msg.Len() {
+				t.Fatalf("a client got %d bytes", m)
+			}
+		case o := <-done:
+			t.Fatalf("Broadcast returned (%d, %v) before the clients that read had the message", o.sent, o.err)
+		case <-time.After(20 * time.Second):
+			t.Fatal("the clients that read did not get the message")
+		}
+	}
+	select {
+	case o := <-done:
+		t.Fatalf("Broadcast returned (%d, %v) before the stalled connection's write timeout", o.sent, o.err)
+	default:
+	}
+	o := <-done
+	var be *BroadcastError
+	if o.sent != n || !errors.As(o.err, &be) || len(be.Failed) != 1 || be.Failed[0].Conn != stuck {
+		t.Fatalf("Broadcast: sent %d, %v", o.sent, o.err)
+	}
+	stalled.Close()
+	for _, c := range clients {
+		c.Close(StatusOK, "")
+	}
+}
