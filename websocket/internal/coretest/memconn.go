@@ -320,8 +320,12 @@ func (m *memConn) canceled() error {
 	if fx := m.p.Step(core.EvCancel, 0, ""); fx.Err != nil {
 		return fx.Err
 	}
-	return fmt.Errorf("cancelled: %w", context.Canceled)
+	return errCanceled
 }
+
+// errCanceled is what Conn's calls return at O16, made once: fmt is the
+// slowest thing a scenario could do.
+var errCanceled = fmt.Errorf("cancelled: %w", context.Canceled)
 
 // apply carries out a transition's effects, as Conn.apply does.
 func (m *memConn) apply(fx core.Effects, payload []byte) {
