@@ -35,7 +35,9 @@ import (
 // message, and the connection goes on: the next receive gets the next
 // message whole. Once the message has begun to arrive, ctx no longer
 // matters: the message is returned, and reads from its reader are
-// bounded as without a context (IdleTimeout, MaxMessageSize). A ctx that
+// bounded as without a context (IdleTimeout, MaxMessageSize); so is
+// skipping the rest of a compressed message that the previous receive
+// left unread, which cannot be interrupted halfway. A ctx that
 // has ended already gives that error at once, once the connection is
 // known to be open (a connection that is closing or has ended gives the
 // error ReceiveMessage would).
@@ -230,6 +232,19 @@ func (c *Conn) startMessageContext(ctx context.Context) error {
 	}
 	if ctx.Err() != nil {
 		return c.canceled(ctx, "receive")
+	}
+	// The rest of a compressed message the previous receive left
+	// unread is skipped first, unwatched: the decompressor does not
+	// survive an interrupted read, and a message cannot be inflated
+	// from its middle. (An uncompressed one is skipped under the watch:
+	// interrupted, the next receive goes on skipping it.)
+	if c.p.Compressed() && c.p.SkipUnfinished() {
+		if err := c.discardMessage(); err != nil {
+			return err
+		}
+		if ctx.Err() != nil {
+			return c.canceled(ctx, "receive")
+		}
 	}
 	s := c.callsState()
 	c.mu.Lock()

@@ -3,6 +3,7 @@ package websocket
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -289,4 +290,67 @@ func TestSendMessageContextGivesUpTheMessage(t *testing.T) {
 		t.Fatal("no close frame after the abandoned message")
 	}
 	nc.Close()
+}
+
+// A receive with a context first skips the rest of a compressed message
+// that the previous receive left unread, whatever its context: a
+// decompressor cannot resume an interrupted read, and a message cannot be
+// inflated from its middle. Its context's end is then reported (O16), and
+// the connection goes on: the next message arrives whole, not 1007.
+//
+// Rows: O16, O1.
+func TestReceiveContextSkipsACompressedMessageWhole(t *testing.T) {
+	results := make(chan string, 4)
+	started := make(chan struct{})
+	addr := serveWith(t, &Handler{Compression: CompressionNoContextTakeover, Handle: func(c *Conn) {
+		defer c.Close(StatusOK, "")
+		_, r, err := c.ReceiveMessage()
+		if err != nil {
+			results <- err.Error()
+			return
+		}
+		var some [10]byte
+		io.ReadFull(r, some[:]) // and leave the rest
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		close(started)
+		_, err = c.ReceiveTextContext(ctx, 100)
+		if errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, ErrConnClosed) {
+			results <- "cancelled"
+		} else {
+			results <- fmt.Sprint("first receive: ", err)
+		}
+		s, err := c.ReceiveText(100)
+		results <- fmt.Sprint(s, " ", err)
+	}})
+	client, _, err := Dial(context.Background(), "ws://"+addr+"/", &DialOptions{Compression: CompressionNoContextTakeover})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close(StatusOK, "")
+	w, err := client.SendMessage(Text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 4000 { // frames leave as the buffer fills; the last waits for Close
+		fmt.Fprintf(w, "line %d of a long compressed message, ", i*7919%10007)
+	}
+	<-started
+	time.Sleep(300 * time.Millisecond) // the receive's context ends while it skips
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := client.SendText("next"); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"cancelled", "next <nil>"} {
+		select {
+		case got := <-results:
+			if got != want {
+				t.Fatalf("got %q, want %q", got, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no %q", want)
+		}
+	}
 }
