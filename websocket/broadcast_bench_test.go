@@ -510,18 +510,7 @@ func (s *gorillaFan) broadcast(payload []byte) error {
 
 func (s *gorillaFan) wireSent() (uint64, bool) { return 0, false }
 
-func (s *gorillaFan) end() error {
-	if waitGroupWithin(&s.readers, fanWait) {
-		return nil
-	}
-	s.mu.Lock()
-	for _, c := range s.all {
-		c.NetConn().Close()
-	}
-	s.mu.Unlock()
-	waitGroupWithin(&s.readers, fanWait)
-	return fmt.Errorf("connections still open %v after the clients closed theirs", fanWait)
-}
+func (s *gorillaFan) end() error { return endPeerFan(&s.readers, &s.mu, &s.all) }
 
 // gwsFan is gws's server: each connection's handler goroutine runs its
 // ReadLoop (answering the client's close) until the connection ends.
@@ -572,16 +561,20 @@ func (s *gwsFan) broadcast(payload []byte) error {
 
 func (s *gwsFan) wireSent() (uint64, bool) { return 0, false }
 
-func (s *gwsFan) end() error {
-	if waitGroupWithin(&s.readers, fanWait) {
+func (s *gwsFan) end() error { return endPeerFan(&s.readers, &s.mu, &s.all) }
+
+// endPeerFan waits for a peer server's connections to end once the
+// clients have closed theirs, and closes those left after fanWait.
+func endPeerFan[C interface{ NetConn() net.Conn }](readers *sync.WaitGroup, mu *sync.Mutex, all *[]C) error {
+	if waitGroupWithin(readers, fanWait) {
 		return nil
 	}
-	s.mu.Lock()
-	for _, c := range s.all {
+	mu.Lock()
+	for _, c := range *all {
 		c.NetConn().Close()
 	}
-	s.mu.Unlock()
-	waitGroupWithin(&s.readers, fanWait)
+	mu.Unlock()
+	waitGroupWithin(readers, fanWait)
 	return fmt.Errorf("connections still open %v after the clients closed theirs", fanWait)
 }
 

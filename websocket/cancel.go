@@ -92,18 +92,7 @@ func (c *Conn) SendBinaryContext(ctx context.Context, msg []byte) error {
 // with 1011), except that a frame it cuts drops the connection, as for
 // [Conn.SendTextContext].
 func (c *Conn) SendMessageContext(ctx context.Context, tp MessageType) (io.WriteCloser, error) {
-	if tp != Text && tp != Binary {
-		return nil, ErrMessageType
-	}
-	if err := c.acquireSendContext(ctx); err != nil {
-		return nil, err
-	}
-	if err := c.allowed(core.EvSend); err != nil {
-		c.releaseSend()
-		return nil, err
-	}
-	c.w.start(core.Opcode(tp))
-	return &c.w, nil
+	return c.sendMessage(ctx, tp)
 }
 
 // callState is what a Conn keeps for its cancellable calls and Pings,

@@ -47,16 +47,7 @@ func TestSendPreparedArrivesWhole(t *testing.T) {
 				conns := make(chan *Conn, 1)
 				h := &Handler{Compression: mode, Handle: func(c *Conn) {
 					conns <- c
-					for range messages {
-						tp, r, err := c.ReceiveMessage()
-						if err != nil {
-							got <- err.Error()
-							return
-						}
-						var b bytes.Buffer
-						b.ReadFrom(r)
-						got <- tp.String() + ":" + b.String()
-					}
+					receiveAll(c, len(messages), got)
 				}}
 				if !clientSends {
 					h.Handle = func(c *Conn) {
@@ -85,18 +76,7 @@ func TestSendPreparedArrivesWhole(t *testing.T) {
 						}
 					}
 				} else {
-					go func() {
-						for range messages {
-							tp, r, err := client.ReceiveMessage()
-							if err != nil {
-								got <- err.Error()
-								return
-							}
-							var b bytes.Buffer
-							b.ReadFrom(r)
-							got <- tp.String() + ":" + b.String()
-						}
-					}()
+					go receiveAll(client, len(messages), got)
 				}
 				for _, m := range messages {
 					select {
@@ -121,6 +101,21 @@ func TestSendPreparedArrivesWhole(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// receiveAll receives n messages on c and reports each as "Type:payload",
+// or the error that ended it.
+func receiveAll(c *Conn, n int, got chan<- string) {
+	for range n {
+		tp, r, err := c.ReceiveMessage()
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		var b bytes.Buffer
+		b.ReadFrom(r)
+		got <- tp.String() + ":" + b.String()
 	}
 }
 

@@ -1,6 +1,7 @@
 package websocket
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -40,10 +41,15 @@ var errWriterClosed = errors.New("websocket: message writer already closed")
 // The writer is a [MessageWriter]; the type assertion gives its
 // CloseWithError.
 func (c *Conn) SendMessage(tp MessageType) (io.WriteCloser, error) {
+	return c.sendMessage(nil, tp)
+}
+
+// sendMessage is SendMessage; ctx, if not nil, may cancel it.
+func (c *Conn) sendMessage(ctx context.Context, tp MessageType) (io.WriteCloser, error) {
 	if tp != Text && tp != Binary {
 		return nil, ErrMessageType
 	}
-	if err := c.acquireSend(); err != nil {
+	if err := c.acquireSendContext(ctx); err != nil {
 		return nil, err
 	}
 	if err := c.allowed(core.EvSend); err != nil {
